@@ -1,0 +1,5 @@
+"""`python -m carpscope`."""
+
+from carpscope.cli import main
+
+main()

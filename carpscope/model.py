@@ -1,0 +1,170 @@
+"""Immutable values shared by every layer: frames in, records, events and findings out.
+
+Every record, event and finding carries the frame number that caused it, so each
+claim in a report can be traced back to a packet (DESIGN.md, principle 3).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Severity(str, enum.Enum):
+    """How bad a finding is; ordered so that `rank` compares."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An anomaly, Wireshark-expert-info style: data, not an exception."""
+
+    kind: str
+    severity: Severity
+    detail: str
+    frame: int | None = None
+    time: float | None = None
+    proto: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One captured frame as the capture layer hands it to the core."""
+
+    number: int
+    time: float
+    linktype: int
+    data: bytes
+    wirelen: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """'Nothing arrived until now': lets timeouts fire without a clock in the core."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKey:
+    """A redundancy group: CARP vhid 7 and VRRP vrid 7 are two groups."""
+
+    proto: str  # "carp" | "vrrp"
+    id: int  # vhid or vrid
+    family: int  # 4 | 6
+    vlan: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Advert:
+    """What every protocol-112 record carries, whatever the protocol."""
+
+    frame: int
+    time: float
+    family: int  # 4 | 6
+    src: str
+    dst: str
+    src_mac: str | None
+    dst_mac: str | None
+    vlan: tuple[int, ...]  # outermost tag first; () when untagged
+    ttl: int
+    length: int  # bytes of protocol-112 payload the IP header announces
+    caplen: int  # bytes of it actually captured
+    version: int | None = None
+    type: int | None = None
+    checksum: str | None = None  # "ok" | "bad" | None (not enough bytes to tell)
+    why: str  # why this was decoded as CARP or VRRP
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the header is complete enough to feed an election."""
+        return self.version is not None and not any(
+            f.kind in ("malformed", "bad-checksum") for f in self.findings
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CarpAdvert(Advert):
+    """A CARP advertisement (PROTOCOL.md §1.1); None where the bytes ran out."""
+
+    proto: str = "carp"
+    vhid: int | None = None
+    advskew: int | None = None
+    authlen: int | None = None
+    demote: int | None = None
+    advbase: int | None = None
+    cksum: int | None = None
+    counter: int | None = None
+    md: bytes | None = None
+    hmac: str = "unverified"  # "ok" | "bad" | "unverified"
+    hmac_variant: str | None = None  # which message layout verified (fingerprints the stack)
+    passphrase: int | None = None  # 1-based position of the passphrase that verified; 0 = empty key
+    vips: tuple[str, ...] | None = None  # the virtual address set that verified
+    vips_from: str | None = None  # "given" | "inferred" | "searched"
+    hmac_hint: str | None = None  # when bad: what else would verify, without naming a secret
+
+    @property
+    def id(self) -> int | None:
+        return self.vhid
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VrrpAdvert(Advert):
+    """A VRRPv2 or VRRPv3 advertisement (PROTOCOL.md §5)."""
+
+    proto: str = "vrrp"
+    vrid: int | None = None
+    priority: int | None = None
+    count: int | None = None
+    auth_type: int | None = None  # v2 only
+    auth_data: bytes | None = None  # v2 only: 8 bytes, a password for auth type 1
+    adver_int: int | None = None  # v2: seconds, v3: centiseconds
+    cksum: int | None = None
+    checksum_form: str | None = None  # v3: "pseudo-header" | "plain"
+    addresses: tuple[str, ...] = ()
+    hmac: str = "n/a"
+
+    @property
+    def id(self) -> int | None:
+        return self.vrid
+
+
+@dataclass(frozen=True, slots=True)
+class AddressClaim:
+    """A gratuitous ARP, ARP reply or unsolicited NA: who says it owns an address.
+
+    CARP's HMAC covers the virtual addresses, which are not in the advert; these
+    claims, sent by a new master, are where carpscope learns them (PROTOCOL.md §2.1).
+    """
+
+    frame: int
+    time: float
+    family: int
+    addr: str
+    mac: str
+    vlan: tuple[int, ...]
+    how: str  # "garp" | "arp-reply" | "unsolicited-na"
+
+
+@dataclass(frozen=True, slots=True)
+class Damaged:
+    """A frame that should have held protocol 112 but could not be decoded."""
+
+    frame: int
+    time: float
+    findings: tuple[Finding, ...]
+
+
+Record = CarpAdvert | VrrpAdvert | AddressClaim | Damaged

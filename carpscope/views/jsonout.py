@@ -1,0 +1,50 @@
+"""JSON schema 1 (DESIGN.md): dicts for packets, events, findings and groups.
+
+Passphrases never appear: a group names the one that matched by its position.
+"""
+
+from __future__ import annotations
+
+from carpscope.model import CarpAdvert, Finding, VrrpAdvert
+
+SCHEMA = 1
+
+
+def finding(f: Finding, count: int | None = None) -> dict:
+    out = {"time": f.time, "frame": f.frame, "proto": f.proto, "id": f.id,
+           "severity": f.severity.value, "kind": f.kind, "detail": f.detail}
+    if count is not None:
+        out["count"] = count
+    return out
+
+
+def _packet_findings(r) -> list[dict]:
+    return [{"severity": f.severity.value, "kind": f.kind, "detail": f.detail} for f in r.findings]
+
+
+def packet(r: CarpAdvert | VrrpAdvert) -> dict:
+    out = {
+        "frame": r.frame, "time": r.time, "src": r.src, "dst": r.dst, "src_mac": r.src_mac,
+        "family": r.family, "vlan": list(r.vlan), "ttl": r.ttl, "proto": r.proto,
+        "version": r.version, "type": r.type, "length": r.length, "why": r.why,
+    }
+    if isinstance(r, CarpAdvert):
+        out.update(vhid=r.vhid, advbase=r.advbase, advskew=r.advskew, authlen=r.authlen,
+                   demote=r.demote, counter=r.counter, md=r.md.hex() if r.md else None)
+    else:
+        out.update(vrid=r.vrid, priority=r.priority, adver_int=r.adver_int, count=r.count,
+                   addresses=list(r.addresses))
+        if r.version != 3:
+            out["auth_type"] = r.auth_type
+            if r.auth_type == 1 and r.auth_data is not None:
+                # Packet bytes as latin-1 text: json escapes every control byte.
+                out["auth"] = r.auth_data.rstrip(bytes(1)).decode("latin-1")
+        else:
+            out["checksum_form"] = r.checksum_form
+    out["checksum"] = r.checksum
+    out["hmac"] = r.hmac
+    if isinstance(r, CarpAdvert) and r.hmac == "ok":
+        out.update(passphrase=r.passphrase, vips=list(r.vips or ()), vips_from=r.vips_from,
+                   hmac_variant=r.hmac_variant)
+    out["findings"] = _packet_findings(r)
+    return out

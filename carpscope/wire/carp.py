@@ -1,0 +1,65 @@
+"""CARP advertisements: the 36-byte header of PROTOCOL.md §1.1.
+
+Layout [OpenBSD/FreeBSD ip_carp.h, ucarp ip_carp.h]: version/type, vhid, advskew,
+authlen, demote (OpenBSD; reserved elsewhere), advbase, checksum, 8-byte counter,
+20-byte HMAC-SHA1.
+"""
+
+from __future__ import annotations
+
+from carpscope.model import CarpAdvert, Finding, Severity
+from carpscope.wire.checksum import verifies
+
+CARP_HEADER_LEN = 36
+CARP_VERSION = 2
+CARP_ADVERTISEMENT = 1
+CARP_AUTHLEN = 7  # counter + md in 32-bit words, always 7 on send [OBSD-c carp_send_ad]
+
+
+def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
+    """Decode as much of a CARP header as was captured; anomalies become findings."""
+    n = len(payload)
+    fields: dict = {}
+    if n >= 1:
+        fields["version"], fields["type"] = payload[0] >> 4, payload[0] & 0x0F
+    for name, offset in (("vhid", 1), ("advskew", 2), ("authlen", 3), ("demote", 4), ("advbase", 5)):
+        if n > offset:
+            fields[name] = payload[offset]
+    if n >= 8:
+        fields["cksum"] = int.from_bytes(payload[6:8], "big")
+    if n >= 16:
+        fields["counter"] = int.from_bytes(payload[8:16], "big")
+    if n >= CARP_HEADER_LEN:
+        fields["md"] = payload[16:36]
+        # Checksum covers the 36-byte header only, no pseudo-header, v4 and v6 (§1.2).
+        fields["checksum"] = "ok" if verifies(payload[:CARP_HEADER_LEN]) else "bad"
+    _check(fields, base, findings)
+    return CarpAdvert(**base, **fields, findings=tuple(findings))
+
+
+def _check(fields: dict, base: dict, findings: list[Finding]) -> None:
+    """Validity checks of the BSD receive path (PROTOCOL.md §1.6), as findings."""
+    frame, time = base["frame"], base["time"]
+
+    def add(kind: str, severity: Severity, detail: str) -> None:
+        findings.append(Finding(kind, severity, detail, frame, time, "carp", fields.get("vhid")))
+
+    if base["caplen"] < CARP_HEADER_LEN:
+        if base["length"] < CARP_HEADER_LEN:
+            add("malformed", Severity.WARNING, f"CARP header is {base['length']} bytes, needs 36")
+        else:
+            add("short-capture", Severity.WARNING,
+                f"only {base['caplen']} of 36 CARP bytes captured (snaplen too small)")
+    elif fields.get("checksum") == "bad":
+        add("bad-checksum", Severity.WARNING,
+            f"CARP checksum 0x{fields['cksum']:04x} does not verify; receivers drop it")
+    if "version" in fields and (fields["version"], fields["type"]) != (CARP_VERSION, CARP_ADVERTISEMENT):
+        add("malformed", Severity.WARNING,
+            f"version {fields['version']} type {fields['type']}: only v2 advertisements exist")
+    if fields.get("authlen", CARP_AUTHLEN) != CARP_AUTHLEN:
+        add("malformed", Severity.WARNING, f"authlen {fields['authlen']}, every implementation sends 7")
+    if fields.get("vhid") == 0:
+        add("malformed", Severity.WARNING, "vhid 0 is not a valid virtual host id (1-255)")
+    if base["length"] > CARP_HEADER_LEN:
+        add("trailing-bytes", Severity.INFO,
+            f"{base['length'] - CARP_HEADER_LEN} bytes after the CARP header (ignored by receivers)")

@@ -1,0 +1,153 @@
+"""Frame → record: link layer, IPv4/IPv6, then CARP, VRRP or an address claim.
+
+Pure and total: any bytes give a record, None (not protocol 112 nor an address
+claim), never an exception. Anomalies are findings on the record (DESIGN.md, 4).
+"""
+
+from __future__ import annotations
+
+import socket
+
+from carpscope.model import AddressClaim, Damaged, Finding, Frame, Record, Severity
+from carpscope.wire import carp, linklayer, vrrp
+from carpscope.wire.classify import classify
+
+IPPROTO_112 = 112
+_IPV6_EXTENSIONS = {0, 43, 60, 51}  # hop-by-hop, routing, destination options, AH
+_IPV6_FRAGMENT = 44
+_ICMPV6 = 58
+_ND_NEIGHBOR_ADVERT = 136
+_TTL = 255  # CARP_DFLTTL; VRRP RFC 3768 §7.1 / RFC 5798 §7.1
+
+
+def decode_frame(frame: Frame, decode_as: str | None = None) -> Record | None:
+    """Decode one captured frame."""
+    data = frame.data
+    link = linklayer.parse(frame.linktype, data)
+    if link is None:
+        return None
+    if link.ethertype == linklayer.ETH_IPV4:
+        return _ipv4(frame, data, link, decode_as)
+    if link.ethertype == linklayer.ETH_IPV6:
+        return _ipv6(frame, data, link, decode_as)
+    if link.ethertype == linklayer.ETH_ARP:
+        return _arp(frame, data, link)
+    return None
+
+
+def _damaged(frame: Frame, kind: str, detail: str, severity: Severity = Severity.WARNING) -> Damaged:
+    return Damaged(frame.number, frame.time, (Finding(kind, severity, detail, frame.number, frame.time),))
+
+
+def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None) -> Record | None:
+    off = link.offset
+    if len(data) < off + 20:
+        if len(data) >= off + 10 and data[off + 9] == IPPROTO_112:
+            return _damaged(frame, "short-capture", "IPv4 header cut short by the snaplen")
+        return None
+    ihl = (data[off] & 0x0F) * 4
+    if data[off + 9] != IPPROTO_112:
+        return None
+    total = int.from_bytes(data[off + 2 : off + 4], "big")
+    if ihl < 20 or total < ihl:
+        return _damaged(frame, "malformed", f"IPv4 header length {ihl}, total length {total}")
+    frag = int.from_bytes(data[off + 6 : off + 8], "big")
+    findings: list[Finding] = []
+    if frag & 0x1FFF:
+        return _damaged(frame, "fragmented", f"IPv4 fragment at offset {(frag & 0x1FFF) * 8} of a protocol-112 packet")
+    if frag & 0x2000:
+        findings.append(Finding("fragmented", Severity.WARNING, "first IPv4 fragment: the rest of the advert is elsewhere",
+                                frame.number, frame.time))
+    src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
+    payload = data[off + ihl : off + total]
+    return _advert(frame, link, 4, src, dst, data[off + 8], total - ihl, payload, findings, decode_as)
+
+
+def _ipv6(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None) -> Record | None:
+    off = link.offset
+    if len(data) < off + 40:
+        return None
+    nxt = data[off + 6]
+    length = int.from_bytes(data[off + 4 : off + 6], "big")
+    end = off + 40 + length
+    pos = off + 40
+    findings: list[Finding] = []
+    # Skip extension headers before protocol 112 (RFC 8200 §4).
+    while nxt in _IPV6_EXTENSIONS or nxt == _IPV6_FRAGMENT:
+        if len(data) < pos + 8:
+            return None
+        if nxt == _IPV6_FRAGMENT:
+            if int.from_bytes(data[pos + 2 : pos + 4], "big") & 0xFFF8:
+                return _damaged(frame, "fragmented", "IPv6 fragment of a protocol-112 packet") if data[pos] == IPPROTO_112 else None
+            if data[pos + 3] & 1:
+                findings.append(Finding("fragmented", Severity.WARNING, "first IPv6 fragment", frame.number, frame.time))
+            size = 8
+        elif nxt == 51:
+            size = (data[pos + 1] + 2) * 4
+        else:
+            size = (data[pos + 1] + 1) * 8
+        nxt, pos = data[pos], pos + size
+    src, dst = data[off + 8 : off + 24], data[off + 24 : off + 40]
+    if nxt == _ICMPV6:
+        return _neighbor_advert(frame, data[pos:end], link, src, dst)
+    if nxt != IPPROTO_112:
+        return None
+    return _advert(frame, link, 6, src, dst, data[off + 7], end - pos, data[pos:end], findings, decode_as)
+
+
+def _advert(frame: Frame, link: linklayer.Link, family: int, src: bytes, dst: bytes, ttl: int,
+            length: int, payload: bytes, findings: list[Finding], decode_as: str | None) -> Record:
+    """Build the CARP or VRRP record of a protocol-112 payload."""
+    proto, why, ambiguous = classify(payload, length, link.src_mac)
+    if decode_as:
+        proto, why = decode_as, f"--decode-as {decode_as}"
+    af = socket.AF_INET if family == 4 else socket.AF_INET6
+    base = {
+        "frame": frame.number, "time": frame.time, "family": family,
+        "src": socket.inet_ntop(af, src), "dst": socket.inet_ntop(af, dst),
+        "src_mac": link.src_mac, "dst_mac": link.dst_mac, "vlan": link.vlan, "ttl": ttl,
+        "length": length, "caplen": len(payload), "why": why,
+    }
+    if ttl != _TTL:
+        # Receivers drop TTL/hop limit != 255 (OpenBSD always, FreeBSD for multicast,
+        # ucarp always, RFC 3768/5798 §7.1): a routed or forged advert.
+        findings.append(Finding("bad-ttl", Severity.WARNING, f"TTL {ttl}, receivers drop anything but 255",
+                                frame.number, frame.time, proto))
+    if ambiguous and not decode_as:
+        findings.append(Finding("ambiguous", Severity.INFO, f"decoded as {proto.upper()}: {why}",
+                                frame.number, frame.time, proto))
+    if proto == "carp":
+        return carp.decode(payload, base, findings)
+    return vrrp.decode(payload, base, findings, src, dst)
+
+
+def _arp(frame: Frame, data: bytes, link: linklayer.Link) -> AddressClaim | None:
+    """Gratuitous ARP (sender IP == target IP) or an ARP reply from a virtual MAC."""
+    off = link.offset
+    arp = data[off : off + 28]
+    if len(arp) < 28 or arp[0:6] != b"\x00\x01\x08\x00\x06\x04":
+        return None
+    op = int.from_bytes(arp[6:8], "big")
+    sender_mac, sender_ip, target_ip = arp[8:14], arp[14:18], arp[24:28]
+    if sender_ip == target_ip and op in (1, 2):
+        how = "garp"
+    elif op == 2 and sender_mac[:5] == b"\x00\x00\x5e\x00\x01":
+        how = "arp-reply"
+    else:
+        return None
+    return AddressClaim(frame.number, frame.time, 4, socket.inet_ntop(socket.AF_INET, sender_ip),
+                        linklayer.mac(sender_mac), link.vlan, how)
+
+
+def _neighbor_advert(frame: Frame, icmp: bytes, link: linklayer.Link, src: bytes, dst: bytes) -> AddressClaim | None:
+    """An unsolicited neighbour advertisement (S flag clear) announces a new owner."""
+    if len(icmp) < 24 or icmp[0] != _ND_NEIGHBOR_ADVERT or icmp[4] & 0x40:
+        return None
+    owner = link.src_mac or ""
+    pos = 24
+    while pos + 8 <= len(icmp) and icmp[pos + 1]:
+        if icmp[pos] == 2:  # target link-layer address option
+            owner = linklayer.mac(icmp[pos + 2 : pos + 8])
+        pos += icmp[pos + 1] * 8
+    return AddressClaim(frame.number, frame.time, 6, socket.inet_ntop(socket.AF_INET6, icmp[8:24]),
+                        owner, link.vlan, "unsolicited-na")
