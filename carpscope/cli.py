@@ -142,6 +142,13 @@ def build_pipeline(passphrases, pass_file, vips, decode_as, timing):
     return Pipeline(verifier, tracker, decode_as)
 
 
+def wants_color(color: str, out) -> bool:
+    """--color: always, never, or auto (a terminal, and NO_COLOR unset or empty)."""
+    if color != "auto":
+        return color == "always"
+    return out.isatty() and not os.environ.get("NO_COLOR")
+
+
 def make_sink(fmt: str, verbose: bool, quiet: bool, color: str):
     """The output sink for -T; rich colours only on a terminal unless asked."""
     from carpscope import output
@@ -151,12 +158,11 @@ def make_sink(fmt: str, verbose: bool, quiet: bool, color: str):
         return output.JsonDocumentSink(out)
     if fmt == "jsonl":
         return output.JsonLinesSink(out)
-    use_color = color == "always" or (color == "auto" and out.isatty() and "NO_COLOR" not in os.environ)
     console = None
-    if use_color:
+    if wants_color(color, out):
         from rich.console import Console
 
-        console = Console(file=out, force_terminal=True, highlight=False)
+        console = Console(file=out, force_terminal=True, no_color=False, highlight=False)
     return output.TextSink(out, console, verbose=verbose, quiet=quiet)
 
 
@@ -166,6 +172,45 @@ def exit_status(pipeline, fail_on: str) -> int:
     if threshold is not None and worst is not None and worst.rank >= threshold.rank:
         return EXIT_FINDING
     return 0
+
+
+def run(stream, pipeline, sink, writer, count: int | None, on_step=None) -> None:
+    """Feed frames (and, live, ticks) through the pipeline into the sink and -w file."""
+    from carpscope.model import Tick
+
+    emit = sink.emit
+    try:
+        for item in stream:
+            if isinstance(item, Tick):
+                happened = pipeline.advance(item.now)
+            else:
+                happened = pipeline.feed(item)
+                if happened and writer is not None:
+                    writer.write(item)
+            for thing in happened:
+                emit(thing)
+            if on_step is not None and on_step(item):
+                break
+            if count is not None and pipeline.adverts >= count:
+                break
+    finally:
+        if writer is not None:
+            writer.close()
+    for thing in pipeline.finish():
+        emit(thing)
+
+
+def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_code: int = EXIT_CAPTURE) -> None:
+    """Print the report and exit with the documented status."""
+    if damage:
+        pipeline.note(Finding("truncated-capture" if damage_code == EXIT_CAPTURE else "capture-lost",
+                              Severity.WARNING, f"{damage}; everything before it was analysed",
+                              None, pipeline.last_time))
+    sink.close(pipeline, pipeline.tracker.snapshot())
+    if damage:
+        click.echo(f"carpscope: {damage}", err=True)
+        sys.exit(damage_code)
+    sys.exit(exit_status(pipeline, fail_on))
 
 
 @main.command()
@@ -186,35 +231,104 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
     sources = capture_files.open_sources(list(files), bpf)
     sink = make_sink(fmt, verbose, quiet, color)
     writer = PcapWriter.open(write_path, sources[0].linktype) if write_path else None
-    emit = sink.emit
     try:
-        for frame in capture_files.frames(sources):
-            happened = pipeline.feed(frame)
-            if not happened:
-                continue
-            if writer is not None:
-                writer.write(frame)
-            for item in happened:
-                emit(item)
-            if count is not None and pipeline.adverts >= count:
-                break
+        run(capture_files.frames(sources), pipeline, sink, writer, count)
+    except KeyboardInterrupt:
+        # Interrupted: still report what was read, then exit 130 (DESIGN.md).
+        sink.close(pipeline, pipeline.tracker.snapshot())
+        sys.exit(EXIT_INTERRUPTED)
+    damage = next((f"{s.damage.path}: {s.damage.reason}" for s in sources if s.damage), None)
+    conclude(pipeline, sink, fail_on, damage)
+
+
+@main.command()
+@click.argument("iface", required=False, metavar="IFACE")
+@click.option("--list", "list_interfaces", is_flag=True, help="List the interfaces to capture on, like tcpdump -D.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop after this many seconds and print the report.")
+@shared_options
+@_guard
+def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, count, write_path, quiet,
+         verbose, fmt, fail_on, decode_as, timing, color):
+    """Watch a live interface: a dashboard on a terminal, streamed output otherwise.
+
+    Ctrl-C or the end of --duration stops the capture and prints the report.
+    """
+    import time
+
+    from carpscope.capture import live as capture_live
+    from carpscope.capture.writer import PcapWriter
+    from carpscope.errors import LiveCaptureError
+
+    if list_interfaces:
+        for number, name in enumerate(capture_live.interfaces(), 1):
+            click.echo(f"{number}.{name}")
+        return
+    if not iface:
+        raise UsageError("live needs an interface (carpscope live --list shows them)")
+    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
+    reader = capture_live.open_live(iface, bpf)
+    writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None
+    stdout = click.get_text_stream("stdout")
+    use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
+    sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
+    stop_at = time.time() + duration if duration else None
+    lost = None
+    dashboard = _Dashboard(pipeline, iface, stdout, wants_color(color, stdout)) if use_dashboard else None
+
+    def step(item) -> bool:
+        now = time.time()
+        if dashboard is not None:
+            dashboard.refresh(now)
+        return stop_at is not None and now >= stop_at
+
+    try:
+        if dashboard is not None:
+            dashboard.start()
+        run(capture_live.stream(reader, iface), pipeline, sink, writer, count, step)
+    except KeyboardInterrupt:
+        for thing in pipeline.finish():
+            sink.emit(thing)
+    except LiveCaptureError as err:
+        lost = str(err)
     finally:
-        if writer is not None:
-            writer.close()
-    for item in pipeline.finish():
-        emit(item)
-    damage = [s.damage for s in sources if s.damage]
-    for d in damage:
-        f = Finding("truncated-capture", Severity.WARNING,
-                    f"{d.path}: {d.reason}; everything before the damage was analysed",
-                    None, pipeline.last_time)
-        pipeline._tally((f,))
-        emit(f)
-    sink.close(pipeline, pipeline.tracker.snapshot())
-    if damage:
-        click.echo(f"carpscope: {damage[0].path}: {damage[0].reason}", err=True)
-        sys.exit(EXIT_CAPTURE)
-    sys.exit(exit_status(pipeline, fail_on))
+        if dashboard is not None:
+            dashboard.stop()
+    if use_dashboard:
+        sink.quiet = False  # the report follows the dashboard
+    conclude(pipeline, sink, fail_on, lost, EXIT_LIVE)
+
+
+class _Dashboard:
+    """A rich Live refreshed a few times a second from immutable snapshots."""
+
+    PERIOD = 0.25
+
+    def __init__(self, pipeline, iface: str, out, color: bool):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.pipeline, self.iface = pipeline, iface
+        console = Console(file=out, force_terminal=True, no_color=not color, highlight=False)
+        self.live = Live(console=console, auto_refresh=False, transient=False)
+        self.last = 0.0
+
+    def start(self) -> None:
+        self.live.start()
+
+    def refresh(self, now: float) -> None:
+        if now - self.last < self.PERIOD:
+            return
+        from carpscope.views import tui
+
+        self.last = now
+        p = self.pipeline
+        findings = [(t.first, t.count) for t in p.tallies()]
+        self.live.update(tui.dashboard(p.tracker.snapshot(), p.events, findings, now, self.iface, p.adverts),
+                         refresh=True)
+
+    def stop(self) -> None:
+        self.live.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

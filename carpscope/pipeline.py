@@ -75,6 +75,10 @@ class Pipeline:
                 self.events.append(item)
         return happened
 
+    def note(self, finding: Finding) -> None:
+        """A finding from outside the core (a damaged file, a lost interface)."""
+        self._tally((finding,))
+
     def _tally(self, findings: Iterable[Finding]) -> None:
         for f in findings:
             key = (f.kind, f.proto, f.id)

@@ -80,6 +80,22 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def require_lab() -> None:
+    """In a pytest test: skip when the lab cannot run, but fail under CI=true.
+
+    CI runs as root and must exercise the real peers, so a missing tool or
+    privilege there is an error, not a reason to skip quietly.
+    """
+    import pytest  # only tests call this; the module itself does not need pytest
+
+    reason = unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but the real-peer lab cannot run: {reason}")
+    pytest.skip(reason)
+
+
 def run(*argv: str, check: bool = True) -> str:
     """Run a short command, return its stdout; raise LabError on failure."""
     res = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -114,8 +130,11 @@ def delete_namespace(netns: str) -> None:
     Only called for namespaces this module created, so every process inside
     was started (directly or as a grandchild) by a lab.
     """
-    for pid in namespace_pids(netns):
-        _signal_pid(pid, signal.SIGKILL)
+    deadline = time.time() + 3
+    while (pids := namespace_pids(netns)) and time.time() < deadline:
+        for pid in pids:  # SIGKILL is asynchronous: repeat until they are gone
+            _signal_pid(pid, signal.SIGKILL)
+        time.sleep(0.05)
     run("ip", "netns", "del", netns, check=False)
 
 
@@ -124,6 +143,8 @@ def remove_stale_namespaces(prefix: str = PREFIX) -> list[str]:
 
     A name that does not follow ``<prefix><pid>-<token>-<role>`` is not ours
     and is left alone; so is every namespace whose owner is still running.
+    This is what cleans up after a run that was SIGKILLed (no atexit).  The
+    owner check assumes runs sharing /run/netns also share a pid namespace.
     """
     removed = []
     for netns in list_namespaces():
@@ -155,15 +176,14 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
             pass
 
 
-def _start(argv: Sequence[str], stderr_to_stdout: bool = True) -> subprocess.Popen:
-    """Start a long-running lab child in its own session (so it can be group-killed)."""
-    return subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT if stderr_to_stdout else subprocess.PIPE,
-        start_new_session=True,
-    )
+def _start(argv: Sequence[str]) -> subprocess.Popen:
+    """Start a long-running lab child in its own session (so it can be group-killed).
+
+    stderr is merged into stdout: one pipe keeps ucarp's stdout (INFO) and
+    stderr (WARNING: the state changes) lines in the order they were written.
+    """
+    return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 class _LineLog:
@@ -433,14 +453,18 @@ class Lab:
                       "net.ipv6.conf.default.disable_ipv6=1")
 
     def _make_bridge(self) -> None:
-        """The switch: br0 without STP or multicast snooping, so it floods like a hub for 224.0.0.18."""
+        """The switch: br0 without STP or multicast snooping, 224.0.0.18 floods every port."""
         self._add_namespace(self.bridge_ns)
         run("ip", "-n", self.bridge_ns, "link", "add", "name", BRIDGE, "type", "bridge",
             "stp_state", "0", "mcast_snooping", "0")
         run("ip", "-n", self.bridge_ns, "link", "set", BRIDGE, "up")
 
     def host(self, name: str, addr: str, mac: str | None = None) -> Host:
-        """Add a host namespace with eth0 (addr/24, MAC 02:00:00:00:00:<last octet>) on the bridge."""
+        """Add a host namespace with eth0 (addr/24, MAC 02:00:00:00:00:<last octet>) on the bridge.
+
+        With ``Lab(ipv6=True)`` eth0 also gets its EUI-64 link-local address
+        (fe80::ff:fe00:<last octet>); otherwise IPv6 is off in the lab.
+        """
         ip = ipaddress.ip_address(addr)
         if ip not in SUBNET or ip in (SUBNET.network_address, SUBNET.broadcast_address):
             raise ValueError(f"{addr} is not a host address in {SUBNET}")
@@ -500,7 +524,7 @@ class Lab:
 
     def ucarp(self, host: Host, vhid: int, password: str, vip: str, advskew: int = 0,
               advbase: int = 1, preempt: bool = False, extra: Iterable[str] = ()) -> Peer:
-        """Start ucarp in the foreground; up/down scripts are /bin/true (the VIP is never configured)."""
+        """Start ucarp in the foreground; up/down scripts are /bin/true (no VIP is configured)."""
         if len(password) > 19:
             raise ValueError("ucarp passwords are at most 19 characters")
         argv = [*self._in(host), "ucarp", f"--interface={host.ifname}", f"--srcip={host.addr}",
@@ -565,6 +589,65 @@ def keepalived_config(host: Host, vrid: int, priority: int, vip: str, advert_int
         lines += ["  authentication {", "    auth_type PASS", f"    auth_pass {auth_pass}", "  }"]
     lines += ["  virtual_ipaddress {", f"    {vip}", "  }", "}"]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# reading a capture back with tcpdump: an independent decoder, not carpscope
+
+
+@dataclass(frozen=True)
+class CarpAdvert:
+    """One protocol-112 frame as ``tcpdump -T carp`` decodes it."""
+
+    time: float
+    mac: str
+    src: str
+    vhid: int
+    advbase: int
+    advskew: int
+
+
+@dataclass(frozen=True)
+class VrrpAdvert:
+    """One protocol-112 frame as tcpdump's default VRRP decoder sees it."""
+
+    time: float
+    mac: str
+    src: str
+    version: int
+    vrid: int
+    priority: int
+
+
+_FRAME = r"^(?P<time>\d+\.\d+) (?P<mac>\S+) > \S+, .*?: (?P<src>[0-9.]+) > [0-9.]+: "
+_CARP_FRAME = re.compile(_FRAME + r"CARPv2-advertise \d+: vhid=(?P<vhid>\d+) "
+                         r"advbase=(?P<advbase>\d+) advskew=(?P<advskew>\d+)")
+_VRRP_FRAME = re.compile(_FRAME + r"VRRPv(?P<version>\d), Advertisement, vrid (?P<vrid>\d+), "
+                         r"prio (?P<priority>\d+)")
+
+
+def _tcpdump_lines(path: str | os.PathLike, *options: str) -> list[str]:
+    return run("tcpdump", "-n", "-e", "-tt", *options, "-r", str(path)).splitlines()
+
+
+def carp_adverts(path: str | os.PathLike) -> list[CarpAdvert]:
+    """Every IPv4 protocol-112 frame in path, decoded as CARP."""
+    found = (_CARP_FRAME.match(line) for line in _tcpdump_lines(path, "-T", "carp"))
+    return [CarpAdvert(float(m["time"]), m["mac"], m["src"], int(m["vhid"]),
+                       int(m["advbase"]), int(m["advskew"])) for m in found if m]
+
+
+def vrrp_adverts(path: str | os.PathLike) -> list[VrrpAdvert]:
+    """Every IPv4 protocol-112 frame in path, decoded as VRRP."""
+    found = (_VRRP_FRAME.match(line) for line in _tcpdump_lines(path))
+    return [VrrpAdvert(float(m["time"]), m["mac"], m["src"], int(m["version"]),
+                       int(m["vrid"]), int(m["priority"])) for m in found if m]
+
+
+def frame_times(path: str | os.PathLike) -> list[float]:
+    """Timestamps of all frames in path (epoch seconds, this machine's wall clock)."""
+    lines = run("tcpdump", "-n", "-tt", "-r", str(path)).splitlines()
+    return [float(line.split()[0]) for line in lines if line.strip()]
 
 
 def _best_effort(fn, *args) -> None:

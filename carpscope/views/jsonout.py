@@ -26,7 +26,7 @@ def packet(r: CarpAdvert | VrrpAdvert) -> dict:
     out = {
         "frame": r.frame, "time": r.time, "src": r.src, "dst": r.dst, "src_mac": r.src_mac,
         "family": r.family, "vlan": list(r.vlan), "ttl": r.ttl, "proto": r.proto,
-        "version": r.version, "type": r.type, "length": r.length, "why": r.why,
+        "version": r.version, "msg_type": r.type, "length": r.length, "why": r.why,
     }
     if isinstance(r, CarpAdvert):
         out.update(vhid=r.vhid, advbase=r.advbase, advskew=r.advskew, authlen=r.authlen,
@@ -48,3 +48,30 @@ def packet(r: CarpAdvert | VrrpAdvert) -> dict:
                    hmac_variant=r.hmac_variant)
     out["findings"] = _packet_findings(r)
     return out
+
+
+def event(e) -> dict:
+    """An election event; `gap` is seconds from the old master's last advert to the new one's first."""
+    return {"time": e.time, "frame": e.frame, "proto": e.proto, "id": e.id, "family": e.family,
+            "vlan": list(e.vlan), "kind": e.kind, "from": e.from_, "to": e.to, "cause": e.cause,
+            "gap": e.gap, "expected": e.expected}
+
+
+def _member(m, proto: str) -> dict:
+    out = {"addr": m.addr, "mac": m.mac}
+    if proto == "carp":
+        out.update(advbase=m.advbase, advskew=m.advskew, demote=m.demote)
+    else:
+        out.update(priority=m.priority, adver_int=m.advbase)
+    out.update(adverts=m.adverts, hmac=m.hmac, first=m.first, last=m.last)
+    return out
+
+
+def groups(snapshot) -> list[dict]:
+    """Every group with its members; the passphrase only by its 1-based position."""
+    return [{
+        "proto": g.key.proto, "id": g.key.id, "family": g.key.family, "vlan": list(g.key.vlan),
+        "vips": list(g.vips), "vips_from": g.vips_from or "none",
+        "passphrase": g.passphrase, "master": g.master,
+        "members": [_member(m, g.key.proto) for m in g.members],
+    } for g in snapshot.groups]

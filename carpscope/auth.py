@@ -1,0 +1,499 @@
+"""CARP HMAC-SHA1 verification: which passphrase, which VIP set, which stack.
+
+The md field is plain RFC 2104 HMAC-SHA1 (PROTOCOL.md §2.1) over
+``02 01 [lladdr] vhid VIPv4… VIPv6… counter``. The VIPs are not in the advert, so
+they come from the user (--vip), from address claims (gratuitous ARP / unsolicited
+NA, §2.1) or, for IPv4, from a search over the sender's /24. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import operator
+from collections.abc import Mapping, Sequence
+from hmac import compare_digest
+from types import MappingProxyType, MemberDescriptorType
+from typing import NamedTuple
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
+
+from carpscope.model import AddressClaim, CarpAdvert
+
+# §2.1: version and type are hashed as the constants CARP_VERSION, CARP_ADVERTISEMENT.
+_HEAD = b"\x02\x01"
+_BSD_KEY = 19  # strlcpy(carpr_key, P, CARP_KEY_LEN=20) keeps 19 bytes + NUL (§2.2)
+_RAW_KEY = 20  # netlink CARP_NL_KEY: up to 20 raw bytes (§2.2, FBSD-c)
+_MD_LEN = 20
+_COUNTER_MAX = (1 << 64) - 1
+# §1.4: kernel CARP virtual MAC (FreeBSD/OpenBSD/NetBSD/DragonFly), OpenBSD balancing
+# leader (§4.7), ucarp's advert source. OpenBSD adds the lladdr only for other MACs (§2.4).
+_VIRTUAL_MACS = ("00:00:5e:00:01:", "01:00:5e:00:01:")
+_UCARP_MAC = "00:00:5e:00:00:"
+_NO_LLADDR = ("00:00:5e:00:01:", "00:00:5e:00:00:")
+
+_CACHE_MAX = 4096  # verdicts per cache generation (two generations kept)
+_CLAIMS_MAX = 512  # addresses remembered per VLAN
+_GOOD_MAX = 8  # verified configurations remembered per group
+_MISSES_MAX = 4096
+
+_SHA1 = hashes.SHA1()
+_RESULT = ("hmac", "hmac_variant", "passphrase", "vips", "vips_from", "hmac_hint")
+_UNVERIFIED = ("unverified", None, None, None, None, None)
+
+# Variant names (hmac_variant): the message layout that verified, a stack fingerprint.
+SORTED = "sorted"  # FreeBSD/NetBSD/pfSense/OPNsense ≡ OpenBSD HMAC_ORIG (§2.3)
+UCARP = "ucarp"  # SORTED with one IPv4 VIP, sent from 00:00:5e:00:00:vhid (§1.4)
+OPENBSD_NOV6LL = "openbsd-nov6ll"  # OpenBSD send context: IPv6 link-local dropped
+OPENBSD_LLADDR = "openbsd-lladdr"  # OpenBSD manual lladdr after 02 01, NOV6LL
+OPENBSD_LLADDR_V6LL = "openbsd-lladdr-v6ll"  # the same with link-local kept (HMAC_ORIG)
+LEGACY_UNSORTED = "legacy-unsorted"  # FreeBSD 6/7, DragonFly v6: interface (given) order
+VARIANTS = (SORTED, UCARP, OPENBSD_NOV6LL, OPENBSD_LLADDR, OPENBSD_LLADDR_V6LL, LEGACY_UNSORTED)
+
+
+class Keyring:
+    """HMAC keys derived from the passphrases (§2.2); never shows them.
+
+    Per passphrase: its first 19 bytes up to a NUL (BSD ifconfig, ucarp) and, when
+    longer, its first 20 raw bytes (netlink). The empty key (no passphrase, 20 zero
+    bytes) is always last, as position 0. Trailing NULs do not change an HMAC
+    (§2.1), so keys are kept stripped and de-duplicated.
+    """
+
+    __slots__ = ("_keys", "_long", "_count")
+
+    def __init__(self, passphrases: Sequence[bytes]) -> None:
+        keys: list[tuple[int, bytes]] = []
+        seen = {b""}
+        long = []
+        for position, phrase in enumerate(passphrases, 1):
+            if isinstance(phrase, str):
+                phrase = phrase.encode()
+            if not isinstance(phrase, (bytes, bytearray)):
+                raise TypeError(f"passphrase {position} must be bytes")
+            phrase = bytes(phrase)
+            if len(phrase) > _BSD_KEY:
+                long.append(position)
+            forms = [phrase.split(b"\0", 1)[0][:_BSD_KEY]]
+            if len(phrase) > _BSD_KEY:
+                forms.append(phrase[:_RAW_KEY])
+            for key in forms:
+                key = key.rstrip(b"\0")
+                if key not in seen:
+                    seen.add(key)
+                    keys.append((position, key))
+        keys.append((0, b""))
+        self._keys = tuple(keys)
+        self._long = tuple(long)
+        self._count = len(passphrases)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    @property
+    def given(self) -> int:
+        """How many passphrases the user gave (0: nothing can be 'bad')."""
+        return self._count
+
+    @property
+    def long(self) -> tuple[int, ...]:
+        """1-based positions of passphrases longer than the 19 bytes routers keep."""
+        return self._long
+
+    def __repr__(self) -> str:
+        return f"<Keyring: {self._count} passphrase(s), hidden>"
+
+    __str__ = __repr__
+
+
+class _Addr(NamedTuple):
+    """A VIP as the HMAC sees it: link-local IPv6 gets bytes 2–3 zeroed (§2.3)."""
+
+    family: int
+    text: str
+    packed: bytes
+    hashed: bytes
+    ll: bool
+
+
+def _addr(value: object) -> _Addr | None:
+    try:
+        ip = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        return None
+    packed = ip.packed
+    if ip.version == 6 and ip.is_link_local:
+        return _Addr(6, str(ip), packed, packed[:2] + b"\0\0" + packed[4:], True)
+    return _Addr(ip.version, str(ip), packed, packed, False)
+
+
+class _Claimed(NamedTuple):
+    addr: _Addr
+    vhid: int | None  # from a virtual MAC 00:00:5e:00:01:<vhid>, else None
+
+
+class _Config:
+    """One way adverts verify: key, VIP set and layout, with the constant prefix hashed.
+
+    `ctx` has everything before the counter fed, so a check is copy + 8 bytes.
+    """
+
+    __slots__ = ("ctx", "mac", "position", "variant", "vips", "vips_from", "_one_v4", "_values", "_ucarp")
+
+    def __init__(self, ctx: HMAC, mac: str | None, position: int, variant: str,
+                 vips: tuple[str, ...], one_v4: bool, vips_from: str) -> None:
+        self.ctx = ctx
+        self.mac = mac  # lladdr layouts only hold for this source MAC
+        self.position = position
+        self.variant = variant
+        self.vips = vips
+        self._one_v4 = variant == SORTED and one_v4  # ucarp hashes exactly one IPv4 VIP
+        self.relabel(vips_from)
+
+    def relabel(self, vips_from: str) -> None:
+        """A searched address later claimed by ARP is reported as inferred."""
+        self.vips_from = vips_from
+        self._values = ("ok", self.variant, self.position, self.vips, vips_from, None)
+        self._ucarp = ("ok", UCARP, self.position, self.vips, vips_from, None) if self._one_v4 else None
+
+    def matches(self, ctr: bytes, md: bytes, mac: str | None) -> bool:
+        if self.mac is not None and self.mac != mac:
+            return False
+        h = self.ctx.copy()
+        h.update(ctr)
+        return compare_digest(h.finalize(), md)
+
+    def result(self, mac: str | None) -> tuple:
+        if self._ucarp is not None and mac is not None and mac.startswith(_UCARP_MAC):
+            return self._ucarp
+        return self._values
+
+
+class _Miss(NamedTuple):
+    """A negative outcome, valid while neither the claims nor the known configs change."""
+
+    epoch: int
+    version: int
+    values: tuple
+
+
+class _Layout(NamedTuple):
+    variant: str
+    prefix: bytes
+    vips: tuple[str, ...]
+    lladdr: bool
+
+
+def _layouts(vhid: int, addrs: Sequence[_Addr], lladdr: bytes | None, legacy: bool) -> list[_Layout]:
+    """Candidate messages (minus counter) for one VIP set (§2.3, §2.4), distinct bytes only."""
+    v4 = sorted({a.packed: a for a in addrs if a.family == 4}.items())
+    v6 = sorted({a.hashed: a for a in addrs if a.family == 6}.items())
+    v6_noll = [(h, a) for h, a in v6 if not a.ll]
+    vips = tuple(a.text for _, a in v4 + v6)
+    vh = bytes((vhid,))
+    s4 = b"".join(h for h, _ in v4)
+    orig = s4 + b"".join(h for h, _ in v6)
+    noll = s4 + b"".join(h for h, _ in v6_noll)
+    out = [_Layout(SORTED, _HEAD + vh + orig, vips, False)]
+    if noll != orig:
+        out.append(_Layout(OPENBSD_NOV6LL, _HEAD + vh + noll, vips, False))
+    if lladdr is not None:
+        out.append(_Layout(OPENBSD_LLADDR, _HEAD + lladdr + vh + noll, vips, True))
+        if noll != orig:
+            out.append(_Layout(OPENBSD_LLADDR_V6LL, _HEAD + lladdr + vh + orig, vips, True))
+    if legacy and len(addrs) > 1:
+        # FreeBSD 6/7 hashed v4 then v6 in interface order (FBSD-c @01399f34).
+        order4 = list(dict.fromkeys(a.packed for a in addrs if a.family == 4))
+        order6 = list(dict.fromkeys(a.hashed for a in addrs if a.family == 6))
+        body = b"".join(order4 + order6)
+        if body != orig:
+            texts = tuple(dict.fromkeys([a.text for a in addrs if a.family == 4]
+                                        + [a.text for a in addrs if a.family == 6]))
+            out.append(_Layout(LEGACY_UNSORTED, _HEAD + vh + body, texts, False))
+    return out
+
+
+def _lladdr(mac: str | None) -> bytes | None:
+    """The source MAC as OpenBSD would hash it, unless it is a virtual one (§2.4)."""
+    if mac is None or mac.startswith(_NO_LLADDR):
+        return None
+    try:
+        raw = bytes.fromhex(mac.replace(":", ""))
+    except ValueError:
+        return None
+    return raw if len(raw) == 6 else None
+
+
+def _sets(addrs: Sequence[_Addr], family: int, singles: bool) -> list[tuple[_Addr, ...]]:
+    """Whole set (both families, §2.1), the advert's family alone, then each address."""
+    out = [tuple(addrs), tuple(a for a in addrs if a.family == family)]
+    if singles:
+        out += [(a,) for a in addrs]
+    return [s for s in out if s]
+
+
+def _dedupe(sets: list[tuple[_Addr, ...]]) -> list[tuple[_Addr, ...]]:
+    seen: set[frozenset] = set()
+    out = []
+    for s in sets:
+        k = frozenset(a.hashed for a in s)
+        if k not in seen:
+            seen.add(k)
+            out.append(s)
+    return out
+
+
+# Copying a frozen slots record field by field: dataclasses.replace re-runs the
+# 31-argument frozen __init__ (about 11 µs, ten HMACs); this is equivalent for a
+# plain record (no __post_init__) and costs a third of it.
+_KEEP = tuple(f.name for f in dataclasses.fields(CarpAdvert) if f.name not in _RESULT)
+_GET_KEEP = operator.attrgetter(*_KEEP)
+_GET_RESULT = operator.attrgetter(*_RESULT)
+_PLAIN = not hasattr(CarpAdvert, "__post_init__") and all(
+    isinstance(getattr(CarpAdvert, n, None), MemberDescriptorType) for n in _KEEP + _RESULT)
+_SET_KEEP = tuple(getattr(CarpAdvert, n).__set__ for n in _KEEP) if _PLAIN else ()
+_SET_RESULT = tuple(getattr(CarpAdvert, n).__set__ for n in _RESULT) if _PLAIN else ()
+
+
+def with_result(advert: CarpAdvert, values: tuple) -> CarpAdvert:
+    """`dataclasses.replace(advert, hmac=…, …, hmac_hint=…)`, faster; values in _RESULT order."""
+    if _GET_RESULT(advert) == values:
+        return advert
+    if not _PLAIN or type(advert) is not CarpAdvert:
+        return dataclasses.replace(advert, **dict(zip(_RESULT, values)))
+    new = object.__new__(CarpAdvert)
+    for put, value in zip(_SET_KEEP, _GET_KEEP(advert)):
+        put(new, value)
+    for put, value in zip(_SET_RESULT, values):
+        put(new, value)
+    return new
+
+
+def _who(position: int) -> str:
+    return f"passphrase {position}" if position else "the empty key (no passphrase)"
+
+
+class Verifier:
+    """Verifies CARP adverts against passphrases and candidate VIP sets.
+
+    Verdicts are cached per (vhid, vlan, family, counter, md, source MAC): OpenBSD
+    repeats one counter for ever (§3). A group that verified once is checked with
+    that configuration first; a sender that verified with nothing is not searched
+    again until new addresses are claimed.
+    """
+
+    def __init__(self, passphrases: Sequence[bytes],
+                 vips: Mapping[int | None, Sequence[str]] = MappingProxyType({})) -> None:
+        self._keys = Keyring(passphrases)
+        given: dict[int | None, tuple[_Addr, ...]] = {}
+        for vhid, addrs in vips.items():
+            parsed = []
+            for text in addrs:
+                a = _addr(text)
+                if a is None:
+                    raise ValueError(f"--vip: {text!r} is not an IP address")
+                parsed.append(a)
+            given[vhid] = tuple(parsed)
+        self._given = given
+        self._claims: dict[tuple[int, ...], dict[str, _Claimed]] = {}
+        self._epoch = 0  # bumped when a new address is claimed
+        self._good: dict[tuple[int, tuple[int, ...]], list[_Config]] = {}
+        self._version = 0  # bumped when a new configuration verifies
+        self._sender: dict[tuple, _Config] = {}
+        self._misses: dict[tuple, _Miss] = {}
+        self._recent: dict[tuple, object] = {}
+        self._older: dict[tuple, object] = {}
+
+    def __repr__(self) -> str:
+        vips = sum(len(v) for v in self._given.values())
+        return (f"<Verifier: {self._keys.given} passphrase(s) hidden, {vips} given VIP(s), "
+                f"{sum(len(t) for t in self._claims.values())} claimed, {len(self._good)} group(s) verified>")
+
+    __str__ = __repr__
+
+    def long_passphrases(self) -> tuple[int, ...]:
+        """Positions of passphrases over 19 bytes: BSD ifconfig and ucarp keep 19 (§2.2)."""
+        return self._keys.long
+
+    # -- learning ---------------------------------------------------------------
+
+    def learn(self, claim: AddressClaim) -> None:
+        """Remember a claimed address as a candidate VIP of its VLAN (§2.1, §4.2)."""
+        a = _addr(claim.addr)
+        if a is None or a.packed == bytes(len(a.packed)) or ipaddress.ip_address(a.text).is_multicast:
+            return
+        mac = (claim.mac or "").lower()
+        vhid = int(mac[-2:], 16) if mac.startswith(_VIRTUAL_MACS) and len(mac) == 17 else None
+        table = self._claims.setdefault(claim.vlan, {})
+        old = table.get(a.text)
+        if old is not None and (vhid is None or old.vhid == vhid):
+            return
+        if old is None and len(table) >= _CLAIMS_MAX:
+            del table[next(iter(table))]
+        table[a.text] = _Claimed(a, vhid)
+        self._epoch += 1
+        if a.family == 4:
+            for (_, vlan), group in self._good.items():
+                if vlan == claim.vlan:
+                    for cfg in group:
+                        if cfg.vips_from == "searched" and cfg.vips == (a.text,):
+                            cfg.relabel("inferred")
+
+    # -- verifying --------------------------------------------------------------
+
+    def verify(self, advert: CarpAdvert) -> CarpAdvert:
+        """The advert with hmac, hmac_variant, passphrase, vips, vips_from, hmac_hint set."""
+        vhid, counter, md = advert.vhid, advert.counter, advert.md
+        if vhid is None or counter is None or md is None:
+            return advert
+        if not (0 <= vhid <= 255 and 0 <= counter <= _COUNTER_MAX and len(md) == _MD_LEN):
+            return advert
+        ctr = counter.to_bytes(8, "big")  # the wire bytes, offsets 8–15 (§2.1)
+        mac, vlan = advert.src_mac, advert.vlan
+        ckey = (vhid, vlan, advert.family, ctr, md, mac)
+        hit = self._recent.get(ckey)
+        if hit is None:
+            hit = self._older.get(ckey)
+            if hit is not None:
+                self._remember(ckey, hit)
+        if hit is not None:
+            if hit.__class__ is _Config:
+                return with_result(advert, hit.result(mac))
+            if hit.epoch == self._epoch and hit.version == self._version:
+                return with_result(advert, hit.values)
+
+        cfg = self._known(vhid, vlan, advert.src, ctr, md, mac)
+        if cfg is None:
+            cfg, values = self._unknown(advert, ctr, md)
+            if cfg is None:
+                self._remember(ckey, _Miss(self._epoch, self._version, values))
+                return with_result(advert, values)
+        self._remember(ckey, cfg)
+        return with_result(advert, cfg.result(mac))
+
+    def _known(self, vhid, vlan, src, ctr, md, mac) -> _Config | None:
+        """The sender's last configuration, then the group's others."""
+        mine = self._sender.get((vhid, vlan, src))
+        if mine is not None and mine.matches(ctr, md, mac):
+            return mine
+        for cfg in self._good.get((vhid, vlan), ()):
+            if cfg is not mine and cfg.matches(ctr, md, mac):
+                self._sender[(vhid, vlan, src)] = cfg
+                return cfg
+        return None
+
+    def _unknown(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> tuple[_Config | None, tuple]:
+        """Search every candidate, unless this sender already failed them all."""
+        vhid, vlan, family = advert.vhid, advert.vlan, advert.family
+        # Keyed by the /24 the search covers (text, to stay cheap), not by each source.
+        skey = (vhid, vlan, family, advert.src.rpartition(".")[0] if family == 4 else None, advert.src_mac)
+        miss = self._misses.get(skey)
+        if miss is not None and miss.epoch == self._epoch:
+            if miss.version == self._version:
+                return None, miss.values
+        else:
+            cfg = self._find(advert, ctr, md)
+            if cfg is not None:
+                group = self._good.setdefault((vhid, vlan), [])
+                group.insert(0, cfg)
+                del group[_GOOD_MAX:]
+                self._version += 1
+                self._sender[(vhid, vlan, advert.src)] = cfg
+                return cfg, cfg.result(advert.src_mac)
+        values = self._failure(vhid, vlan, _slash24(advert.src) if family == 4 else None)
+        if len(self._misses) >= _MISSES_MAX:
+            self._misses.clear()
+        self._misses[skey] = _Miss(self._epoch, self._version, values)
+        return None, values
+
+    def _remember(self, key: tuple, value: object) -> None:
+        recent = self._recent
+        if len(recent) >= _CACHE_MAX:
+            self._older = recent
+            self._recent = recent = {}
+        recent[key] = value
+
+    def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> _Config | None:
+        """Given VIPs, then inferred ones, then (IPv4) one address of the /24 (§2.4)."""
+        vhid, family = advert.vhid, advert.family
+        lladdr = _lladdr(advert.src_mac)
+        for vips_from, sets, legacy in (("given", self._given_sets(vhid, family), True),
+                                        ("inferred", self._inferred_sets(vhid, advert.vlan, family), False)):
+            for addrs in sets:
+                layouts = _layouts(vhid, addrs, lladdr, legacy)
+                one_v4 = len(addrs) == 1 and addrs[0].family == 4
+                for position, key in self._keys:
+                    for lay in layouts:
+                        h = HMAC(key, _SHA1)
+                        h.update(lay.prefix + ctr)
+                        if compare_digest(h.finalize(), md):
+                            ctx = HMAC(key, _SHA1)
+                            ctx.update(lay.prefix)
+                            return _Config(ctx, advert.src_mac if lay.lladdr else None, position,
+                                           lay.variant, lay.vips, one_v4, vips_from)
+        net = _slash24(advert.src) if family == 4 else None
+        if net is not None:
+            return self._search(vhid, net, lladdr, advert.src_mac, ctr, md)
+        return None
+
+    def _search(self, vhid, net, lladdr, mac, ctr, md) -> _Config | None:
+        """One VIP anywhere in the sender's /24 (ucarp, single-VIP CARP): 256 HMACs a key."""
+        tails = [bytes((i,)) + ctr for i in range(256)]
+        heads = [(SORTED, _HEAD + bytes((vhid,)) + net)]
+        if lladdr is not None:
+            heads.append((OPENBSD_LLADDR, _HEAD + lladdr + bytes((vhid,)) + net))
+        for position, key in self._keys:
+            for variant, head in heads:
+                base = HMAC(key, _SHA1)
+                base.update(head)
+                for i, tail in enumerate(tails):
+                    h = base.copy()
+                    h.update(tail)
+                    if compare_digest(h.finalize(), md):
+                        ctx = HMAC(key, _SHA1)
+                        ctx.update(head + bytes((i,)))
+                        text = str(ipaddress.IPv4Address(net + bytes((i,))))
+                        return _Config(ctx, mac if variant == OPENBSD_LLADDR else None, position,
+                                       variant, (text,), True, "searched")
+        return None
+
+    def _given_sets(self, vhid: int, family: int) -> list[tuple[_Addr, ...]]:
+        common, own = self._given.get(None, ()), self._given.get(vhid, ())
+        union = tuple({a.hashed: a for a in common + own}.values())
+        if not union:
+            return []
+        return _dedupe(_sets(union, family, True) + _sets(own, family, False))
+
+    def _inferred_sets(self, vhid: int, vlan, family: int) -> list[tuple[_Addr, ...]]:
+        table = self._claims.get(vlan)
+        if not table:
+            return []
+        own = [c.addr for c in table.values() if c.vhid == vhid]
+        free = [c.addr for c in table.values() if c.vhid is None or c.vhid == vhid]
+        return _dedupe(_sets(own, family, False) + _sets(free, family, True))
+
+    def _failure(self, vhid: int, vlan, net: bytes | None) -> tuple:
+        """'bad' with a hint naming positions and addresses, never a passphrase."""
+        if not self._keys.given:
+            return _UNVERIFIED
+        group = self._good.get((vhid, vlan))
+        if group:
+            cfg = group[0]
+            hint = (f"other adverts of vhid {vhid} verify with {_who(cfg.position)} and VIPs "
+                    f"{', '.join(cfg.vips) or 'none'}: this sender has another passphrase or VIP set")
+        elif net is not None:
+            subnet = ipaddress.IPv4Address(net + bytes(1))
+            hint = ("no passphrase given verifies with the given or claimed VIPs, nor with any one "
+                    f"address of {subnet}/24: wrong passphrase, or VIPs unknown (--vip)")
+        else:
+            hint = ("no passphrase given verifies with the given or claimed VIPs (IPv6 adverts are "
+                    "not searched): wrong passphrase, or VIPs unknown (--vip)")
+        return ("bad", None, None, None, None, hint)
+
+
+def _slash24(src: str) -> bytes | None:
+    try:
+        return ipaddress.IPv4Address(src).packed[:3]
+    except ValueError:
+        return None

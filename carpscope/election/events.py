@@ -1,0 +1,116 @@
+"""Past-tense election events and immutable snapshots of every group.
+
+Events are values, like records and findings (DESIGN.md, principle 3): each carries
+the frame that shows the change on the wire, so a report line can be traced to a
+packet. The JSON view maps `from_` to "from" (DESIGN.md, JSON schema 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carpscope.model import GroupKey
+
+# Event kinds (DESIGN.md). Never rename one; add new ones at the end.
+MASTER_ELECTED = "master-elected"
+MASTER_CHANGED = "master-changed"
+MASTER_DOWN = "master-down"
+SPLIT_BRAIN_STARTED = "split-brain-started"
+SPLIT_BRAIN_ENDED = "split-brain-ended"
+PARAMETERS_CHANGED = "parameters-changed"
+KINDS = (MASTER_ELECTED, MASTER_CHANGED, MASTER_DOWN, SPLIT_BRAIN_STARTED, SPLIT_BRAIN_ENDED,
+         PARAMETERS_CHANGED)
+
+# Causes of master-changed (DESIGN.md).
+MASTER_SILENT = "master-silent"  # the old master stopped; a backup's master-down timer ran out
+PREEMPTED = "preempted"  # a better-placed backup took over while the master still advertised
+DEMOTED = "demoted"  # the master's own adverts got worse (demote byte, advskew 240, lower priority)
+RESIGNED = "resigned"  # bow-out advert (advbase 255 advskew 255) or VRRP priority 0
+UNKNOWN = "unknown"  # none of the above fits what the wire shows
+CAUSES = (MASTER_SILENT, PREEMPTED, DEMOTED, RESIGNED, UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to a group's mastership.
+
+    `time` is when the change shows on the wire (the first advert of the new master or
+    newcomer), even when the tracker could only conclude it later. `gap` is seconds
+    from the old master's last advert to the new master's first; `expected` is the
+    master-down time the gap should be compared with.
+    """
+
+    time: float
+    frame: int | None
+    proto: str
+    id: int
+    kind: str
+    from_: str | None = None
+    to: str | None = None
+    cause: str | None = None
+    gap: float | None = None
+    family: int = 4
+    vlan: tuple[int, ...] = ()
+    expected: float | None = None
+    detail: str = ""
+
+    @property
+    def key(self) -> GroupKey:
+        return GroupKey(self.proto, self.id, self.family, self.vlan)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One source that advertised in a group (only masters advertise, so each was master once).
+
+    CARP members carry advbase/advskew/demote; VRRP members carry priority, with
+    adver_int in `advbase` (VRRP's own unit: s in v2, cs in v3). `hmac` sums up the
+    member's adverts: "ok", "bad", "unverified", "n/a", or "mixed" (some verified,
+    some failed). `passphrase` is the 1-based position that verified (0 = empty key).
+    """
+
+    addr: str
+    mac: str | None
+    advbase: int | None
+    advskew: int | None
+    demote: int | None
+    priority: int | None
+    adverts: int
+    hmac: str
+    first: float
+    last: float
+    passphrase: int | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """A group as the tracker sees it at one moment.
+
+    `master_down_at` is when the master will be declared down if it stays silent;
+    `advertising` lists every source currently advertising (two or more: split brain
+    or a takeover in progress).
+    """
+
+    key: GroupKey
+    master: str | None
+    master_since: float | None
+    members: tuple[Member, ...]
+    last_advert: float | None
+    master_down_at: float | None
+    vips: tuple[str, ...]
+    vips_from: str | None
+    passphrase: int | None
+    hmac: str | None
+    advertising: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every group at `time`, ordered by protocol, id, family and VLAN."""
+
+    time: float | None
+    groups: tuple[GroupState, ...]
+
+    def group(self, key: GroupKey) -> GroupState | None:
+        return next((g for g in self.groups if g.key == key), None)

@@ -1,0 +1,727 @@
+"""Follows every group's master elections from the adverts on the wire.
+
+Only masters advertise (PROTOCOL.md §4), so the master is whoever advertises; a
+second source advertising the same group is a takeover in progress, a momentary
+master, or a split brain, and the tracker waits until the wire tells which. Time is
+an argument (DESIGN.md, principle 2): `observe` and `advance` say what time it is,
+`next_deadline` says when something would next fall due.
+
+How a change is told apart (every threshold is one master-down time D of the group,
+see `_silence`):
+
+* master-down: the master has been silent for D and nobody else advertises;
+  the event's time is its last advert + D.
+* master-changed: a newcomer advertises and the old master has stopped (silent for
+  D, or it sent a goodbye). The event's time is the newcomer's first advert.
+* split-brain-started: the old master and the newcomer both kept advertising for
+  more than D after the newcomer's first advert; split-brain-ended when only one
+  source is left.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections import OrderedDict
+from types import MappingProxyType
+
+from carpscope.election import events as ev
+from carpscope.election import rules
+from carpscope.election.events import Event, GroupState, Member, Snapshot
+from carpscope.election.rules import Timing
+from carpscope.model import CarpAdvert, Finding, GroupKey, Severity, VrrpAdvert
+
+SEVERITY = MappingProxyType({
+    "split-brain": Severity.CRITICAL,
+    "passphrase-mismatch": Severity.CRITICAL,
+    "vip-mismatch": Severity.CRITICAL,
+    "hmac-failed": Severity.CRITICAL,
+    "vrrp-collision": Severity.CRITICAL,
+    "vhid-collision": Severity.CRITICAL,
+    "no-passphrase": Severity.WARNING,
+    "flapping": Severity.WARNING,
+    "demoted": Severity.WARNING,
+    "advbase-mismatch": Severity.WARNING,
+    "adver-int-mismatch": Severity.WARNING,
+    "skew-tie": Severity.WARNING,
+    "slow-failover": Severity.WARNING,
+    "looped-advert": Severity.WARNING,
+    "replayed-advert": Severity.WARNING,
+})
+
+FLAP_WINDOW = 300.0  # three or more master changes within five minutes is flapping
+FLAP_CHANGES = 3
+SLOW_FACTOR = 1.5  # a takeover later than 1.5 x master-down ...
+SLOW_INTERVALS = 2  # ... and two advert intervals late (ucarp acts up to ~1 interval late, captures/README)
+TIMER_SHARE = 0.5  # a takeover at least half a master-down after the last advert may be the timer's
+END_MISSED = 1.5  # at the end of a capture, silent for 1.5 intervals while another advertises = stopped
+COUNTER_MEMORY = 256  # (counter, md) pairs remembered per source for replay detection
+_COUNTER_MOD = 1 << 64
+
+
+class _Member:
+    """What the tracker knows about one source of one group (mutable, private)."""
+
+    __slots__ = ("addr", "mac", "first", "first_frame", "last", "last_frame", "prev_last", "adverts",
+                 "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "counters",
+                 "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
+                 "run_record")
+
+    def __init__(self, r: CarpAdvert | VrrpAdvert):
+        self.addr = r.src
+        self.mac = r.src_mac
+        self.first = self.last = r.time
+        self.first_frame = self.last_frame = r.frame
+        self.prev_last: float | None = None
+        self.adverts = 0
+        self.record = r  # latest advert
+        self.normal: CarpAdvert | VrrpAdvert | None = None  # latest advert that is not a goodbye
+        self.verdicts: set[str] = set()
+        self.passphrase: int | None = None  # latest position that verified
+        self.vips: tuple[str, ...] | None = None  # latest VIP set that verified
+        self.vips_from: str | None = None
+        self.counters: OrderedDict = OrderedDict()
+        self.last_key: tuple | None = None
+        self.last_key_time = 0.0
+        self.last_counter: int | None = None
+        self.active = False  # advertising now: the master or a contender
+        self.run_start = r.time  # first advert of the current run of adverts
+        self.run_frame = r.frame
+        self.run_record = r
+
+    @property
+    def params(self) -> CarpAdvert | VrrpAdvert:
+        return self.normal or self.record
+
+
+class _Group:
+    """One group's election state (mutable, private)."""
+
+    __slots__ = ("key", "tid", "members", "master", "master_since", "master_start", "previous", "contenders",
+                 "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised")
+
+    def __init__(self, tid: tuple):
+        self.tid = tid  # (proto, id, family, vlan): a cheap dict and heap key
+        self.key = GroupKey(*tid)
+        self.members: dict[str, _Member] = {}
+        self.master: str | None = None
+        self.master_since: float | None = None
+        self.master_start: CarpAdvert | VrrpAdvert | None = None  # the master's params when it took over
+        self.previous: str | None = None  # the master declared down, until someone else advertises
+        self.contenders: dict[str, bool] = {}  # other sources advertising -> already in split brain?
+        self.split = False
+        self.silence: float | None = None  # D: the master-down time that applies now
+        self.dirty = True  # D must be recomputed (new member, new parameters, new master)
+        self.last_advert: float | None = None
+        self.changes: list[float] = []  # times of master changes, for flapping
+        self.flapping_until: float | None = None
+        self.raised: set = set()  # (kind, subject) of findings already raised
+
+
+class Tracker:
+    """Elections of every group seen, from records fed in capture order."""
+
+    def __init__(self, timing: Timing = Timing.BSD):
+        self.timing = timing
+        self._groups: dict[tuple, _Group] = {}  # by (proto, id, family, vlan)
+        self._heap: list = []  # (deadline, seq, key, addr); stale entries are skipped lazily
+        self._seq = 0
+        self._now: float | None = None
+
+    # -- public API ---------------------------------------------------------------
+
+    def observe(self, record, now: float) -> list[Event | Finding]:
+        """What one record changes: timeouts due before it, then its own events and findings."""
+        if not isinstance(record, (CarpAdvert, VrrpAdvert)) or not rules.usable(record):
+            return self.advance(now)
+        t = record.time
+        out = self._expire(t)
+        self._tick(t)
+        tid = (record.proto, record.id, record.family, tuple(record.vlan))
+        g = self._groups.get(tid)
+        found: list[Finding] = []
+        if g is None:
+            g = self._groups[tid] = _Group(tid)
+            found += self._collisions(g, record)
+        m = g.members.get(record.src)
+        new = m is None
+        if new:
+            m = g.members[record.src] = _Member(record)
+        changed, happened = self._learn(g, m, record, new, found)
+        out += happened
+        g.last_advert = t if g.last_advert is None else max(g.last_advert, t)
+        out += self._elect(g, m, record, found)
+        self._reschedule(g, None if changed else m)
+        out += found
+        if now > t:
+            out += self.advance(now)
+        return out
+
+    def advance(self, now: float) -> list[Event | Finding]:
+        """Timeouts that fell due by `now`: master-down, takeovers and split brains that ended."""
+        out = self._expire(now)
+        self._tick(now)
+        return out
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which `advance` would conclude something, or None."""
+        heap = self._heap
+        while heap:
+            deadline, _, key, addr = heap[0]
+            if self._valid(deadline, key, addr):
+                return deadline
+            heapq.heappop(heap)
+        return None
+
+    def finish(self, now: float) -> list[Event | Finding]:
+        """End of capture: timeouts due by `now`, then takeovers the capture ended too early to time out.
+
+        A source counts as stopped when it has missed an advert (silent for 1.5 of its
+        intervals) while another source of its group went on advertising; a lone
+        master is never declared down here, since nobody can tell it from the end of
+        the capture.
+        """
+        out = self.advance(now)
+        for tid in sorted(self._groups):
+            g = self._groups[tid]
+            if g.master is None or not g.contenders:
+                continue
+            active = [g.members[g.master], *(g.members[a] for a in g.contenders)]
+            stopped = [m for m in active if now - m.last > END_MISSED * rules.interval(m.params)]
+            if len(stopped) < len(active):
+                for m in sorted(stopped, key=lambda m: (m.last, m.addr)):
+                    if m.active:
+                        out += self._drop(g, m, now)
+        return out
+
+    def snapshot(self) -> Snapshot:
+        """Every group as it stands, for views; immutable."""
+        return Snapshot(self._now, tuple(self._state(self._groups[k]) for k in sorted(self._groups)))
+
+    # -- time -----------------------------------------------------------------------
+
+    def _tick(self, now: float) -> None:
+        if self._now is None or now > self._now:
+            self._now = now
+
+    def _valid(self, deadline: float, tid: tuple, addr: str) -> bool:
+        g = self._groups[tid]
+        m = g.members[addr]
+        return m.active and g.silence is not None and m.last + g.silence == deadline
+
+    def _reschedule(self, g: _Group, who: _Member | None = None) -> None:
+        """Push fresh deadlines; old heap entries go stale and are skipped when they surface.
+
+        An entry stays valid while its member's last advert and the group's D are
+        unchanged, so only `who` needs a new one unless D moved (then everyone).
+        """
+        if g.dirty or who is None:
+            g.dirty = False
+            silence = self._silence(g)
+            if silence != g.silence:
+                g.silence, who = silence, None
+        silence = g.silence
+        if silence is None:
+            return
+        actives = [who] if who is not None else [m for m in g.members.values() if m.active]
+        for m in actives:
+            if m.active:
+                self._seq += 1
+                heapq.heappush(self._heap, (m.last + silence, self._seq, g.tid, m.addr))
+
+    def _expire(self, until: float) -> list:
+        out: list = []
+        heap = self._heap
+        while heap:
+            deadline, _, key, addr = heap[0]
+            if not self._valid(deadline, key, addr):
+                heapq.heappop(heap)
+                continue
+            if deadline > until:
+                break
+            heapq.heappop(heap)
+            g = self._groups[key]
+            out += self._drop(g, g.members[addr], deadline)
+        return out
+
+    def _silence(self, g: _Group) -> float | None:
+        """D, the master-down time of the group: how long the master may stay silent.
+
+        Backups run their own timers, so the earliest known backup decides; but the
+        master is never called silent before it missed three of its own adverts
+        (a slower master is an advbase-mismatch, not an outage). With no backup known
+        yet, the master's own parameters give a lower bound: backups normally have a
+        larger advskew or a lower priority (PROTOCOL.md §4.1, RFC 3768 §6.1).
+        """
+        if g.master is None:
+            return None
+        master = g.members[g.master].params
+        own = rules.master_down(master, master, self.timing)
+        others = [rules.master_down(m.normal, master, self.timing)
+                  for m in g.members.values() if m.addr != g.master and m.normal is not None]
+        return max(own, min(others)) if others else own
+
+    # -- learning from one advert --------------------------------------------------
+
+    def _learn(self, g: _Group, m: _Member, r, new: bool, found: list) -> tuple[bool, list]:
+        """Update the member; return whether its parameters changed, and the events that causes."""
+        happened: list = []
+        prev = None if new else m.record
+        m.prev_last = None if new else m.last
+        m.adverts += 1
+        if r.src_mac:
+            m.mac = r.src_mac
+        if r.time >= m.last:
+            m.last, m.last_frame = r.time, r.frame
+        m.record = r
+        changed = new
+        if not rules.resigns(r):
+            if m.normal is not None and rules.parameters(m.normal) != rules.parameters(r):
+                happened.append(self._event(g, r.time, r.frame, ev.PARAMETERS_CHANGED, to=m.addr,
+                                            detail=f"{m.addr}: {_diff(m.normal, r)}"))
+                changed = True
+            changed = changed or m.normal is None
+            m.normal = r
+        m.verdicts.add(r.hmac)
+        identity = False
+        if isinstance(r, CarpAdvert):
+            if r.hmac == "ok":
+                vips = tuple(sorted(r.vips or ()))
+                identity = (m.passphrase, m.vips) != (r.passphrase, vips)
+                m.passphrase, m.vips, m.vips_from = r.passphrase, vips, r.vips_from
+            elif r.hmac == "bad" and ("hmac-failed", m.addr) not in g.raised:
+                hint = f" ({r.hmac_hint})" if r.hmac_hint else ""
+                found += self._raise(g, "hmac-failed", m.addr, r,
+                                     f"adverts from {m.addr} do not verify with any passphrase and VIP set "
+                                     f"tried{hint}: a node with another key or VIP set ignores its peers' "
+                                     f"adverts and becomes master as well (PROTOCOL.md §4.6); check the pass "
+                                     f"(19 characters at most) and the VIPs of vhid {g.key.id} on {m.addr}")
+            if rules.demoted(r) and ("demoted", m.addr) not in g.raised:
+                found += self._raise(g, "demoted", m.addr, r, _demoted_detail(m.addr, r))
+            found += self._counters(g, m, r, prev)
+        else:
+            m.vips, m.vips_from = tuple(r.addresses), "advert"
+        if identity:
+            found += self._identities(g, r)
+        if changed and ("vhid-collision", None) not in g.raised:  # two clusters' settings are not comparable
+            found += self._consistency(g, r)
+        return changed, happened
+
+    def _counters(self, g: _Group, m: _Member, r: CarpAdvert, prev) -> list[Finding]:
+        """looped-advert and replayed-advert from the counter and md (PROTOCOL.md §3).
+
+        OpenBSD repeats one counter (and so one md) in every advert by design, so a
+        repeat of the latest advert is a loop only when it comes back in less than half
+        the sender's interval with the same header. An older (counter, md) coming back
+        after newer ones is a replay, unless a FreeBSD-family sender copied a peer's
+        counter (it sends the last counter it received + 1) — that is checked first.
+        """
+        if r.counter is None:
+            return []
+        out: list[Finding] = []
+        key = (r.counter, r.md)
+        if key in m.counters:
+            if key == m.last_key:
+                dt = abs(r.time - m.last_key_time)
+                interval = max(rules.interval(r), 1 / 256)
+                if prev is not None and rules.parameters(prev) == rules.parameters(r) and dt < interval / 2:
+                    out += self._raise(
+                        g, "looped-advert", m.addr, r,
+                        f"the same advert from {m.addr} (counter {r.counter}) arrived twice {dt * 1000:.1f} ms "
+                        f"apart, against an advert interval of {interval:.2f}s: a layer-2 loop (bridge, switch, "
+                        f"hypervisor) repeats frames, or the capture saw each frame twice (two interfaces, "
+                        f"overlapping captures merged)")
+            elif not any(o.last_counter is not None and (o.last_counter + 1) % _COUNTER_MOD == r.counter
+                         for o in g.members.values() if o is not m):
+                age = r.time - m.counters[key]
+                out += self._raise(
+                    g, "replayed-advert", m.addr, r,
+                    f"{m.addr} sent counter {r.counter} with the same signature again {age:.2f}s after first "
+                    f"using it, after newer counters: an old advert was replayed (no CARP stack checks "
+                    f"counters, PROTOCOL.md §3), or overlapping captures were merged")
+        m.counters[key] = r.time
+        m.counters.move_to_end(key)
+        if len(m.counters) > COUNTER_MEMORY:
+            m.counters.popitem(last=False)
+        m.last_key, m.last_key_time, m.last_counter = key, r.time, r.counter
+        return out
+
+    def _consistency(self, g: _Group, r) -> list[Finding]:
+        """advbase-mismatch, adver-int-mismatch and skew-tie among the members' current parameters."""
+        out: list[Finding] = []
+        normals = [(m.addr, m.normal) for m in sorted(g.members.values(), key=_by_first) if m.normal is not None]
+        if g.key.proto == "carp":
+            if len({n.advbase for _, n in normals}) > 1:
+                listing = ", ".join(f"{a} {n.advbase}" for a, n in normals)
+                out += self._raise(g, "advbase-mismatch", None, r,
+                                   f"members advertise different advbase ({listing}): the lower advbase always "
+                                   f"wins and advskew no longer orders the members (PROTOCOL.md §4.1); set the "
+                                   f"same advbase on every member")
+            plain = [(a, n) for a, n in normals if not rules.demoted(n)]
+            for i, (a, n) in enumerate(plain):
+                tie = next((b for b, o in plain[i + 1:] if rules.preference(o) == rules.preference(n)), None)
+                if tie is not None:
+                    out += self._raise(g, "skew-tie", None, r,
+                                       f"{a} and {tie} both advertise {rules.describe(n)}: on a tie OpenBSD's master "
+                                       f"yields and ucarp compares raw addresses (PROTOCOL.md §4.2), so which one "
+                                       f"wins is arbitrary; give each member its own advskew")
+                    break
+        else:
+            for version in sorted({n.version or 0 for _, n in normals}):
+                same = [(a, n) for a, n in normals if (n.version or 0) == version]
+                if len({n.adver_int for _, n in same}) > 1:
+                    unit = "cs" if version == 3 else "s"
+                    listing = ", ".join(f"{a} {n.adver_int}{unit}" for a, n in same)
+                    why = ("RFC 3768 §7.1 receivers discard adverts whose Adver_Int differs from theirs"
+                           if version != 3 else "backups adopt the master's interval (RFC 5798 §6.4.2)")
+                    out += self._raise(g, "adver-int-mismatch", None, r,
+                                       f"members advertise different adver_int ({listing}): {why}; set the same "
+                                       f"advertisement interval on every router",
+                                       Severity.WARNING if version != 3 else Severity.INFO)
+            prios: dict[int, str] = {}
+            for a, n in normals:
+                if n.priority in prios and n.priority:
+                    owner = n.priority == 255
+                    out += self._raise(g, "skew-tie", None, r,
+                                       f"{prios[n.priority]} and {a} both advertise priority {n.priority}: "
+                                       + ("both claim to own the virtual addresses; only one router may use "
+                                          "priority 255" if owner else
+                                          "the higher address wins (RFC 3768 §6.4.3); give each router its own "
+                                          "priority to choose the master"),
+                                       Severity.WARNING if owner else Severity.INFO)
+                    break
+                prios.setdefault(n.priority, a)
+        return out
+
+    def _identities(self, g: _Group, r: CarpAdvert) -> list[Finding]:
+        """no-passphrase, vhid-collision, passphrase-mismatch, vip-mismatch from what verified.
+
+        vhid-collision: two members verify with VIP sets that share no address — one
+        cluster always protects the same addresses, so disjoint sets mean two unrelated
+        clusters on one vhid. Otherwise differing passphrase positions are a
+        passphrase-mismatch and differing (overlapping) VIP sets a vip-mismatch.
+        """
+        out: list[Finding] = []
+        if r.passphrase == 0:
+            out += self._raise(g, "no-passphrase", None, r,
+                               f"CARP vhid {g.key.id} adverts verify with the empty key (no pass set): anyone on "
+                               f"the segment can forge adverts and take the VIPs; set a pass on every member")
+        ids = [m for m in sorted(g.members.values(), key=_by_first) if m.passphrase is not None]
+        if len(ids) < 2 or ("vhid-collision", None) in g.raised:
+            return out
+        for i, a in enumerate(ids):
+            b = next((b for b in ids[i + 1:] if a.vips and b.vips and not set(a.vips) & set(b.vips)), None)
+            if b is not None:
+                keys = (f" and different passphrases ({_position(a.passphrase)}, {_position(b.passphrase)})"
+                        if a.passphrase != b.passphrase else "")
+                return out + self._raise(
+                    g, "vhid-collision", None, r,
+                    f"vhid {g.key.id} is used by two unrelated clusters: {a.addr} signs for {', '.join(a.vips)} "
+                    f"and {b.addr} for {', '.join(b.vips)}, with no address in common{keys}; each drops the "
+                    f"other's adverts and FreeBSD/OpenBSD nodes share the virtual MAC "
+                    f"00:00:5e:00:01:{g.key.id:02x}: give one cluster another vhid")
+        if len({m.passphrase for m in ids}) > 1:
+            listing = ", ".join(f"{m.addr} with {_position(m.passphrase)}" for m in ids)
+            out += self._raise(g, "passphrase-mismatch", None, r,
+                               f"members verify with different passphrases: {listing}; each node drops the "
+                               f"other's adverts and becomes master too (PROTOCOL.md §4.6): set the same pass "
+                               f"on every member")
+        elif len({m.vips for m in ids}) > 1:
+            listing = ", ".join(f"{m.addr} [{', '.join(m.vips or ())}]" for m in ids)
+            out += self._raise(g, "vip-mismatch", None, r,
+                               f"members sign different VIP sets: {listing}; the HMAC covers the VIPs "
+                               f"(PROTOCOL.md §2.3), so each drops the other's adverts: configure the same "
+                               f"addresses on vhid {g.key.id} on every member")
+        return out
+
+    def _collisions(self, g: _Group, r) -> list[Finding]:
+        """vrrp-collision: IPv4 VRRP vrid N and CARP vhid N (v4 or v6) on one segment (PROTOCOL.md §5.3)."""
+        key = g.key
+        if key.proto == "carp":
+            partners = [("vrrp", key.id, 4, key.vlan)]
+        elif key.family == 4:
+            partners = [("carp", key.id, 4, key.vlan), ("carp", key.id, 6, key.vlan)]
+        else:
+            return []  # VRRPv3 over IPv6 uses 00:00:5e:00:02:N, no clash with CARP
+        out: list[Finding] = []
+        for p in partners:
+            if p not in self._groups:
+                continue
+            vrrp = g if key.proto == "vrrp" else self._groups[p]
+            vlan = f" on VLAN {'.'.join(map(str, key.vlan))}" if key.vlan else ""
+            out += self._raise(vrrp, "vrrp-collision", ("carp", p[2] if key.proto == "vrrp" else key.family), r,
+                               f"VRRP vrid {key.id} and CARP vhid {key.id} advertise on the same segment{vlan}: "
+                               f"IPv4 VRRP's virtual MAC 00:00:5e:00:01:{key.id:02x} is also CARP vhid {key.id}'s "
+                               f"(RFC 3768 §7.3, PROTOCOL.md §5.3): where both use it, switches move it between "
+                               f"the two masters; both share 224.0.0.18 and protocol 112 and each side drops the "
+                               f"other's adverts (keepalived logs them as too short); give one group another id")
+        return out
+
+    # -- elections --------------------------------------------------------------------
+
+    def _elect(self, g: _Group, m: _Member, r, found: list) -> list:
+        """Only masters advertise: a first advert crowns, a second source waits as a contender."""
+        if not m.active:
+            m.active = True
+            m.run_start, m.run_frame, m.run_record = r.time, r.frame, r
+        if g.master is None:
+            previous = g.members.get(g.previous) if g.previous else None
+            g.previous = None
+            if previous is None:
+                self._crown(g, m)
+                return [self._event(g, m.run_start, m.run_frame, ev.MASTER_ELECTED, to=m.addr,
+                                    detail=f"{m.addr} advertises ({rules.describe(m.params)})")]
+            if previous is m:
+                gap = max(0.0, m.run_start - (m.prev_last if m.prev_last is not None else m.run_start))
+                self._crown(g, m)
+                event = self._event(g, m.run_start, m.run_frame, ev.MASTER_ELECTED, to=m.addr, gap=gap,
+                                    detail=f"{m.addr} advertises again after {gap:.2f}s of silence")
+                found += self._flapping(g, event)
+                return [event]
+            return self._change(g, previous, m, found)
+        if g.master == m.addr:
+            if g.contenders and rules.resigns(r):
+                return self._drop(g, m, r.time)  # a goodbye with a successor already advertising
+            return self._split(g, found) if g.contenders else []
+        master = g.members[g.master]
+        if m.addr not in g.contenders:
+            if rules.resigns(master.record) and master.last <= m.run_start:
+                master.active = False  # it said goodbye: no need to wait for its silence
+                return self._change(g, master, m, found)
+            g.contenders[m.addr] = False
+        return self._split(g, found)
+
+    def _crown(self, g: _Group, m: _Member) -> None:
+        g.master, g.master_since, g.master_start = m.addr, m.run_start, m.params
+        g.dirty = True
+
+    def _split(self, g: _Group, found: list) -> list:
+        """split-brain-started once the master and a newcomer overlap for more than D."""
+        out: list = []
+        master = g.members[g.master]
+        silence = self._silence(g)
+        for addr, in_split in list(g.contenders.items()):
+            c = g.members[addr]
+            if in_split or min(master.last, c.last) - c.run_start <= silence:
+                continue
+            g.contenders[addr] = True
+            out.append(self._event(g, c.run_start, c.run_frame, ev.SPLIT_BRAIN_STARTED, master.addr, c.addr,
+                                   expected=silence,
+                                   detail=f"{master.addr} and {c.addr} both advertise as master for more than "
+                                          f"{silence:.2f}s"))
+            if not g.split:
+                g.split = True
+                label = f"{'CARP vhid' if g.key.proto == 'carp' else 'VRRP vrid'} {g.key.id}"
+                found += self._raise(g, "split-brain", ("episode", c.run_frame), c.run_record,
+                                     f"{master.addr} and {c.addr} both advertise {label} as master for more "
+                                     f"than the {silence:.2f}s master-down time: {self._split_cause(g, master, c)}",
+                                     time=c.run_start)
+        return out
+
+    def _split_cause(self, g: _Group, a: _Member, b: _Member) -> str:
+        """Why two nodes both are master (PROTOCOL.md §4.6): signatures, or adverts that do not arrive."""
+        unreachable = ("the adverts do not reach one node: check IGMP snooping, multicast filtering and "
+                       "firewall rules for protocol 112 between them, and hypervisor vSwitch settings "
+                       "(promiscuous mode, MAC address changes, forged transmits)")
+        if g.key.proto == "vrrp":
+            na, nb = a.params, b.params
+            if (na.version or 0) == (nb.version or 0) != 3 and na.adver_int != nb.adver_int:
+                return "their Adver_Int differ, and RFC 3768 §7.1 receivers discard such adverts"
+            if (na.version or 0) != 3 and (na.auth_type, na.auth_data) != (nb.auth_type, nb.auth_data):
+                return "their VRRPv2 authentication differs, so each discards the other's adverts"
+            return "every advert is well formed, so " + unreachable
+        if ("vhid-collision", None) in g.raised:
+            return f"two unrelated clusters share vhid {g.key.id} (see vhid-collision)"
+        pair = (a, b)
+        if (any("bad" in m.verdicts for m in pair) or len({m.passphrase for m in pair if m.passphrase is not None}) > 1
+                or len({m.vips for m in pair if m.passphrase is not None}) > 1):
+            return ("their signatures do not verify across the members, so each drops the other's adverts: "
+                    "the passphrases or the VIP sets differ; compare pass and the VIPs on both")
+        if all(m.verdicts == {"ok"} for m in pair):
+            return "every advert verifies, so " + unreachable
+        return ("signatures were not checked (give the passphrase with -p): either the passphrases or VIP sets "
+                "differ, or " + unreachable)
+
+    def _drop(self, g: _Group, m: _Member, at: float) -> list:
+        """`m` has stopped advertising (silent for D, or judged so at the end of the capture)."""
+        out: list = []
+        m.active = False
+        silence = g.silence
+        found: list[Finding] = []
+        if g.master == m.addr:
+            if g.contenders:
+                heir = min(g.contenders, key=lambda a: (g.members[a].run_start, a))
+                in_split = g.contenders.pop(heir)
+                successor = g.members[heir]
+                if in_split:
+                    self._crown(g, successor)
+                    out += self._maybe_end(g, m, successor)
+                else:
+                    out += self._change(g, m, successor, found)
+            else:
+                g.master = g.master_since = g.master_start = None
+                g.previous = m.addr
+                said = "said goodbye" if rules.resigns(m.record) else f"silent for {silence:.2f}s"
+                out.append(self._event(g, at, m.last_frame, ev.MASTER_DOWN, m.addr, expected=silence,
+                                       detail=f"{m.addr} {said} and no backup took over"))
+        elif m.addr in g.contenders:
+            if g.contenders.pop(m.addr):
+                out += self._maybe_end(g, m, g.members[g.master])
+        self._reschedule(g)
+        return out + found
+
+    def _maybe_end(self, g: _Group, gone: _Member, survivor: _Member) -> list:
+        if any(g.contenders.values()):
+            return []
+        g.split = False
+        return [self._event(g, gone.last, gone.last_frame, ev.SPLIT_BRAIN_ENDED, gone.addr, survivor.addr,
+                            detail=f"{gone.addr} stopped advertising; {survivor.addr} remains master")]
+
+    def _change(self, g: _Group, old: _Member, new: _Member, found: list) -> list:
+        """master-changed old → new, with its cause (DESIGN.md causes)."""
+        gap = max(0.0, new.run_start - old.last)
+        overlap = old.last >= new.run_start
+        first = new.params if rules.resigns(new.run_record) else new.run_record
+        expected = rules.master_down(first, old.params, self.timing)
+        last = old.record
+        better = rules.beats(first, old.params if rules.resigns(last) else last)
+        if rules.resigns(last):
+            cause = ev.RESIGNED
+            why = (f"{old.addr} sent a bow-out advert (advbase 255 advskew 255)" if isinstance(last, CarpAdvert)
+                   else f"{old.addr} sent priority 0")
+        elif not overlap and gap >= TIMER_SHARE * expected:
+            cause = ev.MASTER_SILENT
+            why = f"{old.addr} stopped; {new.addr} took over {gap:.2f}s after its last advert"
+        elif better and (rules.demoted(last) or (g.master_start is not None and g.master == old.addr
+                                                   and rules.preference(last) > rules.preference(g.master_start))):
+            cause = ev.DEMOTED
+            why = f"{old.addr} advertised {rules.describe(last)}, so {new.addr} ({rules.describe(first)}) is preferred"
+        elif better:
+            cause = ev.PREEMPTED
+            when = ("while it still advertised" if overlap else "right after its last advert" if gap < 0.01
+                    else f"{gap:.2f}s after its last advert")
+            why = (f"{new.addr} ({rules.describe(first)}) is preferred to {old.addr} ({rules.describe(last)}) "
+                   f"and took over {when}")
+        else:
+            cause = ev.UNKNOWN
+            when = (f"while {old.addr} still advertised" if overlap else
+                    f"{gap:.2f}s after {old.addr}'s last advert, sooner than a master-down timer,")
+            rank = "their parameters tie" if better is None else f"it is not preferred to {old.addr}"
+            why = f"{new.addr} took over {when} and {rank}"
+        self._crown(g, new)
+        g.contenders.pop(new.addr, None)
+        timed = cause in (ev.MASTER_SILENT, ev.UNKNOWN)
+        event = self._event(g, new.run_start, new.run_frame, ev.MASTER_CHANGED, old.addr, new.addr, cause, gap,
+                            expected if timed else None, why)
+        if cause == ev.MASTER_SILENT and gap > max(SLOW_FACTOR * expected,
+                                                   expected + SLOW_INTERVALS * rules.interval(first)):
+            found += self._raise(g, "slow-failover", ("change", new.run_frame), first,
+                                 f"{new.addr} took over {gap:.2f}s after {old.addr}'s last advert, against a "
+                                 f"master-down time of {expected:.2f}s: adverts were lost before the outage, or "
+                                 f"the backup was busy or acts late; check its load and logs",
+                                 time=new.run_start)
+        found += self._flapping(g, event)
+        return [event]
+
+    def _flapping(self, g: _Group, event: Event) -> list[Finding]:
+        """flapping: FLAP_CHANGES master changes within FLAP_WINDOW; raised once per episode."""
+        bisect.insort(g.changes, event.time)
+        recent = [t for t in g.changes if event.time - FLAP_WINDOW <= t <= event.time]
+        g.changes = [t for t in g.changes if t >= event.time - FLAP_WINDOW]
+        if len(recent) < FLAP_CHANGES:
+            return []
+        episode = g.flapping_until is not None and event.time <= g.flapping_until
+        g.flapping_until = max(event.time + FLAP_WINDOW, g.flapping_until or event.time)
+        if episode:
+            return []
+        return self._raise(g, "flapping", ("episode", event.frame), None,
+                           f"the master changed {len(recent)} times within {FLAP_WINDOW:.0f}s (latest to "
+                           f"{event.to}): check link state, demotion counters, preemption settings and "
+                           f"multicast delivery between the members",
+                           frame=event.frame, time=event.time)
+
+    # -- values out -------------------------------------------------------------------
+
+    def _event(self, g: _Group, time: float, frame: int | None, kind: str, from_: str | None = None,
+               to: str | None = None, cause: str | None = None, gap: float | None = None,
+               expected: float | None = None, detail: str = "") -> Event:
+        k = g.key
+        return Event(time, frame, k.proto, k.id, kind, from_, to, cause, gap, k.family, k.vlan, expected, detail)
+
+    def _raise(self, g: _Group, kind: str, subject, r, detail: str, severity: Severity | None = None,
+               frame: int | None = None, time: float | None = None) -> list[Finding]:
+        """A group-level finding, once per group, kind and subject (a member, an episode, or None)."""
+        token = (kind, subject)
+        if token in g.raised:
+            return []
+        g.raised.add(token)
+        if r is not None:
+            frame = r.frame if frame is None else frame
+            time = r.time if time is None else time
+        return [Finding(kind, severity or SEVERITY[kind], detail, frame, time, g.key.proto, g.key.id)]
+
+    def _state(self, g: _Group) -> GroupState:
+        members = tuple(_member(m) for m in sorted(g.members.values(), key=_by_first))
+        master = g.members.get(g.master) if g.master else None
+        verified = [m for m in sorted(g.members.values(), key=_by_first) if m.vips is not None]
+        source = master if master is not None and master.vips is not None else (verified[0] if verified else None)
+        positions = {m.passphrase for m in g.members.values() if m.passphrase is not None}
+        down_at = master.last + g.silence if master is not None and g.silence is not None else None
+        advertising = tuple(a for a in ([g.master] if g.master else []) + list(g.contenders))
+        return GroupState(g.key, g.master, g.master_since, members, g.last_advert, down_at,
+                          source.vips if source else (), source.vips_from if source else None,
+                          positions.pop() if len(positions) == 1 else None,
+                          _overall(m.hmac for m in members) if members else None, advertising)
+
+
+def _member(m: _Member) -> Member:
+    p = m.params
+    if isinstance(p, CarpAdvert):
+        return Member(m.addr, m.mac, p.advbase, p.advskew, p.demote, None, m.adverts, _verdict(m.verdicts),
+                      m.first, m.last, m.passphrase, p.version)
+    return Member(m.addr, m.mac, p.adver_int, None, None, p.priority, m.adverts, _verdict(m.verdicts),
+                  m.first, m.last, None, p.version)
+
+
+def _verdict(verdicts) -> str:
+    """One word for a set of signature verdicts: a failure next to a success is "mixed"."""
+    verdicts = set(verdicts)
+    if "mixed" in verdicts or {"ok", "bad"} <= verdicts:
+        return "mixed"
+    for word in ("bad", "ok", "unverified"):
+        if word in verdicts:
+            return word
+    return "n/a"
+
+
+def _overall(words) -> str:
+    return _verdict(words)
+
+
+def _by_first(m: _Member) -> tuple:
+    return (m.first, m.addr)
+
+
+def _position(p: int | None) -> str:
+    return "the empty key" if p == 0 else f"passphrase {p}"
+
+
+def _diff(old, new) -> str:
+    """advskew 0 -> 240: what a parameters-changed event reports."""
+    if isinstance(new, CarpAdvert):
+        names = ("advbase", "advskew", "demote")
+    else:
+        names = ("version", "priority", "adver_int")
+    parts = [f"{n} {getattr(old, n)} -> {getattr(new, n)}" for n in names
+             if (getattr(old, n) or 0) != (getattr(new, n) or 0)]
+    return ", ".join(parts)
+
+
+def _demoted_detail(addr: str, r: CarpAdvert) -> str:
+    if r.demote:
+        return (f"{addr} advertises demote {r.demote}: OpenBSD's carpdemote counter is raised (a link down, "
+                f"send errors, or an admin or daemon demoting an interface group), so it loses every election to "
+                f"an undemoted member (PROTOCOL.md §4.3); check ifconfig -g carp on it")
+    return (f"{addr} advertises advskew 240: FreeBSD's demotion cap (net.inet.carp.demotion, a parent link down "
+            f"or send errors) or NetBSD/ucarp suppressing preemption, unless 240 is configured "
+            f"(PROTOCOL.md §4.3); check its interfaces, logs and sysctl net.inet.carp.demotion")

@@ -1,0 +1,148 @@
+"""`carpscope read` end to end, as a user runs it: exit codes, formats, inputs, -w."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = ROOT / "captures"
+FAILOVER = CAPTURES / "ucarp_failover.pcap"
+V4 = CAPTURES / "ucarp_v4.pcap"
+PASS = "correct horse"
+
+
+def carpscope(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "carpscope", *args], input=stdin, capture_output=True,
+                          cwd=cwd, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    err = result.stderr.decode()
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_read_prints_packets_and_report():
+    result = carpscope("read", str(FAILOVER), "-p", PASS)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert out.count("CARPv2-advertise vhid 7") == 10
+    assert "hmac ok" in out and "hmac bad" not in out
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/nonexistent/x.pcap", "No such file"),
+    ("/", "is a directory"),
+])
+def test_unreadable_inputs_exit_3(path, message):
+    result = carpscope("read", path)
+    assert result.returncode == 3
+    assert message in one_line_error(result)
+
+
+def test_not_a_capture_exits_3(tmp_path):
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(os.urandom(4096))
+    result = carpscope("read", str(junk))
+    assert result.returncode == 3
+    assert "not a pcap or pcapng" in one_line_error(result)
+
+
+def test_truncated_file_reports_what_came_before(tmp_path):
+    cut = tmp_path / "cut.pcap"
+    data = FAILOVER.read_bytes()
+    cut.write_bytes(data[: len(data) - 30])
+    result = carpscope("read", str(cut), "-T", "json", "-p", PASS)
+    assert result.returncode == 3
+    assert "truncated" in one_line_error(result)
+    doc = json.loads(result.stdout)
+    assert len(doc["packets"]) == 10  # the cut falls in the last frame, an ARP
+    assert any(f["kind"] == "truncated-capture" for f in doc["findings"])
+
+
+def test_bad_filter_exits_4():
+    result = carpscope("read", str(FAILOVER), "-f", "this is not bpf")
+    assert result.returncode == 4
+    assert "bad capture filter" in one_line_error(result)
+
+
+def test_bad_vip_is_a_usage_error():
+    result = carpscope("read", str(FAILOVER), "--vip", "7=not-an-address")
+    assert result.returncode == 2
+    assert "--vip" in one_line_error(result)
+
+
+def test_count_stops_after_n_protocol_112_packets():
+    result = carpscope("read", str(FAILOVER), "-c", "3", "-T", "json")
+    assert result.returncode == 0
+    assert [p["frame"] for p in json.loads(result.stdout)["packets"]] == [2, 3, 4]
+
+
+def test_json_document_schema():
+    result = carpscope("read", str(FAILOVER), "-T", "json", "-p", PASS)
+    doc = json.loads(result.stdout)
+    assert doc["schema"] == 1
+    assert {"packets", "groups", "events", "findings"} <= set(doc)
+    p = doc["packets"][0]
+    assert p["proto"] == "carp" and p["vhid"] == 7 and isinstance(p["counter"], int)
+    assert p["checksum"] == "ok" and p["hmac"] == "ok"
+    for key in ("frame", "time", "src", "dst", "src_mac", "family", "vlan", "ttl", "version",
+                "advbase", "advskew", "demote", "findings"):
+        assert key in p
+
+
+def test_jsonl_types_in_order_groups_last():
+    result = carpscope("read", str(FAILOVER), "-T", "jsonl", "-p", PASS)
+    objs = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    types = [o["type"] for o in objs]
+    assert set(types) <= {"packet", "event", "finding", "group"}
+    assert types.count("packet") == 10 and "group" in types
+    first_group = types.index("group")
+    assert all(t == "group" for t in types[first_group:])
+
+
+def test_gzip_and_stdin_give_the_same_packets(tmp_path):
+    gz = tmp_path / "f.pcap.gz"
+    with gzip.open(gz, "wb") as f:
+        f.write(FAILOVER.read_bytes())
+    plain = json.loads(carpscope("read", str(FAILOVER), "-T", "json").stdout)["packets"]
+    zipped = json.loads(carpscope("read", str(gz), "-T", "json").stdout)["packets"]
+    piped = json.loads(carpscope("read", "-", "-T", "json", stdin=gz.read_bytes()).stdout)["packets"]
+    assert plain == zipped == piped and len(plain) == 10
+
+
+def test_several_files_are_merged_by_time():
+    doc = json.loads(carpscope("read", str(FAILOVER), str(V4), "-T", "json").stdout)
+    times = [p["time"] for p in doc["packets"]]
+    assert times == sorted(times) and len(times) == 10 + 4
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None and os.environ.get("CI") != "true",
+                    reason="tcpdump not installed")
+def test_write_gives_a_pcap_tcpdump_reads(tmp_path):
+    out = tmp_path / "out.pcap"
+    result = carpscope("read", str(FAILOVER), "-q", "-w", str(out))
+    assert result.returncode == 0
+    listing = subprocess.run(["tcpdump", "-n", "-r", str(out), "-T", "carp"], capture_output=True, text=True)
+    assert listing.stdout.count("CARPv2-advertise") == 10
+
+
+def test_fail_on_sets_exit_status():
+    badpass = CAPTURES / "ucarp_badpass.pcap"
+    assert carpscope("read", "-q", str(badpass), "-p", PASS).returncode == 0
+    assert carpscope("read", "-q", str(badpass), "-p", PASS, "--fail-on", "critical").returncode == 1
+
+
+def test_version():
+    result = carpscope("--version")
+    assert result.returncode == 0 and "carpscope" in result.stdout.decode()
