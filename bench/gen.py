@@ -136,11 +136,18 @@ def filler(rng: random.Random, n: int) -> bytes:
 # Background traffic for the mixed capture
 # ---------------------------------------------------------------------------
 
-# (kind, weight in %): the mix averages ~475 bytes/frame, like an office LAN: many
-# bare ACKs, a fifth full-sized segments, some DNS and UDP.
-BACKGROUND_MIX = [
-    ("tcp4-ack", 42), ("tcp6-ack", 6), ("tcp4-mss", 16), ("tcp6-mss", 3), ("tcp4-590", 8),
-    ("tcp4-250", 3), ("dns-query", 9), ("dns-answer", 6), ("udp4-1242", 7),
+# Background traffic comes in exchanges, each a short run of frames of one flow, so
+# every TCP connection and DNS client behaves like a real one (no storm of duplicate
+# ACKs or retransmissions for tshark to chew on). (exchange, weight, frame kinds):
+# the mix averages ~480 bytes/frame, like an office LAN: a third bare ACKs, a third
+# full-sized segments, the rest small requests, DNS and UDP.
+EXCHANGES = [
+    ("bulk4", 13, ["tcp4-mss", "tcp4-mss", "tcp4-ack"]),      # download: 2 segments, 1 ACK
+    ("bulk6", 2, ["tcp6-mss", "tcp6-mss", "tcp6-ack"]),
+    ("request4", 10, ["tcp4-250", "tcp4-590", "tcp4-ack"]),  # request, response, ACK
+    ("chat4", 20, ["tcp4-154", "tcp4-srvack"]),              # keystrokes/RPC and their ACK
+    ("dns", 10, ["dns-query", "dns-answer"]),
+    ("udp", 4, ["udp4-1242"]),
 ]
 VARIANTS = 61  # hosts per kind: each is its own TCP connection / DNS client / UDP flow
 MASK32 = 0xFFFFFFFF
@@ -194,7 +201,7 @@ def dns_template(head: bytes, pseudo: bytes, dgram: bytes, flow: list[int], quer
 def background_templates(rng: random.Random) -> dict[str, list]:
     """For each background kind, VARIANTS record tails: bytes, or callables for live flows."""
     router = mac("02:00:5e:10:00:01")
-    out: dict[str, list] = {k: [] for k, _ in BACKGROUND_MIX}
+    out: dict[str, list] = {k: [] for _, _, kinds in EXCHANGES for k in kinds}
     for v in range(VARIANTS):
         host_mac = mac("02:00:00:10:%02x:%02x" % (v // 256, v % 256 + 1))
         h4, s4 = ip4(f"10.20.{v % 8}.{10 + v}"), ip4(f"198.51.100.{1 + v % 50}")
@@ -217,6 +224,8 @@ def background_templates(rng: random.Random) -> dict[str, list]:
         out["tcp6-mss"].append(tcp(flow6, False, s6, h6, 1428))
         out["tcp4-590"].append(tcp(flow4, False, s4, h4, 524))
         out["tcp4-250"].append(tcp(flow4, True, h4, s4, 184))
+        out["tcp4-154"].append(tcp(flow4, True, h4, s4, 88))
+        out["tcp4-srvack"].append(tcp(flow4, False, s4, h4, 0))
 
         name = ["www.example.com", "mail.example.org", "cdn.example.net", "ntp.example.com"][v % 4]
         resolver = ip4("10.20.0.53")
@@ -296,10 +305,13 @@ def write_mixed(path: str, frames: int, seed: int = 112) -> dict:
     if len(specials) > frames:
         raise ValueError(f"--frames {frames} is too small")
     bg = background_templates(rng)
-    kinds = [k for k, _ in BACKGROUND_MIX]
-    weights = [w for _, w in BACKGROUND_MIX]
-    # which template each background frame uses, repeating every BATCH frames
-    pattern = [bg[k][rng.randrange(VARIANTS)] for k in rng.choices(kinds, weights, k=BATCH)]
+    # which template each background frame uses: ~BATCH frames of whole exchanges, repeated
+    pattern = []
+    while len(pattern) < BATCH:
+        _, _, kinds = rng.choices(EXCHANGES, [w for _, w, _ in EXCHANGES])[0]
+        v = rng.randrange(VARIANTS)
+        pattern += [bg[k][v] for k in kinds]
+    plen = len(pattern)
     special_tails = [(ts, record_tail(buf)) for ts, buf in specials]
 
     ts_pack = struct.Struct("<II").pack
@@ -326,7 +338,7 @@ def write_mixed(path: str, frames: int, seed: int = 112) -> dict:
                 step = (t_next - t_prev) / (gap + 1)
                 for j in range(1, gap + 1):
                     t = t_prev + int(j * step)
-                    tail = pattern[i & (BATCH - 1)]
+                    tail = pattern[i % plen]
                     chunk.append(ts_pack(t // 1_000_000, t % 1_000_000))
                     chunk.append(tail if tail.__class__ is bytes else tail())
                     i += 1

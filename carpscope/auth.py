@@ -170,14 +170,6 @@ class _Config:
         return self._values
 
 
-class _Miss(NamedTuple):
-    """A negative outcome, valid while neither the claims nor the known configs change."""
-
-    epoch: int
-    version: int
-    values: tuple
-
-
 class _Layout(NamedTuple):
     variant: str
     prefix: bytes
@@ -301,7 +293,7 @@ class Verifier:
         self._good: dict[tuple[int, tuple[int, ...]], list[_Config]] = {}
         self._version = 0  # bumped when a new configuration verifies
         self._sender: dict[tuple, _Config] = {}
-        self._misses: dict[tuple, _Miss] = {}
+        self._misses: dict[tuple, tuple[int, int, tuple]] = {}
         self._recent: dict[tuple, object] = {}
         self._older: dict[tuple, object] = {}
 
@@ -360,14 +352,15 @@ class Verifier:
         if hit is not None:
             if hit.__class__ is _Config:
                 return with_result(advert, hit.result(mac))
-            if hit.epoch == self._epoch and hit.version == self._version:
-                return with_result(advert, hit.values)
+            # A miss is (epoch, version, values): valid while neither claims nor configs change.
+            if hit[0] == self._epoch and hit[1] == self._version:
+                return with_result(advert, hit[2])
 
         cfg = self._known(vhid, vlan, advert.src, ctr, md, mac)
         if cfg is None:
             cfg, values = self._unknown(advert, ctr, md)
             if cfg is None:
-                self._remember(ckey, _Miss(self._epoch, self._version, values))
+                self._remember(ckey, (self._epoch, self._version, values))
                 return with_result(advert, values)
         self._remember(ckey, cfg)
         return with_result(advert, cfg.result(mac))
@@ -389,9 +382,9 @@ class Verifier:
         # Keyed by the /24 the search covers (text, to stay cheap), not by each source.
         skey = (vhid, vlan, family, advert.src.rpartition(".")[0] if family == 4 else None, advert.src_mac)
         miss = self._misses.get(skey)
-        if miss is not None and miss.epoch == self._epoch:
-            if miss.version == self._version:
-                return None, miss.values
+        if miss is not None and miss[0] == self._epoch:
+            if miss[1] == self._version:
+                return None, miss[2]
         else:
             cfg = self._find(advert, ctr, md)
             if cfg is not None:
@@ -404,7 +397,7 @@ class Verifier:
         values = self._failure(vhid, vlan, _slash24(advert.src) if family == 4 else None)
         if len(self._misses) >= _MISSES_MAX:
             self._misses.clear()
-        self._misses[skey] = _Miss(self._epoch, self._version, values)
+        self._misses[skey] = (self._epoch, self._version, values)
         return None, values
 
     def _remember(self, key: tuple, value: object) -> None:

@@ -540,7 +540,7 @@ def adverts(draw):
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(adverts(), st.lists(times, max_size=5))
 def test_random_out_of_order_and_duplicate_times_never_raise(records, ticks):
     tracker = Tracker()
