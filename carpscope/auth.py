@@ -248,7 +248,7 @@ _SET_KEEP = tuple(getattr(CarpAdvert, n).__set__ for n in _KEEP) if _PLAIN else 
 _SET_RESULT = tuple(getattr(CarpAdvert, n).__set__ for n in _RESULT) if _PLAIN else ()
 
 
-def with_result(advert: CarpAdvert, values: tuple) -> CarpAdvert:
+def _with_result(advert: CarpAdvert, values: tuple) -> CarpAdvert:
     """`dataclasses.replace(advert, hmac=…, …, hmac_hint=…)`, faster; values in _RESULT order."""
     if _GET_RESULT(advert) == values:
         return advert
@@ -351,19 +351,19 @@ class Verifier:
                 self._remember(ckey, hit)
         if hit is not None:
             if hit.__class__ is _Config:
-                return with_result(advert, hit.result(mac))
+                return _with_result(advert, hit.result(mac))
             # A miss is (epoch, version, values): valid while neither claims nor configs change.
             if hit[0] == self._epoch and hit[1] == self._version:
-                return with_result(advert, hit[2])
+                return _with_result(advert, hit[2])
 
         cfg = self._known(vhid, vlan, advert.src, ctr, md, mac)
         if cfg is None:
             cfg, values = self._unknown(advert, ctr, md)
             if cfg is None:
                 self._remember(ckey, (self._epoch, self._version, values))
-                return with_result(advert, values)
+                return _with_result(advert, values)
         self._remember(ckey, cfg)
-        return with_result(advert, cfg.result(mac))
+        return _with_result(advert, cfg.result(mac))
 
     def _known(self, vhid, vlan, src, ctr, md, mac) -> _Config | None:
         """The sender's last configuration, then the group's others."""
@@ -382,10 +382,10 @@ class Verifier:
         # Keyed by the /24 the search covers (text, to stay cheap), not by each source.
         skey = (vhid, vlan, family, advert.src.rpartition(".")[0] if family == 4 else None, advert.src_mac)
         miss = self._misses.get(skey)
-        if miss is not None and miss[0] == self._epoch:
-            if miss[1] == self._version:
-                return None, miss[2]
-        else:
+        tried = miss is not None and miss[0] == self._epoch  # no new claims since it all failed
+        if tried and miss[1] == self._version:
+            return None, miss[2]
+        if not tried:  # (a new config elsewhere only changes the hint: _known tried it)
             cfg = self._find(advert, ctr, md)
             if cfg is not None:
                 group = self._good.setdefault((vhid, vlan), [])
@@ -477,10 +477,10 @@ class Verifier:
                     f"{', '.join(cfg.vips) or 'none'}: this sender has another passphrase or VIP set")
         elif net is not None:
             subnet = ipaddress.IPv4Address(net + bytes(1))
-            hint = ("no passphrase given verifies with the given or claimed VIPs, nor with any one "
+            hint = ("no given passphrase verifies with the given or claimed VIPs, nor with any single "
                     f"address of {subnet}/24: wrong passphrase, or VIPs unknown (--vip)")
         else:
-            hint = ("no passphrase given verifies with the given or claimed VIPs (IPv6 adverts are "
+            hint = ("no given passphrase verifies with the given or claimed VIPs (IPv6 adverts are "
                     "not searched): wrong passphrase, or VIPs unknown (--vip)")
         return ("bad", None, None, None, None, hint)
 

@@ -357,3 +357,46 @@ def test_random_claims_never_raise(addr, mac, counter, md):
     v = Verifier([])
     v.learn(AddressClaim(1, 0.0, 6 if ":" in addr else 4, addr, mac, (), "garp"))
     assert v.verify(advert(7, counter, md)).hmac == "unverified"
+
+
+def test_a_failing_sender_is_searched_once_until_a_new_claim(monkeypatch):
+    calls = []
+    real = Verifier._search
+
+    def counting(self, *args):
+        calls.append(args)
+        return real(self, *args)
+
+    monkeypatch.setattr(Verifier, "_search", counting)
+    v = Verifier([b"correct horsf"])
+    for n in range(5):
+        assert v.verify(advert(7, n, "11" * 20, frame=n)).hmac == "bad"
+    assert len(calls) == 1
+    v.learn(claim("192.0.2.100"))
+    v.learn(claim("192.0.2.100"))  # the same address again is nothing new
+    v.verify(advert(7, 99, "11" * 20))
+    assert len(calls) == 2
+
+
+@needs_captures
+def test_second_member_of_a_group_reuses_the_first_members_config(monkeypatch):
+    calls = []
+    real = Verifier._find
+    monkeypatch.setattr(Verifier, "_find", lambda self, *a: calls.append(a) or real(self, *a))
+    out = run(Verifier([b"correct horse"]), read_records(GENERATED / "ucarp_failover.pcap"))
+    assert {r.src for r in out} == {"192.0.2.1", "192.0.2.2"} and {r.hmac for r in out} == {"ok"}
+    assert len(calls) == 1  # B's first advert verified with A's configuration
+
+
+def test_openbsd_manual_lladdr_found_by_the_search():
+    mac = bytes.fromhex("020000000099")
+    msg = b"\x02\x01" + mac + b"\x01" + socket.inet_aton("198.51.100.7") + bytes.fromhex(CTR)
+    md = hmac.new(b"pf", msg, hashlib.sha1).hexdigest()
+    r = Verifier([b"pf"]).verify(advert(1, CTR, md, src="198.51.100.2", src_mac=mac.hex(":")))
+    assert outcome(r) == ("ok", "openbsd-lladdr", 1, ("198.51.100.7",), "searched")
+
+
+def test_nul_in_a_passphrase_ends_it_like_strlcpy():
+    msg = bytes.fromhex("0201010a000001c0a8010a") + bytes.fromhex(CTR)
+    md = hmac.new(b"ab", msg, hashlib.sha1).hexdigest()
+    assert Verifier([b"ab\0cd"], {1: D_VIPS}).verify(advert(1, CTR, md)).passphrase == 1

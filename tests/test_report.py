@@ -59,9 +59,9 @@ Timeline (6 events)
 
 Findings (5), most severe first
   CRITICAL vrrp-collision  VRRP vrid 1  frame 2, 2023-11-14 22:13:20.250000 UTC (+0.250s)
-    VRRP vrid 1 and CARP vhid 1 advertise on the same segment: IPv4 VRRP's virtual MAC 00:00:5e:00:01:01 is also CARP vhid 1's (RFC 3768 §7.3, PROTOCOL.md §5.3): where both use it, switches move it between the two masters; both share 224.0.0.18 and protocol 112 and each side drops the other's adverts (keepalived logs them as too short); give one group another id
+    VRRP vrid 1 and CARP vhid 1 advertise on the same segment: IPv4 VRRP's virtual MAC 00:00:5e:00:01:01 is also CARP vhid 1's (RFC 3768 §7.3): where both use it, switches move it between the two masters; both share 224.0.0.18 and protocol 112 and each side drops the other's adverts (keepalived logs them as too short); give one group another id
   CRITICAL hmac-failed  CARP vhid 1  frame 25, 2023-11-14 22:13:34.000000 UTC (+14.000s)
-    adverts from 192.0.2.1 do not verify with any passphrase and VIP set tried (no VIP set verifies): a node with another key or VIP set ignores its peers' adverts and becomes master as well (PROTOCOL.md §4.6); check the pass (19 characters at most) and the VIPs of vhid 1 on 192.0.2.1
+    adverts from 192.0.2.1 do not verify with any passphrase and VIP set tried (no VIP set verifies): a node with another key or VIP set ignores its peers' adverts and becomes master as well; check the pass (19 characters at most) and the VIPs of vhid 1 on 192.0.2.1
   CRITICAL split-brain  CARP vhid 1  frame 25, 2023-11-14 22:13:34.000000 UTC (+14.000s)
     192.0.2.2 and 192.0.2.1 both advertise CARP vhid 1 as master for more than the 3.39s master-down time: their signatures do not verify across the members, so each drops the other's adverts: the passphrases or the VIP sets differ; compare pass and the VIPs on both
   WARNING bad-ttl (x3)  CARP vhid 1  frame 7, 2023-11-14 22:13:23.000000 UTC (+3.000s)

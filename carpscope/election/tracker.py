@@ -294,7 +294,7 @@ class Tracker:
                 found += self._raise(g, "hmac-failed", m.addr, r,
                                      f"adverts from {m.addr} do not verify with any passphrase and VIP set "
                                      f"tried{hint}: a node with another key or VIP set ignores its peers' "
-                                     f"adverts and becomes master as well (PROTOCOL.md §4.6); check the pass "
+                                     f"adverts and becomes master as well; check the pass "
                                      f"(19 characters at most) and the VIPs of vhid {g.key.id} on {m.addr}")
             if rules.demoted(r) and ("demoted", m.addr) not in g.raised:
                 found += self._raise(g, "demoted", m.addr, r, _demoted_detail(m.addr, r))
@@ -338,7 +338,7 @@ class Tracker:
                     g, "replayed-advert", m.addr, r,
                     f"{m.addr} sent counter {r.counter} with the same signature again {age:.2f}s after first "
                     f"using it, after newer counters: an old advert was replayed (no CARP stack checks "
-                    f"counters, PROTOCOL.md §3), or overlapping captures were merged")
+                    f"counters), or overlapping captures were merged")
         m.counters[key] = r.time
         m.counters.move_to_end(key)
         if len(m.counters) > COUNTER_MEMORY:
@@ -355,7 +355,7 @@ class Tracker:
                 listing = ", ".join(f"{a} {n.advbase}" for a, n in normals)
                 out += self._raise(g, "advbase-mismatch", None, r,
                                    f"members advertise different advbase ({listing}): the lower advbase always "
-                                   f"wins and advskew no longer orders the members (PROTOCOL.md §4.1); set the "
+                                   f"wins and advskew no longer orders the members; set the "
                                    f"same advbase on every member")
             plain = [(a, n) for a, n in normals if not rules.demoted(n)]
             for i, (a, n) in enumerate(plain):
@@ -363,7 +363,7 @@ class Tracker:
                 if tie is not None:
                     out += self._raise(g, "skew-tie", None, r,
                                        f"{a} and {tie} both advertise {rules.describe(n)}: on a tie OpenBSD's master "
-                                       f"yields and ucarp compares raw addresses (PROTOCOL.md §4.2), so which one "
+                                       f"yields and ucarp compares raw addresses, so which one "
                                        f"wins is arbitrary; give each member its own advskew")
                     break
         else:
@@ -424,13 +424,13 @@ class Tracker:
             listing = ", ".join(f"{m.addr} with {_position(m.passphrase)}" for m in ids)
             out += self._raise(g, "passphrase-mismatch", None, r,
                                f"members verify with different passphrases: {listing}; each node drops the "
-                               f"other's adverts and becomes master too (PROTOCOL.md §4.6): set the same pass "
+                               f"other's adverts and becomes master too: set the same pass "
                                f"on every member")
         elif len({m.vips for m in ids}) > 1:
             listing = ", ".join(f"{m.addr} [{', '.join(m.vips or ())}]" for m in ids)
             out += self._raise(g, "vip-mismatch", None, r,
-                               f"members sign different VIP sets: {listing}; the HMAC covers the VIPs "
-                               f"(PROTOCOL.md §2.3), so each drops the other's adverts: configure the same "
+                               f"members sign different VIP sets: {listing}; the HMAC covers the VIPs, "
+                               f"so each drops the other's adverts: configure the same "
                                f"addresses on vhid {g.key.id} on every member")
         return out
 
@@ -452,7 +452,7 @@ class Tracker:
             out += self._raise(vrrp, "vrrp-collision", ("carp", p[2] if key.proto == "vrrp" else key.family), r,
                                f"VRRP vrid {key.id} and CARP vhid {key.id} advertise on the same segment{vlan}: "
                                f"IPv4 VRRP's virtual MAC 00:00:5e:00:01:{key.id:02x} is also CARP vhid {key.id}'s "
-                               f"(RFC 3768 §7.3, PROTOCOL.md §5.3): where both use it, switches move it between "
+                               f"(RFC 3768 §7.3): where both use it, switches move it between "
                                f"the two masters; both share 224.0.0.18 and protocol 112 and each side drops the "
                                f"other's adverts (keepalived logs them as too short); give one group another id")
         return out
@@ -519,7 +519,7 @@ class Tracker:
         return out
 
     def _split_cause(self, g: _Group, a: _Member, b: _Member) -> str:
-        """Why two nodes both are master (PROTOCOL.md §4.6): signatures, or adverts that do not arrive."""
+        """Why two nodes both are master: signatures, or adverts that do not arrive."""
         unreachable = ("the adverts do not reach one node: check IGMP snooping, multicast filtering and "
                        "firewall rules for protocol 112 between them, and hypervisor vSwitch settings "
                        "(promiscuous mode, MAC address changes, forged transmits)")
@@ -721,7 +721,7 @@ def _demoted_detail(addr: str, r: CarpAdvert) -> str:
     if r.demote:
         return (f"{addr} advertises demote {r.demote}: OpenBSD's carpdemote counter is raised (a link down, "
                 f"send errors, or an admin or daemon demoting an interface group), so it loses every election to "
-                f"an undemoted member (PROTOCOL.md §4.3); check ifconfig -g carp on it")
+                f"an undemoted member; check ifconfig -g carp on it")
     return (f"{addr} advertises advskew 240: FreeBSD's demotion cap (net.inet.carp.demotion, a parent link down "
             f"or send errors) or NetBSD/ucarp suppressing preemption, unless 240 is configured "
-            f"(PROTOCOL.md §4.3); check its interfaces, logs and sysctl net.inet.carp.demotion")
+            f"; check its interfaces, logs and sysctl net.inet.carp.demotion")

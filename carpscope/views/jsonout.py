@@ -54,7 +54,7 @@ def event(e) -> dict:
     """An election event; `gap` is seconds from the old master's last advert to the new one's first."""
     return {"time": e.time, "frame": e.frame, "proto": e.proto, "id": e.id, "family": e.family,
             "vlan": list(e.vlan), "kind": e.kind, "from": e.from_, "to": e.to, "cause": e.cause,
-            "gap": e.gap, "expected": e.expected}
+            "gap": e.gap, "expected": e.expected, "detail": e.detail}
 
 
 def _member(m, proto: str) -> dict:

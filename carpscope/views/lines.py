@@ -101,6 +101,8 @@ def event(e) -> Segments:
         extra.append(e.cause)
     if e.gap is not None:
         extra.append(f"gap {e.gap:.2f}s" + (f", expected {e.expected:.2f}s" if e.expected is not None else ""))
+    if e.kind == "parameters-changed" and e.detail:
+        extra.append(escape(e.detail))
     if extra:
         text += f" ({'; '.join(extra)})"
     return [("       ", ""), (utc(e.time), "dim"), (" >> ", "bold magenta"), (text, "magenta")]

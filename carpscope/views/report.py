@@ -104,6 +104,10 @@ def finding_rows(findings: Iterable, first: float | None) -> list[tuple[str, ...
     return rows
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def summary(snapshot, events, findings, first: float | None, last: float | None) -> str:
     """The report's first line: the capture span and what was found."""
     if first is None:
@@ -113,7 +117,8 @@ def summary(snapshot, events, findings, first: float | None, last: float | None)
     for f, _ in _tallied(findings):
         counts[f.severity] += 1
     found = ", ".join(f"{n} {s.value}" for s, n in counts.items())
-    return (f"carpscope report: {span}; {len(snapshot.groups)} groups, {len(list(events))} events, "
+    groups, events = len(snapshot.groups), len(list(events))
+    return (f"carpscope report: {span}; {_count(groups, 'group')}, {_count(events, 'event')}, "
             f"findings: {found}")
 
 

@@ -77,14 +77,16 @@ def _check(f: dict, base: dict, findings: list[Finding], size: int) -> None:
         add("malformed", Severity.WARNING,
             f"version {version} type {f.get('type')}: only v2 and v3 advertisements exist")
         return
+    if caplen < length:
+        add("short-capture", Severity.WARNING, f"only {caplen} of {length} VRRP bytes captured")
+    if "count" not in f:
+        return
     expected = 8 + size * f["count"] + (_AUTH_LEN if version == 2 else 0)
     if length < expected:
         add("malformed", Severity.WARNING,
             f"{length} bytes, but {f['count']} addresses need {expected}")
     elif length > expected:
         add("trailing-bytes", Severity.INFO, f"{length - expected} bytes after the VRRP message")
-    if caplen < length:
-        add("short-capture", Severity.WARNING, f"only {caplen} of {length} VRRP bytes captured")
     if f.get("checksum") == "bad":
         add("bad-checksum", Severity.WARNING,
             f"VRRP checksum 0x{f['cksum']:04x} does not verify; receivers drop it")
