@@ -6,10 +6,12 @@ protocol 112 is a needle in a haystack, so reading and filtering dominate);
 to the election tracker).
 
 Why it is built this way: a 3,000,000-frame capture has to be written in seconds,
-so no frame is assembled field by field in the hot loop. A few hundred frames are
-built once (with correct IP/TCP/UDP checksums) and each pcap record is a packed
-timestamp plus one of those prebuilt byte strings. Only the CARP adverts of the
-"adverts" capture need per-frame work (counter, HMAC, two checksums).
+so no frame is assembled field by field in the hot loop. A few hundred frame
+templates are built once (with correct IP/TCP/UDP checksums) and each pcap record
+is a packed timestamp plus a template's bytes; TCP and DNS templates patch only
+seq/ack or the DNS id and update their checksum incrementally. The recorded
+protocol-112 frames are copied as they are. Only the CARP adverts of the
+"adverts" capture need real per-frame work (counter, HMAC, two checksums).
 
 Usage: python bench/gen.py DIR [--frames N] [--adverts M] [--check]
 """
@@ -139,7 +141,7 @@ def filler(rng: random.Random, n: int) -> bytes:
 # Background traffic comes in exchanges, each a short run of frames of one flow, so
 # every TCP connection and DNS client behaves like a real one (no storm of duplicate
 # ACKs or retransmissions for tshark to chew on). (exchange, weight, frame kinds):
-# the mix averages ~480 bytes/frame, like an office LAN: a third bare ACKs, a third
+# the mix averages ~475 bytes/frame, like an office LAN: a third bare ACKs, a fifth
 # full-sized segments, the rest small requests, DNS and UDP.
 EXCHANGES = [
     ("bulk4", 13, ["tcp4-mss", "tcp4-mss", "tcp4-ack"]),      # download: 2 segments, 1 ACK
@@ -297,7 +299,7 @@ def special_stream(n112: int):
 
 
 def write_mixed(path: str, frames: int, seed: int = 112) -> dict:
-    """The mixed capture: `frames` frames, 1% protocol 112, ~480 bytes/frame."""
+    """The mixed capture: `frames` frames, 1% protocol 112, ~475 bytes/frame."""
     if frames < 1000:
         raise ValueError("the mixed capture needs at least 1000 frames")
     rng = random.Random(seed)

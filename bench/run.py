@@ -118,38 +118,25 @@ def commands(carpscope: list[str], name: str, path: str) -> dict[str, list[str]]
 # The JSON check: does carpscope verify every CARP signature?
 # ---------------------------------------------------------------------------
 
-def json_packets(path: str):
-    """Yield the packet objects of a `-T json` document one at a time.
+def scan_json(path: str, on_packet) -> dict:
+    """Call on_packet for each packet of a `-T json` document; return the rest of it.
 
     The adverts document is ~100 MB; decoding it whole would need a gigabyte of
-    Python objects, so the "packets" array is walked with raw_decode instead.
+    Python objects, so the "packets" array is walked one object at a time with
+    raw_decode, and only what follows it (groups, events, findings) is loaded.
     """
     with open(path, encoding="utf-8") as f:
         text = f.read()
     dec = json.JSONDecoder()
-    i = text.index('"packets"')
-    i = text.index("[", i) + 1
+    i = text.index("[", text.index('"packets"')) + 1
     ws = " \t\r\n,"
     while True:
         while text[i] in ws:
             i += 1
         if text[i] == "]":
-            return
+            return json.loads("{" + text[i + 1:].lstrip(ws))
         obj, i = dec.raw_decode(text, i)
-        yield obj
-
-
-def json_tail(path: str) -> dict:
-    """groups/events/findings of the document (small, after the packets)."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    dec = json.JSONDecoder()
-    out = {}
-    for key in ("groups", "events", "findings"):
-        at = text.rfind('"%s":' % key)
-        if at >= 0:
-            out[key], _ = dec.raw_decode(text, at + len(key) + 3)
-    return out
+        on_packet(obj)
 
 
 def hmac_check(carpscope: list[str], name: str, path: str, workdir: str, env) -> dict:
@@ -162,15 +149,19 @@ def hmac_check(carpscope: list[str], name: str, path: str, workdir: str, env) ->
     if r.code != 0:
         return result
     hmacs, cksums, protos = collections.Counter(), collections.Counter(), collections.Counter()
-    for p in json_packets(out_path):
+
+    def tally(p: dict) -> None:
         protos[p.get("proto")] += 1
         if p.get("proto") == "carp":
             hmacs[p.get("hmac")] += 1
             cksums[p.get("checksum")] += 1
-    tail = json_tail(out_path)
+
+    tail = scan_json(out_path, tally)
+    findings = collections.Counter()
+    for f in tail.get("findings", []):
+        findings[f["kind"]] += f.get("count") or 1
     result.update(protos=dict(protos), hmac=dict(hmacs), checksum=dict(cksums),
-                  events=collections.Counter(e["kind"] for e in tail.get("events", [])),
-                  findings={f["kind"]: f.get("count", 1) for f in tail.get("findings", [])})
+                  events=collections.Counter(e["kind"] for e in tail.get("events", [])), findings=findings)
     os.unlink(out_path)
     return result
 
@@ -353,7 +344,7 @@ def main() -> int:
             continue
         print(f"  packets by proto: {c['protos']}; CARP hmac: {c['hmac']}; CARP checksum: {c['checksum']}")
         print(f"  events: {dict(c['events'])}")
-        print(f"  findings: {c['findings']}")
+        print(f"  findings: {dict(c['findings'])}")
         n_carp = sum(c["hmac"].values())
         all_ok = n_carp > 0 and c["hmac"].get("ok", 0) == n_carp
         if name == "adverts":

@@ -273,34 +273,62 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
     use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
     sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
     stop_at = time.time() + duration if duration else None
-    lost = None
     dashboard = _Dashboard(pipeline, iface, stdout, wants_color(color, stdout)) if use_dashboard else None
+    lost = None
 
     def step(item) -> bool:
         now = time.time()
         if dashboard is not None:
             dashboard.refresh(now)
-        return stop_at is not None and now >= stop_at
+        else:
+            stdout.flush()  # piped text streams as it happens
+        return stopping.requested or (stop_at is not None and now >= stop_at)
 
-    try:
-        if dashboard is not None:
-            dashboard.start()
-        run(capture_live.stream(reader, iface), pipeline, sink, writer, count, step)
-    except KeyboardInterrupt:
-        for thing in pipeline.finish():
-            sink.emit(thing)
-    except LiveCaptureError as err:
-        lost = str(err)
-    finally:
-        if dashboard is not None:
-            dashboard.stop()
+    with _StopOnSignals() as stopping:
+        try:
+            if dashboard is not None:
+                dashboard.start(time.time())
+            run(capture_live.stream(reader, iface), pipeline, sink, writer, count, step)
+        except LiveCaptureError as err:  # the interface went away: report what came before
+            lost = str(err)
+            for thing in pipeline.finish():
+                sink.emit(thing)
+        finally:
+            if dashboard is not None:
+                dashboard.stop()
     if use_dashboard:
         sink.quiet = False  # the report follows the dashboard
     conclude(pipeline, sink, fail_on, lost, EXIT_LIVE)
 
 
+class _StopOnSignals:
+    """SIGINT/SIGTERM end a live capture between two packets; a second SIGINT interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        import signal
+
+        self.saved = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc_info) -> None:
+        import signal
+
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+
 class _Dashboard:
-    """A rich Live refreshed a few times a second from immutable snapshots."""
+    """A rich Live on the terminal, redrawn a few times a second from immutable snapshots."""
 
     PERIOD = 0.25
 
@@ -313,11 +341,12 @@ class _Dashboard:
         self.live = Live(console=console, auto_refresh=False, transient=False)
         self.last = 0.0
 
-    def start(self) -> None:
+    def start(self, now: float) -> None:
         self.live.start()
+        self.refresh(now, force=True)
 
-    def refresh(self, now: float) -> None:
-        if now - self.last < self.PERIOD:
+    def refresh(self, now: float, force: bool = False) -> None:
+        if not force and now - self.last < self.PERIOD:
             return
         from carpscope.views import tui
 

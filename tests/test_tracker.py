@@ -589,3 +589,19 @@ def test_election_and_report_are_pure():
             assert not names & {"pcapy", "click", "time", "sys", "datetime"}, (path.name, names)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 assert node.func.id != "print", path.name
+
+
+def test_one_failed_signature_before_the_vips_are_known_is_not_hmac_failed():
+    """A new master signs its first advert before its gratuitous ARPs teach carpscope the VIPs."""
+    s = Script()
+    records = [s.carp(0, A, hmac="bad")] + s.every(A, 1, 6, 1, hmac="ok")
+    _, findings = run(records)
+    assert "hmac-failed" not in kinds(findings)
+
+
+def test_hmac_failed_is_dated_by_the_first_of_two_failures():
+    s = Script()
+    records = s.every(A, 0, 5, 1, hmac="bad")
+    _, findings = run(records)
+    failed = by_kind(findings, "hmac-failed")
+    assert (failed.frame, failed.time) == (records[0].frame, records[0].time)

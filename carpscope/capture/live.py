@@ -1,26 +1,47 @@
 """Live capture through pcapy-ng: frames as they arrive, ticks when nothing does.
 
 The only place besides files.py that touches libpcap, and the only one that reads
-the clock: a read timeout becomes a Tick(now), so the tracker's timeouts fire
-while the wire is silent (DESIGN.md, principle 2).
+the clock: every wake-up ends with a Tick, so the tracker's timeouts fire while the
+wire is silent (DESIGN.md, principle 2).
+
+Linux hands frames over in TPACKET_V3 blocks, and libpcap 1.9 blocks for ever on
+an idle interface whatever the read timeout (an empty block is never retired), so
+the handle is non-blocking and select() does the waiting.
 """
 
 from __future__ import annotations
 
+import select
 import struct
 import time
 from collections.abc import Iterator
 
 import pcapy
 
-from carpscope.capture.files import set_filter
 from carpscope.errors import LiveCaptureError
 from carpscope.model import Frame, Tick
 
-SNAPLEN = 256  # Ethernet + two VLAN tags + IPv6 with extension headers + the 36-byte CARP header
-TIMEOUT_MS = 100  # how often an idle capture hands the tracker a tick
-_BATCH = 64
-_META = struct.Struct("=IIII")
+SNAPLEN = 2048  # every header and the whole advert (VRRP's address list) on a 1500-byte MTU
+BLOCK_MS = 20  # the kernel hands over a block with frames in it at least this often
+LAG = 0.05  # a frame captured longer ago than this has been handed over: a tick may claim it
+TICK = 0.1  # how often an idle capture hands the tracker a tick
+_BATCH = 256
+_META = struct.Struct("=IIII")  # sec, usec, offset, caplen
+
+# `ip6 protochain` compiles to backward jumps, which the kernel's BPF checker refuses
+# (libpcap then filters every frame in user space); so name the usual chains instead:
+# 112 right after the IPv6 header or after one hop-by-hop or destination-options header.
+_IP6_112 = "ip6 proto 112 or (ip6 and (ip6[6] == 0 or ip6[6] == 60) and ip6[40] == 112)"
+PROTO_FILTER = f"(ip proto 112 or {_IP6_112} or arp or (icmp6 and ip6[40] == 136))"
+
+
+def capture_filter(user: str | None, vlan: bool = True) -> str:
+    """The kernel filter: protocol 112, ARP and NA, untagged, in one or two VLAN tags.
+
+    The user's -f is checked at each depth, so `host 192.0.2.1` matches tagged frames too.
+    """
+    one = f"(({user}) and {PROTO_FILTER})" if user else PROTO_FILTER
+    return f"{one} or (vlan and ({one} or (vlan and {one})))" if vlan else one
 
 
 def interfaces() -> list[str]:
@@ -32,42 +53,53 @@ def interfaces() -> list[str]:
 
 
 def open_live(iface: str, user_filter: str | None):
-    """Open `iface` promiscuously with the protocol-112 filter; exit 4 errors read well."""
+    """Open `iface` promiscuously, non-blocking, with the kernel filter; errors read well (exit 4)."""
     try:
-        reader = pcapy.create(iface)
-        reader.set_snaplen(SNAPLEN)
-        reader.set_promisc(1)
-        reader.set_timeout(TIMEOUT_MS)
-        reader.activate()
+        reader = pcapy.open_live(iface, SNAPLEN, 1, BLOCK_MS)
     except pcapy.PcapError as err:
         raise LiveCaptureError(_explain(iface, str(err))) from None
-    set_filter(reader, user_filter)
+    _set_filter(reader, user_filter)
+    reader.setnonblock(1)
     return reader
 
 
+def _set_filter(reader, user: str | None) -> None:
+    """Tagged and untagged; without `vlan` on link types that lack it (Linux "any"); else the -f alone."""
+    for expression in (capture_filter(user), capture_filter(user, vlan=False), user):
+        if expression is None:
+            return  # a link type libpcap cannot filter protocol 112 on: the decoder decides
+        try:
+            reader.setfilter(expression)
+            return
+        except pcapy.PcapError as err:
+            error = err
+    raise LiveCaptureError(f"bad capture filter {user!r}: {error}")
+
+
 def _explain(iface: str, message: str) -> str:
+    message = message.removeprefix(f"{iface}: ")
     lower = message.lower()
-    if "permission" in lower or "operation not permitted" in lower:
-        return (f"{iface}: {message} (capturing needs root or CAP_NET_RAW: "
-                f"run with sudo, or setcap cap_net_raw,cap_net_admin=eip on the python binary)")
+    if "permission" in lower or "not permitted" in lower:
+        return (f"{iface}: {message}: capturing needs root or CAP_NET_RAW (run with sudo, or "
+                f"setcap cap_net_raw,cap_net_admin=eip on the python binary)")
     if "no such device" in lower or "doesn't exist" in lower:
         return f"{iface}: no such interface (carpscope live --list shows them)"
     return f"{iface}: {message}"
 
 
-def stream(reader, iface: str, clock=time.time) -> Iterator[Frame | Tick]:
-    """Frames as captured, and a Tick after every idle read timeout."""
-    linktype = reader.datalink()
+def stream(reader, iface: str, clock=time.time, wait=select.select) -> Iterator[Frame | Tick]:
+    """Frames as captured, each wake-up ending with a Tick; LiveCaptureError if the interface goes."""
+    fd, linktype = reader.getfd(), reader.datalink()
     number = 0
     while True:
+        now = clock()
         try:
             buf, meta = reader.next_batch(_BATCH)
         except pcapy.PcapError as err:
             raise LiveCaptureError(f"{iface}: capture lost: {err}") from None
-        if not meta:
-            yield Tick(clock())
-            continue
         for sec, usec, offset, caplen in _META.iter_unpack(meta):
             number += 1
-            data = buf[offset : offset + caplen]
-            yield Frame(number, sec + usec / 1e6, linktype, data, caplen)
+            yield Frame(number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen)
+        if len(meta) < _BATCH * _META.size:  # drained: nothing captured before now - LAG is still queued
+            yield Tick(now - LAG)
+            wait([fd], [], [], TICK)

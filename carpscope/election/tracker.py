@@ -65,7 +65,7 @@ class _Member:
     __slots__ = ("addr", "mac", "first", "first_frame", "last", "last_frame", "prev_last", "adverts",
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
-                 "run_record")
+                 "run_record", "bad_run", "first_bad")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -88,6 +88,10 @@ class _Member:
         self.run_start = r.time  # first advert of the current run of adverts
         self.run_frame = r.frame
         self.run_record = r
+        # Consecutive adverts that failed verification: one alone may only mean the VIPs were
+        # not known yet (a new master signs before it sends its gratuitous ARPs).
+        self.bad_run = 0
+        self.first_bad: CarpAdvert | None = None
 
     @property
     def params(self) -> CarpAdvert | VrrpAdvert:
@@ -285,13 +289,16 @@ class Tracker:
         m.verdicts.add(r.hmac)
         identity = False
         if isinstance(r, CarpAdvert):
+            m.bad_run = m.bad_run + 1 if r.hmac == "bad" else 0
+            if m.bad_run == 1:
+                m.first_bad = r
             if r.hmac == "ok":
                 vips = tuple(sorted(r.vips or ()))
                 identity = (m.passphrase, m.vips) != (r.passphrase, vips)
                 m.passphrase, m.vips, m.vips_from = r.passphrase, vips, r.vips_from
-            elif r.hmac == "bad" and ("hmac-failed", m.addr) not in g.raised:
+            elif m.bad_run >= 2 and ("hmac-failed", m.addr) not in g.raised:
                 hint = f" ({r.hmac_hint})" if r.hmac_hint else ""
-                found += self._raise(g, "hmac-failed", m.addr, r,
+                found += self._raise(g, "hmac-failed", m.addr, m.first_bad,
                                      f"adverts from {m.addr} do not verify with any passphrase and VIP set "
                                      f"tried{hint}: a node with another key or VIP set ignores its peers' "
                                      f"adverts and becomes master as well; check the pass "

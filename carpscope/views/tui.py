@@ -1,7 +1,7 @@
 """The `carpscope live` dashboard: rich renderables built from immutable snapshots.
 
-Pure: takes a snapshot, the recent events and findings and the time, returns a
-renderable. The CLI owns the rich Live that shows it.
+Pure: takes a snapshot, the events, the findings and the time, returns a
+renderable. The CLI owns the rich Live that shows it (DESIGN.md, principle 5).
 """
 
 from __future__ import annotations
@@ -14,70 +14,86 @@ from carpscope.views.text import escape, utc
 
 _HMAC_STYLE = {"ok": "green", "bad": "bold red", "mixed": "bold red", "unverified": "yellow", "n/a": "dim"}
 _SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
+GROUP_COLUMNS = ("group", "VIPs", "master", "backups", "timers", "last advert", "master-down in", "signature")
+_NO_WRAP = ("last advert", "master-down in", "signature", "time (UTC)", "event", "severity")
 
 
-def _timers(member) -> str:
+def _table(title: str, columns) -> Table:
+    table = Table(title=title, expand=True, title_justify="left")
+    for column in columns:
+        table.add_column(column, no_wrap=column in _NO_WRAP)
+    return table
+
+
+def group_name(key) -> str:
+    """CARP vhid 1, VRRP vrid 7 IPv6 VLAN 10."""
+    name = f"{key.proto.upper()} {'vhid' if key.proto == 'carp' else 'vrid'} {key.id}"
+    name += " IPv6" if key.family == 6 else ""
+    return name + (f" VLAN {'.'.join(map(str, key.vlan))}" if key.vlan else "")
+
+
+def timers(member) -> str:
+    """advbase/advskew (and demote) for CARP; priority and interval for VRRP."""
     if member is None:
         return "-"
     if member.priority is not None:
-        return f"prio {member.priority}"
-    demote = f"/{member.demote}" if member.demote else ""
-    return f"{member.advbase}/{member.advskew}{demote}"
+        return f"prio {member.priority} int {member.advbase}{'cs' if member.version == 3 else 's'}"
+    return f"{member.advbase}/{member.advskew}" + (f" demote {member.demote}" if member.demote else "")
 
 
-def _countdown(group, now: float) -> Text:
+def countdown(group, now: float) -> Text:
+    """Time left until the master is declared down if it stays silent."""
     if group.master_down_at is None:
         return Text("-", style="dim")
     left = group.master_down_at - now
-    if left <= 0:
-        return Text("DOWN", style="bold red")
-    return Text(f"{left:.1f}s", style="yellow" if left < 1.0 else "")
+    return Text(f"{max(left, 0.0):.1f}s", style="bold red" if left < 1.0 else "")
+
+
+def _signature(group) -> Text:
+    word = group.hmac or "-"
+    if word == "ok" and group.passphrase is not None:
+        word += " (empty key)" if group.passphrase == 0 else f" (pass {group.passphrase})"
+    return Text(word, style=_HMAC_STYLE.get(group.hmac or "", ""))
 
 
 def groups_table(snapshot, now: float) -> Table:
-    """One row per group: who is master, who else advertises, and how long until master-down."""
-    table = Table(title="Groups", expand=True, title_justify="left")
-    for column in ("proto", "id", "VIPs", "master", "others", "advbase/skew", "last", "master-down in", "signature"):
-        table.add_column(column, no_wrap=column in ("proto", "id"))
+    """One row per group: master, backups seen, timers, advert age, master-down countdown, signature."""
+    table = _table("Groups", GROUP_COLUMNS)
     for g in snapshot.groups:
         master = next((m for m in g.members if m.addr == g.master), None)
-        others = ", ".join(m.addr for m in g.members if m.addr != g.master) or "-"
-        vlan = f" vlan {'.'.join(map(str, g.key.vlan))}" if g.key.vlan else ""
-        age = f"{now - g.last_advert:.1f}s ago" if g.last_advert is not None else "-"
-        table.add_row(
-            f"{g.key.proto}{'' if g.key.family == 4 else '6'}", f"{g.key.id}{vlan}",
-            ", ".join(g.vips) or "?", Text(g.master or "none", style="bold" if g.master else "red"),
-            others, _timers(master), age, _countdown(g, now),
-            Text(g.hmac or "-", style=_HMAC_STYLE.get(g.hmac or "", "")),
-        )
+        backups = [m.addr + (" (advertising)" if m.addr in g.advertising else "")
+                   for m in g.members if m.addr != g.master]
+        age = f"{max(now - g.last_advert, 0.0):.1f}s ago" if g.last_advert is not None else "-"
+        table.add_row(group_name(g.key), ", ".join(g.vips) or "?",
+                      Text(g.master or "none", style="bold" if g.master else "bold red"),
+                      ", ".join(backups) or "-", timers(master), age, countdown(g, now), _signature(g))
+    if not snapshot.groups:
+        table.add_row("no protocol-112 packets yet", *[""] * (len(GROUP_COLUMNS) - 1))
     return table
 
 
 def events_table(events, limit: int = 8) -> Table:
-    table = Table(title="Recent events", expand=True, title_justify="left")
-    for column in ("time (UTC)", "group", "event", "from → to", "cause / gap"):
-        table.add_column(column)
+    """The latest events, oldest first."""
+    table = _table("Recent events", ("time (UTC)", "group", "event", "from → to", "cause / gap"))
     for e in list(events)[-limit:]:
         gap = f"gap {e.gap:.2f}s" if e.gap is not None else ""
-        table.add_row(utc(e.time)[11:23], f"{e.proto} {e.id}", e.kind,
-                      f"{e.from_ or '-'} → {e.to or '-'}", " ".join(x for x in (e.cause, gap) if x))
+        table.add_row(utc(e.time)[11:23], group_name(e.key), e.kind, f"{e.from_ or '-'} → {e.to or '-'}",
+                      " ".join(x for x in (e.cause, gap) if x))
     return table
 
 
 def findings_table(findings, limit: int = 8) -> Table:
-    table = Table(title="Findings", expand=True, title_justify="left")
-    for column in ("severity", "kind", "group", "detail"):
-        table.add_column(column)
+    """(finding, count) pairs, most severe first as the pipeline sorts them."""
+    table = _table("Findings", ("severity", "kind", "group", "detail"))
     for f, count in list(findings)[:limit]:
-        style = _SEVERITY_STYLE[f.severity.value]
-        times = f" (x{count})" if count > 1 else ""
-        group = f"{f.proto} {f.id}" if f.proto else "-"
-        table.add_row(Text(f.severity.value, style=style), f.kind + times, group, escape(f.detail))
+        group = f"{f.proto.upper()} {f.id}" if f.proto else "-"
+        table.add_row(Text(f.severity.value, style=_SEVERITY_STYLE[f.severity.value]),
+                      f.kind + (f" (x{count})" if count > 1 else ""), group, escape(f.detail))
     return table
 
 
 def dashboard(snapshot, events, findings, now: float, iface: str, adverts: int) -> Group:
     """The whole screen."""
-    header = Text.assemble(("carpscope live ", "bold"), (iface, "bold cyan"),
+    header = Text.assemble(("carpscope live ", "bold"), (escape(iface), "bold cyan"),
                            f"  {utc(now)[:19]} UTC  {adverts} protocol-112 packets  (Ctrl-C for the report)")
     return Group(header, groups_table(snapshot, now), events_table(events), findings_table(findings))

@@ -1,0 +1,283 @@
+"""`carpscope live` against real peers: every capture runs inside a lab namespace (tests/lab.py).
+
+Timing the tests rely on (see also test_lab.py): ucarp becomes master 3 s after it last
+heard one, plus up to ~2 s of its own polling; with only the master advertising,
+carpscope's master-down time is the master's own 3*advbase+advskew/256 = 3 s, so a
+backup with advskew 200 (3.78 s) takes over well after carpscope has declared the
+master down, if ticks drive the timeouts while the wire is silent.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import Lab, carp_adverts, require_lab, run
+
+ROOT = Path(__file__).resolve().parents[1]
+PASS, VIP = "live-s3cret", "192.0.2.50"
+A, B = "192.0.2.1", "192.0.2.2"
+
+
+class Carpscope:
+    """`carpscope live ARGS` in a namespace; stdout lines kept with the time they were read."""
+
+    def __init__(self, netns: str, *args: str, prefix: tuple[str, ...] = ()):
+        argv = ["ip", "netns", "exec", netns, *prefix, sys.executable, "-m", "carpscope", "live", *args]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[tuple[float, str]] = []
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append((time.time(), line.rstrip("\n")))
+
+    def wait_for(self, predicate, timeout: float, count: int = 1) -> bool:
+        """Until `count` stdout lines satisfy predicate(line)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if sum(1 for _, line in list(self.lines) if predicate(line)) >= count:
+                return True
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        return False
+
+    def finish(self, timeout: float = 10) -> tuple[int, str, str]:
+        """Exit status, stdout and stderr once it has ended by itself."""
+        rc = self.proc.wait(timeout)
+        self._thread.join(5)
+        return rc, "\n".join(line for _, line in self.lines), self.proc.stderr.read()
+
+    def objects(self) -> list[tuple[float, dict]]:
+        return [(t, json.loads(line)) for t, line in self.lines]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def carpscope():
+    """Start `carpscope live` in a namespace; whatever still runs is killed afterwards."""
+    started: list[Carpscope] = []
+
+    def start(netns: str, *args: str, **kwargs) -> Carpscope:
+        started.append(Carpscope(netns, *args, **kwargs))
+        return started[-1]
+
+    yield start
+    for c in started:
+        c.kill()
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """One lab for the shorter tests: a ucarp pair on br0 with A (advskew 0) master, B backup."""
+    require_lab()
+    with Lab() as lab:
+        a, b = lab.host("a", A), lab.host("b", B)
+        pa = lab.ucarp(a, vhid=1, password=PASS, vip=VIP)
+        assert pa.wait_for("MASTER", timeout=8), pa.text()
+        lab.ucarp(b, vhid=1, password=PASS, vip=VIP, advskew=100)
+        yield lab
+
+
+def is_carp_line(line: str) -> bool:
+    return "CARPv2-advertise" in line
+
+
+def is_packet(line: str) -> bool:
+    return line.startswith('{"type":"packet"')
+
+
+# -- a failover, as it happens --------------------------------------------------------------
+
+
+def test_failover_streams_verified_adverts_master_down_on_time_and_the_takeover(lab, carpscope):
+    a, b = lab.host("a", A), lab.host("b", B)
+    live = carpscope(lab.bridge_ns, "br0", "-T", "jsonl", "-p", PASS, "--duration", "15")
+    pa = lab.ucarp(a, vhid=3, password=PASS, vip=VIP)
+    assert pa.wait_for("MASTER", timeout=8), pa.text()
+    pb = lab.ucarp(b, vhid=3, password=PASS, vip=VIP, advskew=200)
+    assert live.wait_for(is_packet, timeout=3, count=2)
+    killed = pa.kill()
+    assert pb.wait_for("MASTER", timeout=8, since=killed), pb.text()
+    rc, _, stderr = live.finish(timeout=15)
+    assert (rc, stderr) == (0, "")  # no libpcap warning either (the kernel took the filter)
+
+    seen = live.objects()
+    objs = [o for _, o in seen]
+    packets = [o for o in objs if o["type"] == "packet"]
+    assert {p["src"] for p in packets} == {A, B} and {p["vhid"] for p in packets} == {3}
+    assert all(p["hmac"] == "ok" and p["checksum"] == "ok" for p in packets), packets
+    events = [o for o in objs if o["type"] == "event"]
+    assert [(e["kind"], e["from"], e["to"]) for e in events] == [
+        ("master-elected", None, A), ("master-down", A, None), ("master-changed", A, B)]
+    assert events[2]["cause"] == "master-silent"
+
+    # Ticks, not B's first advert, made carpscope conclude that A was down: the line came
+    # out (wall clock) before B's first advert was even sent, and soon after the deadline.
+    (read_down, down), = [(t, o) for t, o in seen if o.get("kind") == "master-down"]
+    first_b = next(i for i, o in enumerate(objs) if o["type"] == "packet" and o["src"] == B)
+    last_a = max(p["time"] for p in packets if p["src"] == A)
+    assert objs.index(down) < first_b
+    assert down["time"] == pytest.approx(last_a + 3.0, abs=0.01)
+    assert read_down < objs[first_b]["time"], (read_down, objs[first_b]["time"])
+    assert read_down - down["time"] < 0.6
+
+    assert objs[-1]["type"] == "group" and [o["type"] for o in objs].index("group") == len(objs) - 1
+    group = objs[-1]
+    assert (group["proto"], group["id"], group["master"], group["passphrase"]) == ("carp", 3, B, 1)
+    assert {m["addr"] for m in group["members"]} == {A, B}
+
+
+# -- stopping: SIGINT, -c, a vanished interface ---------------------------------------------
+
+
+def test_sigint_prints_the_report_and_leaves_a_pcap_tcpdump_reads(pair, carpscope, tmp_path):
+    path = tmp_path / "live.pcap"
+    live = carpscope(pair.bridge_ns, "br0", "-p", PASS, "-w", str(path))
+    assert live.wait_for(is_carp_line, timeout=4, count=2)
+    live.proc.send_signal(signal.SIGINT)
+    rc, stdout, stderr = live.finish(timeout=3)
+    assert (rc, stderr) == (0, "")
+    assert "carpscope report" in stdout and "CARP vhid 1" in stdout, stdout
+    printed = [line for line in stdout.splitlines() if is_carp_line(line) and "hmac ok" in line]
+    saved = carp_adverts(path)  # tcpdump reads it (lab.run raises if it cannot)
+    assert len(saved) == len(printed) >= 2
+    assert {x.src for x in saved} == {A}
+
+
+def test_count_stops_after_n_adverts_with_a_json_document(pair, carpscope):
+    live = carpscope(pair.bridge_ns, "br0", "-T", "json", "-c", "2", "-p", PASS)
+    rc, stdout, stderr = live.finish(timeout=6)
+    assert (rc, stderr) == (0, "")
+    doc = json.loads(stdout)
+    assert [(p["src"], p["hmac"]) for p in doc["packets"]] == [(A, "ok")] * 2
+    assert doc["groups"][0]["master"] == A
+
+
+def test_an_interface_deleted_mid_capture_ends_with_the_report_and_exit_4(pair, carpscope):
+    z = pair.host("z", "192.0.2.26")  # z's veth end in the bridge namespace is a fresh port, p-z
+    live = carpscope(pair.bridge_ns, z.port)
+    assert live.wait_for(is_carp_line, timeout=4)
+    run("ip", "-n", pair.bridge_ns, "link", "del", z.port)
+    rc, stdout, stderr = live.finish(timeout=3)
+    assert rc == 4
+    assert "carpscope report" in stdout and "capture-lost" in stdout, stdout
+    assert stderr.splitlines() == [f"carpscope: {z.port}: capture lost: The interface went down"]
+
+
+# -- what the kernel filter lets through -------------------------------------------------------
+
+
+def _cksum(data: bytes) -> int:
+    data += b"\0" * (len(data) % 2)
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _carp(vhid: int) -> bytes:
+    """Ethertype, IPv4 header and a CARP advert (no valid HMAC) from 192.0.2.9."""
+    carp = struct.pack("!BBBBBBH", 0x21, vhid, 0, 7, 0, 1, 0) + bytes(28)
+    carp = carp[:6] + struct.pack("!H", _cksum(carp)) + carp[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(carp), 0, 0, 255, 112, 0,
+                     socket.inet_aton("192.0.2.9"), socket.inet_aton("224.0.0.18"))
+    ip = ip[:10] + struct.pack("!H", _cksum(ip)) + ip[12:]
+    return b"\x08\x00" + ip + carp
+
+
+def _vrrp6(vrid: int, hop_by_hop: bool = False) -> bytes:
+    """Ethertype, IPv6 header (and a hop-by-hop header) and a VRRPv3 advert from fe80::9."""
+    src, dst = socket.inet_pton(socket.AF_INET6, "fe80::9"), socket.inet_pton(socket.AF_INET6, "ff02::12")
+    vrrp = struct.pack("!BBBBHH", 0x31, vrid, 100, 1, 100, 0) + socket.inet_pton(socket.AF_INET6, "2001:db8::9")
+    pseudo = src + dst + struct.pack("!I3xB", len(vrrp), 112)
+    vrrp = vrrp[:6] + struct.pack("!H", _cksum(pseudo + vrrp)) + vrrp[8:]
+    ext = struct.pack("!BB6x", 112, 0) if hop_by_hop else b""
+    ip = struct.pack("!IHBB", 6 << 28, len(ext) + len(vrrp), 0 if hop_by_hop else 112, 255) + src + dst
+    return b"\x86\xdd" + ip + ext + vrrp
+
+
+def _tag(vid: int, tpid: int = 0x8100) -> bytes:
+    return struct.pack("!HH", tpid, vid)
+
+
+def test_the_kernel_filter_passes_vlan_tagged_and_ipv6_adverts(pair, carpscope):
+    live = carpscope(pair.bridge_ns, "br0", "-T", "jsonl")
+    assert live.wait_for(is_packet, timeout=4)
+    frames = {("carp", 42, 4, (10,)): _tag(10) + _carp(42),
+              ("carp", 43, 4, (20, 30)): _tag(20, 0x88A8) + _tag(30) + _carp(43),
+              ("vrrp", 44, 6, ()): _vrrp6(44),
+              ("vrrp", 45, 6, (10,)): _tag(10) + _vrrp6(45),
+              ("vrrp", 46, 6, ()): _vrrp6(46, hop_by_hop=True)}
+    macs = {4: bytes.fromhex("01005e000012"), 6: bytes.fromhex("333300000012")}
+    script = ("import socket, sys\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('eth0', 0))\n"
+              "for frame in sys.argv[1:]:\n    s.send(bytes.fromhex(frame))\n")
+    raw = [macs[key[2]] + bytes.fromhex("020000000009") + body for key, body in frames.items()]
+    pair.exec(pair.hosts["a"], sys.executable, "-c", script, *(f.hex() for f in raw))
+    wanted = set(frames)
+
+    def all_seen(_line: str) -> bool:
+        return wanted <= {(o["proto"], o.get("vhid") or o.get("vrid"), o["family"], tuple(o["vlan"]))
+                          for _, o in live.objects() if o["type"] == "packet"}
+
+    assert live.wait_for(all_seen, timeout=3), [o for _, o in live.objects()]
+    live.proc.send_signal(signal.SIGINT)
+    rc, _, stderr = live.finish(timeout=3)
+    assert (rc, stderr) == (0, "")
+
+
+# -- refusing to start: exit 4 and one line ---------------------------------------------------
+
+
+def test_a_missing_interface_is_exit_4_and_one_line(pair, carpscope):
+    rc, stdout, stderr = carpscope(pair.bridge_ns, "nosuch0").finish()
+    assert (rc, stdout) == (4, "")
+    assert stderr.splitlines() == ["carpscope: nosuch0: no such interface (carpscope live --list shows them)"]
+
+
+def test_a_bad_filter_is_exit_4_and_one_line(pair, carpscope):
+    rc, stdout, stderr = carpscope(pair.bridge_ns, "br0", "-f", "host (( nonsense").finish()
+    assert (rc, stdout) == (4, "")
+    assert len(stderr.splitlines()) == 1 and stderr.startswith("carpscope: bad capture filter 'host (( nonsense'")
+
+
+def test_a_capture_without_privileges_is_explained(pair, carpscope):
+    # nobody, without CAP_NET_RAW; CAP_DAC_READ_SEARCH only so it can read an interpreter
+    # installed under /root (pyenv), not to capture.
+    nobody = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+              "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search")
+    rc, stdout, stderr = carpscope(pair.bridge_ns, "br0", prefix=nobody).finish()
+    assert (rc, stdout) == (4, "")
+    assert len(stderr.splitlines()) == 1, stderr
+    assert "br0" in stderr and "root" in stderr and "CAP_NET_RAW" in stderr
+
+
+def test_list_shows_the_interfaces_of_the_namespace_it_runs_in(pair, carpscope):
+    for netns in (pair.bridge_ns, pair.hosts["b"].netns):
+        rc, stdout, stderr = carpscope(netns, "--list").finish()
+        assert (rc, stderr) == (0, "")
+        numbered = [line.split(".", 1) for line in stdout.splitlines()]
+        assert [int(n) for n, _ in numbered] == list(range(1, len(numbered) + 1))
+        listed = {name for _, name in numbered}
+        links = {line.split(":")[1].strip().split("@")[0]
+                 for line in run("ip", "-n", netns, "-o", "link").splitlines()}
+        assert links <= listed
+        assert all(name in links or name in ("any", "nflog", "nfqueue") or name.startswith(("bluetooth", "dbus",
+                                                                                              "usbmon"))
+                   for name in listed), listed
