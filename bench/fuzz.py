@@ -9,6 +9,9 @@ whatever the input:
 
   * no exception escapes; the exit status is 0, 3, or 1 under --fail-on
   * JSON output parses (no NaN either); exit 3 comes with one `carpscope:` line
+    and, when the document was written, a `truncated-capture` finding
+  * whole records re-encoded as pcapng, with one interface or several of
+    different link types, are read to the end (exit 0)
   * frame numbers only increase
   * no control byte other than \\n and \\t (nor 0x7f) reaches the output
   * a passphrase never appears on stdout, stderr or in a -w file
@@ -249,10 +252,23 @@ def ip112(linktype: int, data: bytes) -> Ip112 | None:
         ihl = (data[off] & 15) * 4
         total = int.from_bytes(data[off + 2 : off + 4], "big")
         return Ip112(4, off, off + ihl, total - ihl, data[off + 8], off + 8, off + 2,
-                     int.from_bytes(data[off + 6 : off + 8], "big"), data[off + 12 : off + 16], data[off + 16 : off + 20])
-    if version == 6 and len(data) >= off + 40 and data[off + 6] == 112:
-        return Ip112(6, off, off + 40, int.from_bytes(data[off + 4 : off + 6], "big"), data[off + 7], off + 7,
-                     off + 4, 0, data[off + 8 : off + 24], data[off + 24 : off + 40])
+                     int.from_bytes(data[off + 6 : off + 8], "big"), data[off + 12 : off + 16],
+                     data[off + 16 : off + 20])
+    if version == 6 and len(data) >= off + 40:
+        nxt, pos, frag = data[off + 6], off + 40, 0
+        while nxt in (0, 43, 44, 60) and len(data) >= pos + 8:  # RFC 8200 §4 extension headers
+            if nxt == 44:
+                frag = int.from_bytes(data[pos + 2 : pos + 4], "big") & 0xFFF8
+                nxt, pos = data[pos], pos + 8
+                if frag:
+                    break  # what follows a later fragment's header is data, not headers
+                continue
+            nxt, pos = data[pos], pos + (data[pos + 1] + 1) * 8
+        if nxt != 112:
+            return None
+        plen = int.from_bytes(data[off + 4 : off + 6], "big")
+        return Ip112(6, off, pos, off + 40 + plen - pos, data[off + 7], off + 7, off + 4, frag,
+                     data[off + 8 : off + 24], data[off + 24 : off + 40])
     return None
 
 
@@ -472,9 +488,16 @@ def m_cut_frame(rng, cap):
 
 def m_escape(rng, cap):
     """Terminal escape sequences where text comes from the wire (a VRRPv2 password, say)."""
-    r, info = rng.choice(cap.p112)
+    v2 = [(r, i) for r, i in cap.p112 if r.data[i.start : i.start + 1] == b"\x21" and i.length not in (36,)]
+    r, info = rng.choice(v2 if v2 and rng.random() < 0.8 else cap.p112)
     evil = rng.choice([b"\x1b[2J\x07", b"\x9b31m\r", b"\x00\x7f\x1b]0;x\x07", b"\n\t\x08\x1b"])
-    at = info.start + rng.choice([8, 12, 16, 20, 24, 28])
+    msg = r.data[info.start : info.start + info.length]
+    if len(msg) >= 8 and msg[0] == 0x21 and len(msg) != 36:
+        # A VRRPv2 simple-text password: the text carpscope prints from the wire.
+        r.data = _put(r.data, info.start + 4, b"\x01")
+        at = info.start + 8 + 4 * msg[3]
+    else:
+        at = info.start + rng.choice([8, 12, 16, 20, 24, 28])
     if at + len(evil) > min(len(r.data), info.start + info.length):
         return None
     r.data = _put(r.data, at, evil)
@@ -482,12 +505,65 @@ def m_escape(rng, cap):
     return "escape-bytes"
 
 
+def _to_ipv6(linktype: int, frame: bytes, ext: bytes) -> bytes | None:
+    """An IPv4 protocol-112 frame as IPv6 (link-local source, ff02::12), same payload."""
+    info = ip112(linktype, frame)
+    if info is None or info.family != 4:
+        return None
+    payload = frame[info.start :]
+    src = bytes.fromhex("fe80000000000000020000fffe000000")[:15] + info.src[3:4]
+    dst = bytes.fromhex("ff020000000000000000000000000012")
+    nh = ext[0:1] if ext else b"\x70"
+    chained = ext[1:]
+    header = struct.pack("!IHcB", 0x60000000, max(0, info.length) + len(chained), nh, info.ttl) + src + dst
+    link = frame[: info.ip]
+    if linktype == _SLL2:
+        link = b"\x86\xdd" + link[2:]
+    elif linktype in (_ETH, _SLL):
+        link = link[:-2] + b"\x86\xdd"
+    elif linktype in _NULL:
+        link = struct.pack("<I", 24) if linktype == 0 else struct.pack(">I", 24)
+    return link + header + chained + payload
+
+
+def _ext_headers(rng) -> bytes:
+    """A first byte naming the first extension header, then the headers, the last pointing at 112."""
+    chain = rng.choice([[], [0], [60], [0, 60], [44], [43, 60]])
+    if not chain:
+        return b""
+    out = bytes([chain[0]])
+    for i, kind in enumerate(chain):
+        nxt = chain[i + 1] if i + 1 < len(chain) else 112
+        if kind == 44:
+            out += bytes([nxt, 0]) + struct.pack("!HI", rng.choice([0, 0, 1, 8]), rng.randrange(1 << 32))
+        elif kind == 43:
+            out += bytes([nxt, 0, 0, 0]) + b"\0" * 4
+        else:
+            out += bytes([nxt, 0, 1, 4]) + b"\0" * 4  # a PadN option
+    return out
+
+
+def m_ipv6(rng, cap):
+    """IPv4 adverts re-sent over IPv6, sometimes behind extension headers (CARP over IPv6, §1.2)."""
+    ext = _ext_headers(rng) if rng.random() < 0.4 else b""
+    done = 0
+    for r in cap.recs:
+        if rng.random() < 0.6:
+            new = _to_ipv6(r.linktype, r.data, ext)
+            if new is not None:
+                r.data = new
+                r.orig = _to_ipv6(r.linktype, r.orig, ext) if r.orig is not None else None
+                done += 1
+    return ("ipv6-ext" if ext else "ipv6") if done else None
+
+
 def m_vlan(rng, cap):
     cands = [r for r in cap.recs if r.linktype == _ETH and len(r.data) >= 14]
     if not cands:
         return None
     r = rng.choice(cands)
-    tags = b"".join(struct.pack("!HH", rng.choice(_VLAN_TPIDS), rng.randrange(4096)) for _ in range(rng.choice([1, 2, 3])))
+    tags = b"".join(struct.pack("!HH", rng.choice(_VLAN_TPIDS), rng.randrange(4096))
+                    for _ in range(rng.choice([1, 2, 3])))
     r.data = r.data[:12] + tags + r.data[12:]
     r.orig = r.data  # a different, equally valid frame
     r.wirelen += len(tags)
@@ -667,7 +743,7 @@ BYTE_MUTATORS = {"file-bitflip": b_bitflip, "file-bytes": b_bytes, "file-truncat
 TRACKED_MUTATORS = [
     (m_payload_bits, 6), (m_payload_bytes, 5), (m_payload_field, 6), (m_ip_length, 3), (m_ttl, 2),
     (m_fragment, 1), (m_ip_header, 1), (m_payload_random, 3), (m_trailing, 1), (m_cut_frame, 3),
-    (m_escape, 2), (m_vlan, 1), (m_reencap, 1), (m_mix_linktypes, 1), (m_dup, 2), (m_drop, 1),
+    (m_escape, 3), (m_ipv6, 2), (m_vlan, 1), (m_reencap, 1), (m_mix_linktypes, 1), (m_dup, 2), (m_drop, 1),
     (m_reorder, 2), (m_timestamps, 3), (m_wirelen, 1), (m_snaplen, 1), (m_format, 1),
 ]
 
@@ -810,6 +886,7 @@ class Stats:
     exits: collections.Counter = field(default_factory=collections.Counter)
     kinds: collections.Counter = field(default_factory=collections.Counter)
     mutations: collections.Counter = field(default_factory=collections.Counter)
+    tracked_damage: collections.Counter = field(default_factory=collections.Counter)  # why well-formed files failed
     failures: dict = field(default_factory=dict)  # signature -> [count, first detail, [case seeds]]
 
     def fail(self, case: Case, oracle: str, detail: str, signature: str | None = None) -> None:
@@ -875,6 +952,8 @@ def check_json(case: Case, run: Run, stats: Stats) -> dict | None:
     if doc.get("schema") != 1 or not {"packets", "groups", "events", "findings"} <= set(doc):
         stats.fail(case, "json", f"schema/keys: {sorted(doc)}", "schema")
         return None
+    if run.exit_code == 3 and not any(f["kind"] == "truncated-capture" for f in doc["findings"]):
+        stats.fail(case, "json", "exit 3 without a truncated-capture finding", "exit 3, no truncated-capture")
     frames = [p["frame"] for p in doc["packets"]]
     if any(b <= a for a, b in zip(frames, frames[1:])):
         stats.fail(case, "frames-not-increasing", f"{frames}", "packets")
@@ -885,7 +964,7 @@ def check_json(case: Case, run: Run, stats: Stats) -> dict | None:
         if p.get("checksum") == "bad" and not kinds & {"bad-checksum", "malformed"}:
             stats.fail(case, "bad-checksum-without-finding", f"frame {p['frame']}: {p}", p["proto"])
         if p.get("ttl") != 255 and "bad-ttl" not in kinds:
-            stats.fail(case, "bad-ttl-missing", f"frame {p['frame']}: {p}")
+            stats.fail(case, "bad-ttl-missing", f"frame {p['frame']}: {p}", p["proto"])
         if not isinstance(p.get("time"), (int, float)):
             stats.fail(case, "json", f"time {p.get('time')!r}", "time")
     return doc
@@ -907,8 +986,11 @@ def check_jsonl(case: Case, run: Run, stats: Stats) -> None:
         stats.fail(case, "frames-not-increasing", f"jsonl {frames}", "jsonl")
 
 
-def seen_frames(case: Case) -> list[tuple[int, Rec, bytes]] | None:
-    """(frame number, record, bytes as libpcap hands them over) for each frame carpscope numbers."""
+def seen_frames(case: Case) -> list[tuple[int, Rec, bytes, int]] | None:
+    """(frame number, record, bytes as libpcap hands them over, link type) for each frame carpscope numbers.
+
+    carpscope numbers the frames its capture filter admits, so the same filter decides here.
+    """
     cap = case.cap
     path = case.files[0]
     if case.container == "gzip":
@@ -921,7 +1003,7 @@ def seen_frames(case: Case) -> list[tuple[int, Rec, bytes]] | None:
 
     def admits(linktype: int, data: bytes) -> bool:
         if linktype not in programs:
-            dlt = {101: 12, 228: 12, 229: 12}.get(linktype, linktype)  # LINKTYPE_RAW & co. → DLT_RAW
+            dlt = {101: pcapy.DLT_RAW}.get(linktype, linktype)  # LINKTYPE_RAW → DLT_RAW
             if linktype not in _BPF_LINKTYPES:
                 programs[linktype] = None
             else:
@@ -966,7 +1048,7 @@ def check_tracked(case: Case, doc: dict, run: Run, stats: Stats, secrets: list[s
     known = {n for n, *_ in frames}
     stray = sorted(set(packets) - known)
     if stray:
-        stats.fail(case, "unknown-frame", f"packets {stray} not in the file's {len(known)} frames")
+        stats.fail(case, "unknown-frame", f"packets {stray} not in the file's {len(known)} frames", "stray frames")
     missing = []
     for number, rec, data, linktype in frames:
         info = ip112(linktype, data)
@@ -999,14 +1081,15 @@ def check_tracked(case: Case, doc: dict, run: Run, stats: Stats, secrets: list[s
                 p["proto"] == "vrrp" and "malformed" in kinds):
             stats.fail(case, "bad-checksum-missing", f"frame {number}: {p}", p["proto"])
         if info.ttl != 255 and "bad-ttl" not in kinds:
-            stats.fail(case, "bad-ttl-missing", f"frame {number}: {p}")
+            stats.fail(case, "bad-ttl-missing", f"frame {number}: {p}", p["proto"])
         if p["proto"] == "carp" and p["hmac"] == "ok" and rec.orig is not None:
             o = ip112(linktype, rec.orig)
             if o is not None:
                 before = rec.orig[o.start : o.start + 36]
                 after = msg[:36]
                 if before[1:2] + before[8:36] != after[1:2] + after[8:36]:
-                    stats.fail(case, "forged-hmac", f"frame {number}: altered vhid/counter/md verified: {p}")
+                    stats.fail(case, "forged-hmac", f"frame {number}: altered vhid/counter/md verified: {p}",
+                               "altered vhid/counter/md verified")
     if missing and run.exit_code != 3:
         text = text_run()
         if text is None:
@@ -1018,7 +1101,8 @@ def check_tracked(case: Case, doc: dict, run: Run, stats: Stats, secrets: list[s
                 flagged[int(m.group(1))] = m.group(2)
         for number in missing:
             if number not in flagged:
-                stats.fail(case, "lost-packet", f"protocol-112 frame {number} neither a packet nor undecodable")
+                stats.fail(case, "lost-packet", f"protocol-112 frame {number} neither a packet nor undecodable",
+                           "neither a packet nor undecodable")
 
 
 def check_written(case: Case, doc: dict, out_path: str, pass_args: list[str], secrets, stats: Stats) -> None:
@@ -1037,7 +1121,8 @@ def check_written(case: Case, doc: dict, out_path: str, pass_args: list[str], se
         return  # one link type per pcap: frames of the others are skipped
     again = invoke(["read", out_path, "-T", "json", *pass_args])
     stats.runs += 1
-    if again.exit_code != 0 or again.exception not in (None,) and not isinstance(again.exception, SystemExit):
+    crashed = again.exception is not None and not isinstance(again.exception, SystemExit)
+    if crashed or again.exit_code != 0:
         stats.fail(case, "write-roundtrip", f"re-reading the -w file: exit {again.exit_code} {again.stderr[-200:]!r}"
                    f"{again.tb}", f"exit {again.exit_code}")
         return
@@ -1057,8 +1142,10 @@ def check_written(case: Case, doc: dict, out_path: str, pass_args: list[str], se
         stats.fail(case, "write-roundtrip", f"packets differ after -w: {diff}", "packets differ")
     ta = [p["time"] for p in doc["packets"]]
     tb = [p["time"] for p in doc2["packets"]]
-    if len(ta) == len(tb) and any(abs(x - y) > 2e-6 for x, y in zip(ta, tb)):
-        bad = next((x, y) for x, y in zip(ta, tb) if abs(x - y) > 2e-6)
+    # A pcap record holds 32-bit seconds: later times are clamped by design.
+    pairs = [(x, y) for x, y in zip(ta, tb) if x < 4294967295.999]
+    if len(ta) == len(tb) and any(abs(x - y) > 2e-6 for x, y in pairs):
+        bad = next((x, y) for x, y in pairs if abs(x - y) > 2e-6)
         stats.fail(case, "write-roundtrip", f"time {bad[0]!r} written as {bad[1]!r}", "times differ")
 
 
@@ -1099,12 +1186,18 @@ def run_case(case: Case, rng: random.Random, stats: Stats, workdir: str) -> None
             text_cache.append(r if check_common(case, r, stats, {0, 3}, secrets, False) else None)
         return text_cache[0]
 
+    if case.tracked and run.exit_code == 3 and case.container.startswith("pcapng"):
+        # Records written whole into pcapng (one interface or several): nothing is damaged.
+        stats.fail(case, "pcapng-refused", f"{run.stderr[-300:]!r}", run.stderr.decode("utf-8", "replace")[-80:])
+    elif case.tracked and run.exit_code == 3:
+        reason = run.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
+        stats.tracked_damage[re.sub(r"^carpscope: \S+: ", "", reason[0])[:80]] += 1
     if doc is not None and case.tracked and "--decode-as" not in pass_args:
         check_tracked(case, doc, run, stats, secrets, text_run)
     if doc is not None and out_path and os.path.exists(out_path):
         check_written(case, doc, out_path, pass_args, secrets, stats)
     # Other renderings: the protocol tree, plain or coloured lines, JSON lines.
-    if rng.random() < 0.35:
+    if rng.random() < 0.35 or "escape-bytes" in case.mutations:
         style = rng.choice([["-V"], ["-V"], [], ["--color", "always"], ["-V", "--color", "always"], ["-T", "jsonl"],
                             ["-q"]])
         run2 = invoke(["read", *case.files, *pass_args, *style])
@@ -1136,7 +1229,8 @@ def fuzz(cases: int | None, seed: int, minutes: float | None = None, only: int |
                 os.makedirs(keep, exist_ok=True)
                 for i, path in enumerate(case.files):
                     suffix = os.path.basename(path)
-                    with open(path, "rb") as src, open(os.path.join(keep, f"{seed}-{number}-{i}-{suffix}"), "wb") as dst:
+                    target = os.path.join(keep, f"{seed}-{number}-{i}-{suffix}")
+                    with open(path, "rb") as src, open(target, "wb") as dst:
                         dst.write(src.read())
             if progress is not None:
                 progress(stats)
@@ -1157,6 +1251,9 @@ def summary(stats: Stats, seed: int, elapsed: float) -> str:
              "exit codes: " + ", ".join(f"{k}: {v}" for k, v in sorted(stats.exits.items(), key=lambda kv: str(kv[0]))),
              "finding kinds: " + (", ".join(f"{k} {v}" for k, v in stats.kinds.most_common()) or "none"),
              "mutations: " + ", ".join(f"{k} {v}" for k, v in stats.mutations.most_common())]
+    if stats.tracked_damage:
+        lines.append("exit 3 on record-level mutations (libpcap's verdict): "
+                     + "; ".join(f"{k} ×{v}" for k, v in stats.tracked_damage.most_common()))
     if not stats.failures:
         lines.append("failures: none")
     else:

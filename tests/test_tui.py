@@ -48,23 +48,23 @@ def snapshot() -> Snapshot:
     return Snapshot(T + 21.0, (carp, vrrp))
 
 
-def render(renderable) -> str:
-    console = Console(record=True, width=120, no_color=True, color_system=None, file=open(os.devnull, "w"))
+def render(renderable, width: int = 120) -> str:
+    console = Console(record=True, width=width, no_color=True, color_system=None, file=open(os.devnull, "w"))
     console.print(renderable)
     return console.export_text()
 
 
 def rows(text: str, anchor: int = 0) -> list[list[str]]:
-    """The cells of the header (┃ borders) and of every row (│ borders); wrapped cells joined.
+    """The cells of the header (┃ between them) and of every row (│); wrapped cells joined.
 
     A line whose `anchor` cell (a column that never wraps nor stays empty) is blank continues
     the row above.
     """
     out: list[list[str]] = []
     for line in text.splitlines():
-        if line[:1] not in ("│", "┃"):
+        if "│" not in line and "┃" not in line:
             continue
-        cells = [cell.strip() for cell in re.split("[│┃]", line)[1:-1]]
+        cells = [cell.strip() for cell in re.split("[│┃]", line)]
         if len(out) > 1 and not cells[anchor]:
             out[-1] = [f"{a} {b}".strip() for a, b in zip(out[-1], cells)]
         else:
@@ -73,7 +73,7 @@ def rows(text: str, anchor: int = 0) -> list[list[str]]:
 
 
 def test_group_rows_show_master_backups_timers_countdown_and_verdict():
-    table = rows(render(tui.groups_table(snapshot(), T + 21.0)), anchor=5)
+    table = rows(render(tui.groups_table(snapshot(), T + 21.0)), anchor=6)
     assert table[0] == list(tui.GROUP_COLUMNS)
     assert table[1] == ["CARP vhid 1", "192.0.2.50", "192.0.2.2", "192.0.2.1", "1/100", "1.0s ago", "2.4s",
                         "ok (pass 1)"]
@@ -86,7 +86,7 @@ def test_a_group_without_master_and_a_second_advertiser():
     down = GroupState(CARP1, None, None, state.members, T + 5, None, (), None, None, "mixed")
     split = GroupState(GroupKey("carp", 2, 4), "192.0.2.1", T, state.members, T + 20.0, T + 20.5, ("192.0.2.60",),
                        "given", 1, "ok", ("192.0.2.1", "192.0.2.2"))
-    table = rows(render(tui.groups_table(Snapshot(T + 21, (down, split)), T + 21.0)), anchor=5)
+    table = rows(render(tui.groups_table(Snapshot(T + 21, (down, split)), T + 21.0)), anchor=6)
     assert table[1] == ["CARP vhid 1", "?", "none", "192.0.2.1, 192.0.2.2", "-", "16.0s ago", "-", "mixed"]
     assert table[2][:4] == ["CARP vhid 2", "192.0.2.60", "192.0.2.1", "192.0.2.2 (advertising)"]
     assert table[2][6] == "0.0s"  # overdue: the next tick declares it down
@@ -122,6 +122,13 @@ def test_the_whole_screen():
                                     "(Ctrl-C for the report)")
     assert [line.strip() for line in text.splitlines() if line.strip() in ("Groups", "Recent events", "Findings")] \
         == ["Groups", "Recent events", "Findings"]
+
+
+def test_an_80_column_terminal_folds_cells_instead_of_cutting_them():
+    findings = [(Finding("bad-ttl", Severity.WARNING, "TTL 64", 7, T, "vrrp", 7), 1)]
+    text = render(tui.dashboard(snapshot(), [], findings, T + 21.0, "br0", 42), width=80)
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80
+    assert "192.0.2.2" in text and "fe80::1" in text  # masters never wrap
 
 
 # -- end to end under a pseudo-terminal ----------------------------------------------------

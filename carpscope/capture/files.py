@@ -10,12 +10,14 @@ silently on a truncated file).
 
 from __future__ import annotations
 
+import gzip
 import heapq
 import os
 import stat
 import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -125,6 +127,11 @@ class FileSource:
             try:
                 header, data = reader.next()
             except pcapy.PcapError as err:
+                if _MIXED_LINKTYPES in str(err) and self.path != "-":
+                    # libpcap takes one link type per file; pcapng allows one per
+                    # interface. Walk the file here from where libpcap stopped.
+                    yield from self._pcapng(skip=self.delivered)
+                    return
                 self.damage = Damage(self.path, str(err))
                 return
             if header is None:
@@ -133,8 +140,144 @@ class FileSource:
                 skip -= 1
                 continue
             sec, usec = header.getts()
+            if sec < 0:
+                # libpcap sign-extends the pcap header's 32-bit seconds here, while
+                # next_batch hands them over unsigned: the same file read through a
+                # pipe (gzip, stdin) or after damage must give the same times.
+                sec &= 0xFFFFFFFF
             self.delivered += 1
             yield sec + usec / 1e6, linktype, data
+
+    def _pcapng(self, skip: int) -> Iterator[tuple[float, int, bytes]]:
+        """A pcapng file whose interfaces have different link types, read in Python.
+
+        The same capture filter as libpcap's, compiled per link type, so the first
+        `skip` packets are the ones libpcap already delivered.
+        """
+        programs: dict[int, object] = {}
+        try:
+            with (gzip.open(self.path, "rb") if _is_gzip(self.path) else open(self.path, "rb")) as f:
+                for time, linktype, data in _pcapng_packets(f):
+                    if linktype not in programs:
+                        programs[linktype] = _program(linktype, self.user_filter)
+                    program = programs[linktype]
+                    if program is not None and not program.filter(data):
+                        continue
+                    if skip:
+                        skip -= 1
+                        continue
+                    self.delivered += 1
+                    yield time, linktype, data
+        except _Broken as err:
+            self.damage = Damage(self.path, str(err))
+        except (OSError, EOFError, zlib.error) as err:
+            self.damage = Damage(self.path, getattr(err, "strerror", None) or str(err))
+
+
+_MIXED_LINKTYPES = "different from the type of the first interface"  # libpcap 1.x, sf-pcapng.c
+_PCAPNG_MAX_BLOCK = 16 * 1024 * 1024 + 4096  # libpcap's largest block
+_DLT_OF_LINKTYPE = {101: pcapy.DLT_RAW}  # what libpcap's datalink() says for LINKTYPE_RAW
+
+
+class _Broken(Exception):
+    """A damaged pcapng block; the message says which way."""
+
+
+def _program(linktype: int, user: str | None):
+    """The BPF program set_filter would give a reader of this link type (None: take all)."""
+    if linktype not in _BPF_LINKTYPES:
+        expressions = [user] if user else []
+    else:
+        expressions = [capture_filter(user, vlan=True), capture_filter(user, vlan=False)]
+    for expression in expressions:
+        try:
+            return pcapy.compile(linktype, 262144, expression, 1, 0)
+        except pcapy.PcapError:
+            continue
+    return _NOTHING if expressions else None
+
+
+class _Nothing:
+    """A filter that cannot be compiled for a link type admits none of its packets."""
+
+    @staticmethod
+    def filter(data: bytes) -> int:
+        return 0
+
+
+_NOTHING = _Nothing()
+
+
+def _pcapng_packets(f) -> Iterator[tuple[float, int, bytes]]:
+    """(time, link type, bytes) of every packet block, whatever its interface's link type."""
+    endian = "<"
+    ifaces: list[tuple[int, int, int]] = []  # (link type, timestamp units per second, offset s)
+    while True:
+        head = f.read(12)
+        if not head:
+            return
+        if len(head) < 12:
+            raise _Broken("truncated pcapng block header")
+        if head[:4] == b"\x0a\x0d\x0d\x0a":  # section header: byte order, interfaces restart
+            endian = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}.get(head[8:12], "")
+            if not endian:
+                raise _Broken("pcapng section header with a bad byte-order magic")
+            ifaces = []
+        kind, length = struct.unpack(endian + "II", head[:8])
+        if length < 12 or length % 4 or length > _PCAPNG_MAX_BLOCK:
+            raise _Broken(f"pcapng block of length {length}")
+        body = head[8:] + f.read(length - 12)
+        if len(body) < length - 8:
+            raise _Broken("truncated pcapng block")
+        if struct.unpack(endian + "I", body[-4:])[0] != length:
+            raise _Broken("pcapng block lengths disagree")
+        body = body[:-4]
+        if kind == 1:  # interface description
+            if len(body) < 8:
+                raise _Broken("pcapng interface description too short")
+            linktype = struct.unpack_from(endian + "H", body)[0]
+            ifaces.append((_DLT_OF_LINKTYPE.get(linktype, linktype), *_ts_options(body[8:], endian)))
+            continue
+        if kind in (6, 2):  # enhanced packet, (obsolete) packet
+            if len(body) < 20:
+                raise _Broken("pcapng packet block too short")
+            if kind == 6:
+                iface, hi, lo, caplen = struct.unpack_from(endian + "IIII", body)
+            else:
+                iface, _drops, hi, lo, caplen = struct.unpack_from(endian + "HHIII", body)
+            if iface >= len(ifaces):
+                raise _Broken(f"pcapng packet on interface {iface}, which is not described")
+            if caplen > len(body) - 20:
+                raise _Broken("pcapng packet longer than its block")
+            linktype, units, offset = ifaces[iface]
+            stamp = hi << 32 | lo
+            sec, frac = divmod(stamp, units)
+            # Microseconds, truncated, as libpcap gives them.
+            yield sec + offset + (frac * 1_000_000 // units) / 1e6, linktype, body[20 : 20 + caplen]
+        elif kind == 3:  # simple packet: interface 0, no timestamp
+            if not ifaces:
+                raise _Broken("pcapng packet on interface 0, which is not described")
+            wirelen = struct.unpack_from(endian + "I", body)[0] if len(body) >= 4 else 0
+            yield 0.0, ifaces[0][0], body[4 : 4 + min(wirelen, len(body) - 4)]
+
+
+def _ts_options(options: bytes, endian: str) -> tuple[int, int]:
+    """if_tsresol (9) and if_tsoffset (14) of an interface: (units per second, offset)."""
+    units, offset, pos = 1_000_000, 0, 0
+    while pos + 4 <= len(options):
+        code, size = struct.unpack_from(endian + "HH", options, pos)
+        value = options[pos + 4 : pos + 4 + size]
+        if code == 0:
+            break
+        if code == 9 and size >= 1:
+            exp = value[0] & 0x7F
+            units = 2**exp if value[0] & 0x80 else 10**exp
+            if not units or exp > 60:
+                raise _Broken(f"pcapng interface with timestamp resolution {value[0]:#x}")
+        elif code == 14 and size >= 8:
+            offset = struct.unpack(endian + "q", value[:8])[0]
+        pos += 4 + size + (-size % 4)
+    return units, offset
 
 
 def _is_gzip(path: str) -> bool:

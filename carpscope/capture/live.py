@@ -80,8 +80,8 @@ def _explain(iface: str, message: str) -> str:
     message = message.removeprefix(f"{iface}: ")
     lower = message.lower()
     if "permission" in lower or "not permitted" in lower:
-        return (f"{iface}: {message}: capturing needs root or CAP_NET_RAW (run with sudo, or "
-                f"setcap cap_net_raw,cap_net_admin=eip on the python binary)")
+        return (f"{iface}: {message}; capturing needs root or CAP_NET_RAW (run it with sudo, or "
+                f"setcap cap_net_raw,cap_net_admin=eip on the python interpreter)")
     if "no such device" in lower or "doesn't exist" in lower:
         return f"{iface}: no such interface (carpscope live --list shows them)"
     return f"{iface}: {message}"

@@ -8,12 +8,19 @@ from carpscope.errors import CaptureError
 from carpscope.model import Frame
 
 
+# A pcap file holds LINKTYPE_ values; libpcap's datalink() gives DLT_ ones, which
+# differ for raw IP (DLT_RAW is 12 or 14 by platform, LINKTYPE_RAW always 101).
+_LINKTYPE_OF_DLT = {12: 101, 14: 101}
+# The largest time a pcap record holds: 32-bit unsigned seconds.
+_MAX_TIME = 4294967295.999998
+
+
 class PcapWriter:
     """A pcap file of one link type; every record is whole, so a cut run leaves a valid file."""
 
     def __init__(self, fileobj, linktype: int, path: str):
         self._file, self.linktype, self.path = fileobj, linktype, path
-        self._pcap = dpkt.pcap.Writer(fileobj, snaplen=262144, linktype=linktype)
+        self._pcap = dpkt.pcap.Writer(fileobj, snaplen=262144, linktype=_LINKTYPE_OF_DLT.get(linktype, linktype))
         self.skipped = 0
 
     @classmethod
@@ -28,7 +35,9 @@ class PcapWriter:
             self.skipped += 1  # a pcap holds one link type
             return
         try:
-            self._pcap.writepkt(frame.data, ts=frame.time)
+            # Out-of-range times (a pcapng past 2106, a record's microseconds
+            # beyond a second) are clamped into what a pcap record can hold.
+            self._pcap.writepkt(frame.data, ts=min(max(frame.time, 0.0), _MAX_TIME))
             self._file.flush()
         except OSError as err:
             raise CaptureError(f"-w {self.path}: {err.strerror or err}") from None

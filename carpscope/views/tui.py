@@ -14,14 +14,14 @@ from carpscope.views.text import escape, utc
 
 _HMAC_STYLE = {"ok": "green", "bad": "bold red", "mixed": "bold red", "unverified": "yellow", "n/a": "dim"}
 _SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
-GROUP_COLUMNS = ("group", "VIPs", "master", "backups", "timers", "last advert", "master-down in", "signature")
-_NO_WRAP = ("last advert", "master-down in", "signature", "time (UTC)", "event", "severity")
+GROUP_COLUMNS = ("group", "VIPs", "master", "backups", "timers", "last advert", "down in", "signature")
+_NO_WRAP = ("master", "down in", "time (UTC)", "severity")
 
 
 def _table(title: str, columns) -> Table:
-    table = Table(title=title, expand=True, title_justify="left")
+    table = Table(title=title, expand=True, title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
-        table.add_column(column, no_wrap=column in _NO_WRAP)
+        table.add_column(column, no_wrap=column in _NO_WRAP, overflow="fold")  # fold: no address cut short
     return table
 
 
