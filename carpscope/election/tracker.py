@@ -339,7 +339,7 @@ class Tracker:
                         f"hypervisor) repeats frames, or the capture saw each frame twice (two interfaces, "
                         f"overlapping captures merged)")
             elif not any(o.last_counter is not None and (o.last_counter + 1) % _COUNTER_MOD == r.counter
-                         for o in g.members.values() if o is not m):
+                         for o in g.members.values()):
                 age = r.time - m.counters[key]
                 out += self._raise(
                     g, "replayed-advert", m.addr, r,
@@ -572,8 +572,18 @@ class Tracker:
                 out.append(self._event(g, at, m.last_frame, ev.MASTER_DOWN, m.addr, expected=silence,
                                        detail=f"{m.addr} {said} and no backup took over"))
         elif m.addr in g.contenders:
+            master = g.members[g.master]
             if g.contenders.pop(m.addr):
-                out += self._maybe_end(g, m, g.members[g.master])
+                out += self._maybe_end(g, m, master)
+            elif at - master.last > END_MISSED * rules.interval(master.params):
+                # The master stopped after this newcomer's first advert (it would have expired
+                # first otherwise): it handed over to the newcomer, which has now stopped too.
+                master.active = False
+                out += self._change(g, master, m, found)
+                g.master = g.master_since = g.master_start = None
+                g.previous = m.addr
+                out.append(self._event(g, at, m.last_frame, ev.MASTER_DOWN, m.addr, expected=silence,
+                                       detail=f"{m.addr} silent for {silence:.2f}s and no backup took over"))
         self._reschedule(g)
         return out + found
 
