@@ -67,7 +67,7 @@ if REPO not in sys.path:
 import pcapy  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from carpscope.capture.files import capture_filter  # noqa: E402
+from carpscope.capture.bpf import capture_filter  # noqa: E402
 from carpscope.cli import main as carpscope_main  # noqa: E402
 
 PUBLIC = "/work/shared/captures/public"

@@ -264,11 +264,14 @@ def is_proto112(frame: bytes) -> bool:
     return (eth == b"\x08\x00" and frame[23] == 112) or (eth == b"\x86\xdd" and frame[20] == 112)
 
 
-def cycled(frames: list[tuple[int, bytes]], start_us: int, gap_us: int):
+UCARP_KEY, UCARP_VIP = b"correct horse", ip4("192.0.2.100")  # shared/captures/README
+REPLAY_STEP = 1 << 32  # counters of the n-th replay are moved on by n * REPLAY_STEP
+
+
+def cycled(frames: list[tuple[int, bytes]], start_us: int, gap_us: int, recount=None):
     """Replay a recording over and over, keeping its own spacing, `gap_us` between replays.
 
-    The bytes are kept as recorded: the CARP counter and md are what the HMAC covers,
-    so every replayed ucarp advert still verifies with `correct horse`.
+    `recount(frame, n)` rewrites a frame for its n-th replay (see `recounted`).
     """
     first, last = frames[0][0], frames[-1][0]
     period = last - first + gap_us
@@ -276,18 +279,39 @@ def cycled(frames: list[tuple[int, bytes]], start_us: int, gap_us: int):
     while True:
         base = start_us + n * period - first
         for ts, buf in frames:
-            yield base + ts, buf
+            yield base + ts, (recount(buf, n) if recount and n else buf)
         n += 1
+
+
+def recounted(frame: bytes, n: int) -> bytes:
+    """A recorded ucarp advert as its n-th replay: counter moved on, HMAC and checksum redone.
+
+    Replayed as recorded, every replay would repeat old counters, which carpscope
+    rightly reports as replayed adverts (PROTOCOL.md §3) and which no real capture
+    of a running pair shows. Each ucarp advert is signed with `correct horse` over
+    02 01 vhid VIP counter (PROTOCOL.md §2.1); anything else is kept as recorded.
+    """
+    p = 34
+    if not (is_proto112(frame) and frame[12:14] == b"\x08\x00" and frame[14] == 0x45 and len(frame) >= p + 36):
+        return frame
+    head = b"\x02\x01" + frame[p + 1 : p + 2] + UCARP_VIP
+    counter = frame[p + 8 : p + 16]
+    if hmac.new(UCARP_KEY, head + counter, hashlib.sha1).digest() != frame[p + 16 : p + 36]:
+        return frame
+    counter = ((int.from_bytes(counter, "big") + n * REPLAY_STEP) % (1 << 64)).to_bytes(8, "big")
+    carp = frame[p : p + 6] + b"\0\0" + counter + hmac.new(UCARP_KEY, head + counter, hashlib.sha1).digest()
+    carp = carp[:6] + struct.pack("!H", cksum(carp)) + carp[8:]
+    return frame[:p] + carp + frame[p + 36 :]
 
 
 def special_stream(n112: int):
     """Time-ordered (µs, frame) list holding exactly n112 protocol-112 frames.
 
     ucarp_failover (A master, A dies, B takes over, with GARPs) replayed every
-    ~18 s — B's silence between replays reads as a master-down, then A comes back —
-    merged with the public VRRP v2/v3 recording replayed every ~5.7 min.
+    ~18 s — B's silence between replays reads as a master-down, then A comes back;
+    its counters move on from one replay to the next — merged with the public VRRP v2/v3 recording replayed every ~5.7 min.
     """
-    carp = cycled(read_pcap(UCARP_FAILOVER), T0_US + 500_000, 4_000_000)
+    carp = cycled(read_pcap(UCARP_FAILOVER), T0_US + 500_000, 4_000_000, recounted)
     vrrp = cycled(read_pcap(PUBLIC_VRRP), T0_US + 2_000_000, 30_000_000)
     out, count = [], 0
     for ts, buf in heapq.merge(carp, vrrp, key=lambda e: e[0]):

@@ -208,6 +208,9 @@ def carpscope_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("NO_COLOR", None)
+    # An installed carpscope runs from .pyc files pip compiled; from the working
+    # tree, let the warm-up run write them, as a user's first run would.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

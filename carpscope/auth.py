@@ -8,18 +8,17 @@ NA, §2.1) or, for IPv4, from a search over the sender's /24. Pure: no I/O, no c
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import operator
 from collections.abc import Mapping, Sequence
 from hmac import compare_digest
-from types import MappingProxyType, MemberDescriptorType
+from types import MappingProxyType
 from typing import NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
 
-from carpscope.model import AddressClaim, CarpAdvert
+from carpscope.model import AddressClaim, CarpAdvert, Copier
 
 # §2.1: version and type are hashed as the constants CARP_VERSION, CARP_ADVERTISEMENT.
 _HEAD = b"\x02\x01"
@@ -39,7 +38,8 @@ _GOOD_MAX = 8  # verified configurations remembered per group
 _MISSES_MAX = 4096
 
 _SHA1 = hashes.SHA1()
-_RESULT = ("hmac", "hmac_variant", "passphrase", "vips", "vips_from", "hmac_hint")
+# What verify() sets on an advert, in the order verdict() returns the values.
+RESULT_FIELDS = ("hmac", "hmac_variant", "passphrase", "vips", "vips_from", "hmac_hint")
 _UNVERIFIED = ("unverified", None, None, None, None, None)
 
 # Variant names (hmac_variant): the message layout that verified, a stack fingerprint.
@@ -236,30 +236,15 @@ def _dedupe(sets: list[tuple[_Addr, ...]]) -> list[tuple[_Addr, ...]]:
     return out
 
 
-# Copying a frozen slots record field by field: dataclasses.replace re-runs the
-# 31-argument frozen __init__ (about 11 µs, ten HMACs); this is equivalent for a
-# plain record (no __post_init__) and costs a third of it.
-_KEEP = tuple(f.name for f in dataclasses.fields(CarpAdvert) if f.name not in _RESULT)
-_GET_KEEP = operator.attrgetter(*_KEEP)
-_GET_RESULT = operator.attrgetter(*_RESULT)
-_PLAIN = not hasattr(CarpAdvert, "__post_init__") and all(
-    isinstance(getattr(CarpAdvert, n, None), MemberDescriptorType) for n in _KEEP + _RESULT)
-_SET_KEEP = tuple(getattr(CarpAdvert, n).__set__ for n in _KEEP) if _PLAIN else ()
-_SET_RESULT = tuple(getattr(CarpAdvert, n).__set__ for n in _RESULT) if _PLAIN else ()
+_GET_RESULT = operator.attrgetter(*RESULT_FIELDS)
+_COPY_RESULT = Copier(CarpAdvert, RESULT_FIELDS)
 
 
 def _with_result(advert: CarpAdvert, values: tuple) -> CarpAdvert:
-    """`dataclasses.replace(advert, hmac=…, …, hmac_hint=…)`, faster; values in _RESULT order."""
+    """The advert with hmac, …, hmac_hint set from `values` (in RESULT_FIELDS order)."""
     if _GET_RESULT(advert) == values:
         return advert
-    if not _PLAIN or type(advert) is not CarpAdvert:
-        return dataclasses.replace(advert, **dict(zip(_RESULT, values)))
-    new = object.__new__(CarpAdvert)
-    for put, value in zip(_SET_KEEP, _GET_KEEP(advert)):
-        put(new, value)
-    for put, value in zip(_SET_RESULT, values):
-        put(new, value)
-    return new
+    return _COPY_RESULT(advert, values)
 
 
 def _who(position: int) -> str:
@@ -312,12 +297,15 @@ class Verifier:
 
     def learn(self, claim: AddressClaim) -> None:
         """Remember a claimed address as a candidate VIP of its VLAN (§2.1, §4.2)."""
-        a = _addr(claim.addr)
-        if a is None or a.packed == bytes(len(a.packed)) or ipaddress.ip_address(a.text).is_multicast:
-            return
         mac = (claim.mac or "").lower()
         vhid = int(mac[-2:], 16) if mac.startswith(_VIRTUAL_MACS) and len(mac) == 17 else None
         table = self._claims.setdefault(claim.vlan, {})
+        old = table.get(claim.addr)  # masters repeat their claims: the usual case, no parsing
+        if old is not None and (vhid is None or old.vhid == vhid):
+            return
+        a = _addr(claim.addr)
+        if a is None or a.packed == bytes(len(a.packed)) or ipaddress.ip_address(a.text).is_multicast:
+            return
         old = table.get(a.text)
         if old is not None and (vhid is None or old.vhid == vhid):
             return
@@ -336,13 +324,30 @@ class Verifier:
 
     def verify(self, advert: CarpAdvert) -> CarpAdvert:
         """The advert with hmac, hmac_variant, passphrase, vips, vips_from, hmac_hint set."""
-        vhid, counter, md = advert.vhid, advert.counter, advert.md
+        values = self.verdict(advert, advert.counter, advert.md)
+        return advert if values is None else _with_result(advert, values)
+
+    def verdict(self, advert: CarpAdvert, counter: int | None, md: bytes | None) -> tuple | None:
+        """The verification result (in RESULT_FIELDS order) of `advert` sent with this counter and md.
+
+        Takes the counter and md apart so that a repeat of an advert (same sender,
+        group and MAC) is checked without building its record first. None when the
+        advert is too short to check.
+        """
+        vhid = advert.vhid
         if vhid is None or counter is None or md is None:
-            return advert
+            return None
         if not (0 <= vhid <= 255 and 0 <= counter <= _COUNTER_MAX and len(md) == _MD_LEN):
-            return advert
+            return None
         ctr = counter.to_bytes(8, "big")  # the wire bytes, offsets 8–15 (§2.1)
         mac, vlan = advert.src_mac, advert.vlan
+        mine = self._sender.get((vhid, vlan, advert.src))
+        if mine is not None and (mine.mac is None or mine.mac == mac):
+            # The usual case: signed as its sender's last advert (`matches`, inlined).
+            h = mine.ctx.copy()
+            h.update(ctr)
+            if compare_digest(h.finalize(), md):
+                return mine.result(mac)
         ckey = (vhid, vlan, advert.family, ctr, md, mac)
         hit = self._recent.get(ckey)
         if hit is None:
@@ -351,25 +356,22 @@ class Verifier:
                 self._remember(ckey, hit)
         if hit is not None:
             if hit.__class__ is _Config:
-                return _with_result(advert, hit.result(mac))
+                return hit.result(mac)
             # A miss is (epoch, version, values): valid while neither claims nor configs change.
             if hit[0] == self._epoch and hit[1] == self._version:
-                return _with_result(advert, hit[2])
+                return hit[2]
 
-        cfg = self._known(vhid, vlan, advert.src, ctr, md, mac)
+        cfg = self._others(vhid, vlan, advert.src, ctr, md, mac, mine)
         if cfg is None:
             cfg, values = self._unknown(advert, ctr, md)
             if cfg is None:
                 self._remember(ckey, (self._epoch, self._version, values))
-                return _with_result(advert, values)
+                return values
         self._remember(ckey, cfg)
-        return _with_result(advert, cfg.result(mac))
+        return cfg.result(mac)
 
-    def _known(self, vhid, vlan, src, ctr, md, mac) -> _Config | None:
-        """The sender's last configuration, then the group's others."""
-        mine = self._sender.get((vhid, vlan, src))
-        if mine is not None and mine.matches(ctr, md, mac):
-            return mine
+    def _others(self, vhid, vlan, src, ctr, md, mac, mine: _Config | None) -> _Config | None:
+        """The group's configurations other than the sender's last one."""
         for cfg in self._good.get((vhid, vlan), ()):
             if cfg is not mine and cfg.matches(ctr, md, mac):
                 self._sender[(vhid, vlan, src)] = cfg
@@ -385,7 +387,7 @@ class Verifier:
         tried = miss is not None and miss[0] == self._epoch  # no new claims since it all failed
         if tried and miss[1] == self._version:
             return None, miss[2]
-        if not tried:  # (a new config elsewhere only changes the hint: _known tried it)
+        if not tried:  # (a new config elsewhere only changes the hint: _others tried it)
             cfg = self._find(advert, ctr, md)
             if cfg is not None:
                 group = self._good.setdefault((vhid, vlan), [])

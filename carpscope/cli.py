@@ -174,43 +174,74 @@ def exit_status(pipeline, fail_on: str) -> int:
     return 0
 
 
-def run(stream, pipeline, sink, writer, count: int | None, on_step=None) -> None:
-    """Feed frames (and, live, ticks) through the pipeline into the sink and -w file."""
-    from carpscope.model import Tick
+def run(stream, pipeline, sink, writer, count: int | None, on_step=None) -> str | None:
+    """Feed frames (and, live, ticks) through the pipeline into the sink and -w file.
 
+    Returns why the -w file could not be written, if so: a full disk ends the
+    writing, not the analysis, so the report is still whole (then exit 3).
+    """
     emit = sink.emit
+    pipeline.lean = not sink.wants_records
+    write_error = None
     try:
-        for item in stream:
-            if isinstance(item, Tick):
-                happened = pipeline.advance(item.now)
-            else:
-                happened = pipeline.feed(item)
-                if happened and writer is not None:
-                    writer.write(item)
-            for thing in happened:
-                emit(thing)
-            if on_step is not None and on_step(item):
-                break
-            if count is not None and pipeline.adverts >= count:
-                break
+        if writer is None and on_step is None and count is None:
+            # The common `read`: nothing to do between frames but show what they cause.
+            feed = pipeline.feed
+            for frame in stream:
+                for thing in feed(frame):
+                    emit(thing)
+        else:
+            write_error = _steps(stream, pipeline, emit, writer, count, on_step)
     finally:
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()
+            except CaptureError as err:
+                write_error = write_error or str(err)
     for thing in pipeline.finish():
         emit(thing)
+    return write_error
 
 
-def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_code: int = EXIT_CAPTURE) -> None:
-    """Print the report and exit with the documented status."""
+def _steps(stream, pipeline, emit, writer, count: int | None, on_step) -> str | None:
+    """run() with ticks, -w, -c or a step callback (live's dashboard and stop conditions)."""
+    from carpscope.model import Tick
+
+    write_error = None
+    for item in stream:
+        if isinstance(item, Tick):
+            happened = pipeline.advance(item.now)
+        else:
+            records = pipeline.records
+            happened = pipeline.feed(item)
+            if writer is not None and pipeline.records != records and write_error is None:
+                try:
+                    writer.write(item)
+                except CaptureError as err:
+                    write_error = str(err)
+        for thing in happened:
+            emit(thing)
+        if on_step is not None and on_step(item):
+            break
+        if count is not None and pipeline.adverts >= count:
+            break
+    return write_error
+
+
+def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_code: int = EXIT_CAPTURE,
+             write_error: str | None = None) -> None:
+    """Print the report, then any error on one line each, and exit with the documented status."""
     if damage:
         pipeline.note(Finding("truncated-capture" if damage_code == EXIT_CAPTURE else "capture-lost",
                               Severity.WARNING, f"{damage}; everything before it was analysed",
                               None, pipeline.last_time))
     sink.close(pipeline, pipeline.tracker.snapshot())
+    for message in (damage, write_error):
+        if message:
+            click.echo(f"carpscope: {message}", err=True)
     if damage:
-        click.echo(f"carpscope: {damage}", err=True)
         sys.exit(damage_code)
-    sys.exit(exit_status(pipeline, fail_on))
+    sys.exit(EXIT_CAPTURE if write_error else exit_status(pipeline, fail_on))
 
 
 @main.command()
@@ -227,18 +258,50 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
     from carpscope.capture import files as capture_files
     from carpscope.capture.writer import PcapWriter
 
+    if write_path:
+        refuse_overwriting_inputs(write_path, files)
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     sources = capture_files.open_sources(list(files), bpf)
-    sink = make_sink(fmt, verbose, quiet, color)
+    # The -w file before the sink: a -w that cannot be created fails before any output.
     writer = PcapWriter.open(write_path, sources[0].linktype) if write_path else None
+    sink = make_sink(fmt, verbose, quiet, color)
     try:
-        run(capture_files.frames(sources), pipeline, sink, writer, count)
+        with _progress(sources, quiet):
+            write_error = run(capture_files.frames(sources), pipeline, sink, writer, count)
     except KeyboardInterrupt:
         # Interrupted: still report what was read, then exit 130 (DESIGN.md).
         sink.close(pipeline, pipeline.tracker.snapshot())
         sys.exit(EXIT_INTERRUPTED)
     damage = next((f"{s.damage.path}: {s.damage.reason}" for s in sources if s.damage), None)
-    conclude(pipeline, sink, fail_on, damage)
+    conclude(pipeline, sink, fail_on, damage, write_error=write_error)
+
+
+def _progress(sources, quiet: bool):
+    """A progress bar on standard error while big files are read (views/progress.py)."""
+    import contextlib
+
+    from carpscope.views import progress
+
+    if not progress.wanted(sys.stderr, sys.stdout, quiet):
+        return contextlib.nullcontext()
+    return progress.FileProgress(sources, sys.stderr)
+
+
+def refuse_overwriting_inputs(write_path: str, files) -> None:
+    """-w onto an input would empty it before it is read, whatever the path's spelling."""
+    try:
+        out = os.stat(write_path)
+    except OSError:
+        return  # a file that does not exist yet is no input
+    if not stat.S_ISREG(out.st_mode):
+        return  # /dev/null and the like
+    for name in files:
+        try:
+            st = os.fstat(sys.stdin.fileno()) if name == "-" else os.stat(name)
+        except (OSError, ValueError):
+            continue  # reading it will say what is wrong
+        if os.path.samestat(out, st):
+            raise UsageError(f"-w {write_path}: that is the input {name}; it would be overwritten")
 
 
 @main.command()
@@ -274,7 +337,7 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
     sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
     stop_at = time.time() + duration if duration else None
     dashboard = _Dashboard(pipeline, iface, stdout, wants_color(color, stdout)) if use_dashboard else None
-    lost = None
+    lost = write_error = None
 
     def step(item) -> bool:
         now = time.time()
@@ -288,7 +351,7 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
         try:
             if dashboard is not None:
                 dashboard.start(time.time())
-            run(capture_live.stream(reader, iface), pipeline, sink, writer, count, step)
+            write_error = run(capture_live.stream(reader, iface), pipeline, sink, writer, count, step)
         except LiveCaptureError as err:  # the interface went away: report what came before
             lost = str(err)
             for thing in pipeline.finish():
@@ -298,7 +361,7 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
                 dashboard.stop()
     if use_dashboard:
         sink.quiet = False  # the report follows the dashboard
-    conclude(pipeline, sink, fail_on, lost, EXIT_LIVE)
+    conclude(pipeline, sink, fail_on, lost, EXIT_LIVE, write_error)
 
 
 class _StopOnSignals:

@@ -23,6 +23,11 @@ class TextSink:
     def __init__(self, out: TextIO, console=None, verbose: bool = False, quiet: bool = False):
         self.out, self.console, self.verbose, self.quiet = out, console, verbose, quiet
 
+    @property
+    def wants_records(self) -> bool:
+        """-q prints only the report: the pipeline may skip building per-packet records."""
+        return not self.quiet
+
     def emit(self, item: object) -> None:
         if self.quiet:
             return
@@ -66,8 +71,11 @@ class TextSink:
 class JsonLinesSink:
     """One object per line, in the order things happen, groups last; flushed per line."""
 
+    wants_records = True
+
     def __init__(self, out: TextIO):
         self.out = out
+        self.streamed: set[Finding] = set()  # findings already written on a line of their own
 
     def _line(self, obj: dict) -> None:
         self.out.write(_dumps(obj) + "\n")
@@ -77,28 +85,28 @@ class JsonLinesSink:
         if isinstance(item, (CarpAdvert, VrrpAdvert)):
             self._line({"type": "packet", **jsonout.packet(item)})
         elif isinstance(item, Finding):
+            self.streamed.add(item)
             self._line({"type": "finding", **jsonout.finding(item)})
         elif not isinstance(item, (AddressClaim, Damaged)):
             self._line({"type": "event", **jsonout.event(item)})
 
     def close(self, pipeline, snapshot) -> None:
-        for f, count in ((t.first, t.count) for t in pipeline.tallies() if t.count > 1 or _from_packet(t)):
-            self._line({"type": "finding", **jsonout.finding(f, count)})
+        """Every finding of the report, with its count, unless it was written once as it came.
+
+        Packet findings were only inside their packet lines, and the CLI notes some
+        (truncated-capture, capture-lost) when the capture ends: both are written here.
+        """
+        for t in pipeline.tallies():
+            if t.count > 1 or t.first not in self.streamed:
+                self._line({"type": "finding", **jsonout.finding(t.first, t.count)})
         for group in jsonout.groups(snapshot):
             self._line({"type": "group", **group})
 
 
-def _from_packet(tally) -> bool:
-    """Packet findings were on their packet lines; group findings were emitted as they came."""
-    return tally.first.kind in _PACKET_KINDS
-
-
-_PACKET_KINDS = {"bad-ttl", "bad-checksum", "malformed", "short-capture", "ambiguous", "fragmented",
-                 "trailing-bytes", "truncated-capture"}
-
-
 class JsonDocumentSink:
     """One document; packets are streamed into it so memory stays flat."""
+
+    wants_records = True
 
     def __init__(self, out: TextIO):
         self.out = out

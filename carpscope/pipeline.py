@@ -6,11 +6,20 @@ findings). No I/O and no clock: the caller says what time it is.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from carpscope.model import AddressClaim, CarpAdvert, Damaged, Finding, Frame, Severity, VrrpAdvert
+from carpscope.auth import RESULT_FIELDS
+from carpscope.model import AddressClaim, CarpAdvert, Copier, Damaged, Finding, Frame, Severity, VrrpAdvert
+from carpscope.wire import repeat
 from carpscope.wire.decode import decode_frame
+
+_TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
+_RESULT_OF = operator.attrgetter(*RESULT_FIELDS)
+_COPY_CARP = Copier(CarpAdvert, ("frame", "time", "cksum", "counter", "md", *RESULT_FIELDS))
+_COPY_VRRP = Copier(VrrpAdvert, ("frame", "time"))
 
 
 @dataclass
@@ -21,50 +30,190 @@ class FindingTally:
     count: int = 1
 
 
+HOLD = 0.5  # seconds a failed CARP advert waits for the address claims that follow it
+
+
+class _Held(NamedTuple):
+    """A CARP advert that failed verification, waiting for the claims that may fix it."""
+
+    frame: Frame
+    record: CarpAdvert  # as decoded, before verification
+    shape: tuple[bytes, int] | None
+    claims: list  # AddressClaims that came after it, in order
+
+
+class _Template(NamedTuple):
+    """A sender's latest advert without findings, for recognising its repeats (wire/repeat.py)."""
+
+    record: CarpAdvert | VrrpAdvert
+    size: int  # frame length
+    rest: bytes | None  # VRRP: payload bytes 6-35, which a repeat must match too
+    result: tuple | None  # CARP: the verification result a repeat must get too
+
+
 @dataclass
 class Pipeline:
+    """Records go out only when wanted: `lean` (a quiet text report) lets repeats skip them."""
+
     verifier: object
     tracker: object
     decode_as: str | None = None
+    lean: bool = False
     adverts: int = 0  # protocol-112 packets seen (what -c counts)
+    records: int = 0  # frames that gave a record (what -w saves)
     first_time: float | None = None
     last_time: float | None = None
     events: list = field(default_factory=list)
     findings: dict = field(default_factory=dict)  # (kind, proto, id, detail?) -> FindingTally
+    _templates: dict = field(default_factory=dict, repr=False)  # repeat.shape key -> _Template
+    _held: _Held | None = field(default=None, repr=False)
+    _failing: set = field(default_factory=set, repr=False)  # (vhid, vlan, src) whose last advert failed
 
     def feed(self, frame: Frame) -> list:
         """Everything one frame causes: timeouts due before it, its record, its events."""
-        record = decode_frame(frame, self.decode_as)
+        if self._held is not None:
+            return self._while_held(frame)
+        shape = repeat.shape(frame.linktype, frame.data)
+        if shape is not None:
+            template = self._templates.get(shape[0])
+            if template is not None and len(frame.data) == template.size:
+                out = self._repeat(frame, template, shape)
+                if out is not None:
+                    return out
+        return self._record(frame, decode_frame(frame, self.decode_as), shape)
+
+    def _record(self, frame: Frame, record, shape: tuple[bytes, int] | None) -> list:
+        """A decoded frame: timeouts due before it, then the record and what it causes."""
         if record is None:
             return []
-        out = self.advance(frame.time)
-        if self.first_time is None:
-            self.first_time = frame.time
-        self.last_time = max(frame.time, self.last_time or frame.time)
+        out = self._start(frame.time)
         if isinstance(record, AddressClaim):
             self.verifier.learn(record)
-        else:
+            return out + [record]
+        if isinstance(record, (CarpAdvert, VrrpAdvert)):
             self.adverts += 1
-            if isinstance(record, CarpAdvert):
-                record = self.verifier.verify(record)
-        out.append(record)
-        self._tally(record.findings if not isinstance(record, AddressClaim) else ())
+        if isinstance(record, CarpAdvert):
+            verified = self.verifier.verify(record)
+            sender = (record.vhid, record.vlan, record.src)
+            if verified.hmac != "bad":
+                self._failing.discard(sender)
+            elif sender not in self._failing:
+                # A new master signs its first advert before its gratuitous ARPs tell
+                # carpscope the VIPs (PROTOCOL.md §2.1): wait for them, then check again.
+                # (Once: a sender that keeps failing has another key or VIP set.)
+                if len(self._failing) >= _TEMPLATES_MAX:
+                    self._failing.clear()
+                self._failing.add(sender)
+                self._held = _Held(frame, record, shape, [])
+                return out
+            record = verified
+        return out + self._settle(frame, record, shape)
+
+    def _settle(self, frame: Frame, record, shape: tuple[bytes, int] | None) -> list:
+        """A final record: its findings, the elections it moves, and the fast path's template."""
+        self._tally(record.findings)
+        out = [record]
         if isinstance(record, (CarpAdvert, VrrpAdvert)):
             out += self._keep(self.tracker.observe(record, frame.time))
+            if shape is not None:
+                self._remember(shape, frame, record)
         return out
+
+    def _while_held(self, frame: Frame) -> list:
+        """Address claims right after a failed advert join it; anything else releases it."""
+        held, record = self._held, decode_frame(frame, self.decode_as)
+        if isinstance(record, AddressClaim) and frame.time - held.frame.time <= HOLD:
+            self._count(frame.time)
+            self.verifier.learn(record)
+            held.claims.append(record)
+            return []
+        return self._release() + self._record(frame, record, repeat.shape(frame.linktype, frame.data))
+
+    def _release(self) -> list:
+        """The held advert, verified again with what the claims taught, then the claims."""
+        held, self._held = self._held, None
+        record = self.verifier.verify(held.record)
+        if record.hmac != "bad":
+            self._failing.discard((record.vhid, record.vlan, record.src))
+        return self._settle(held.frame, record, held.shape) + held.claims
+
+    def _start(self, time: float) -> list:
+        """A frame gave a record: let timeouts due before it fire, and count it."""
+        out = self.advance(time)
+        self._count(time)
+        return out
+
+    def _count(self, time: float) -> None:
+        if self.first_time is None:
+            self.first_time = time
+        if self.last_time is None or time > self.last_time:
+            self.last_time = time
+        self.records += 1
+
+    def _remember(self, shape: tuple[bytes, int], frame: Frame, record: CarpAdvert | VrrpAdvert) -> None:
+        """Keep a clean advert as its sender's template; repeats of it take the fast path."""
+        if record.findings or record.checksum != "ok":
+            return
+        if isinstance(record, CarpAdvert):
+            result = _RESULT_OF(record)
+            if record.md is None:
+                return
+            rest = None
+        else:
+            p = shape[1]
+            result, rest = None, frame.data[p + 6 : p + repeat.CARP_LEN]
+        if len(self._templates) >= _TEMPLATES_MAX:
+            self._templates.clear()
+        self._templates[shape[0]] = _Template(record, len(frame.data), rest, result)
+
+    def _repeat(self, frame: Frame, template: _Template, shape: tuple[bytes, int]) -> list | None:
+        """A repeat of a template: read its new fields in place; None to decode it in full."""
+        data, r, p = frame.data, template.record, shape[1]
+        if template.result is not None:
+            header = data[p : p + repeat.CARP_LEN]
+            # RFC 1071 §2(B): the one's-complement sum is the value modulo 0xffff; 0 verifies.
+            if int.from_bytes(header, "big") % 0xFFFF:
+                return None
+            counter, md = int.from_bytes(header[8:16], "big"), header[16:]
+            if self.verifier.verdict(r, counter, md) != template.result:
+                return None
+        elif data[p + 6 : p + repeat.CARP_LEN] != template.rest:
+            return None
+        else:
+            counter = md = None
+        time = frame.time
+        out = self._keep(self.tracker.advance(time)) if self.tracker.due(time) else []
+        self.records += 1
+        self.adverts += 1
+        if time > self.last_time:
+            self.last_time = time
+        happened = self.tracker.repeat(r, frame.number, time, counter, md)
+        if happened is None or not self.lean:
+            if counter is None:
+                r = _COPY_VRRP(r, (frame.number, time))
+            else:
+                cksum = int.from_bytes(header[6:8], "big")
+                r = _COPY_CARP(r, (frame.number, time, cksum, counter, md, *template.result))
+            out.append(r)
+        if happened is None:
+            happened = self.tracker.observe(r, time)
+            if r is not template.record:
+                self._templates[shape[0]] = template._replace(record=r)
+        return out + self._keep(happened) if happened else out
 
     def advance(self, now: float) -> list:
         """Timeouts that fell due by `now` (a tick in live capture, or the next frame)."""
-        deadline = self.tracker.next_deadline()
-        if deadline is None or deadline > now:
-            return []
-        return self._keep(self.tracker.advance(now))
+        out = self._release() if self._held is not None and now - self._held.frame.time > HOLD else []
+        if self.tracker.due(now):
+            out += self._keep(self.tracker.advance(now))
+        return out
 
     def finish(self) -> list:
         """End of capture: conclusions that need the whole picture."""
+        out = self._release() if self._held is not None else []
         if self.last_time is None:
-            return []
-        return self._keep(self.tracker.finish(self.last_time))
+            return out
+        return out + self._keep(self.tracker.finish(self.last_time))
 
     def _keep(self, happened: Iterable) -> list:
         happened = list(happened)

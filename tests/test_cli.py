@@ -6,10 +6,13 @@ import gzip
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import dpkt
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,3 +149,101 @@ def test_fail_on_sets_exit_status():
 def test_version():
     result = carpscope("--version")
     assert result.returncode == 0 and "carpscope" in result.stdout.decode()
+
+
+# -- -f on VLAN-tagged frames ----------------------------------------------------------------
+
+
+def carp_frame(src: str, vhid: int, tags: tuple[tuple[int, int], ...] = ()) -> bytes:
+    """An Ethernet frame with a CARP advert from `src`, in 802.1Q/802.1ad tags (tpid, vid)."""
+    carp = bytearray(struct.pack("!BBBBBBH", 0x21, vhid, 0, 7, 0, 1, 0) + bytes(28))
+    carp[6:8] = struct.pack("!H", dpkt.in_cksum(bytes(carp)))
+    ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton("224.0.0.18"), ttl=255, p=112,
+                    data=bytes(carp))
+    ip.len = 20 + len(carp)
+    tagged = b"".join(struct.pack("!HH", tpid, vid) for tpid, vid in tags)
+    return bytes.fromhex("01005e000012" "00005e000107") + tagged + b"\x08\x00" + bytes(ip)
+
+
+def test_a_filter_keeps_vlan_tagged_adverts(tmp_path):
+    """-f is checked at every VLAN depth, as in live capture: tagged adverts of the host are kept."""
+    frames = [("192.0.2.1", 1, ()), ("192.0.2.2", 2, ()),
+              ("192.0.2.1", 3, ((0x8100, 10),)), ("192.0.2.2", 4, ((0x8100, 10),)),
+              ("192.0.2.1", 5, ((0x88A8, 20), (0x8100, 30))), ("192.0.2.2", 6, ((0x88A8, 20), (0x8100, 30)))]
+    path = tmp_path / "tagged.pcap"
+    with open(path, "wb") as f:
+        writer = dpkt.pcap.Writer(f)
+        for n, (src, vhid, tags) in enumerate(frames):
+            writer.writepkt(carp_frame(src, vhid, tags), ts=1700000000 + n)
+    for source in (path, tmp_path / "tagged.pcap.gz"):  # the batched and the one-by-one readers
+        if source.suffix == ".gz":
+            source.write_bytes(gzip.compress(path.read_bytes()))
+        everything = json.loads(carpscope("read", str(source), "-T", "json").stdout)["packets"]
+        assert [p["vhid"] for p in everything] == [1, 2, 3, 4, 5, 6]
+        result = carpscope("read", str(source), "-T", "json", "-f", "host 192.0.2.1")
+        assert result.returncode == 0, result.stderr
+        kept = [(p["src"], p["vhid"], p["vlan"]) for p in json.loads(result.stdout)["packets"]]
+        assert kept == [("192.0.2.1", 1, []), ("192.0.2.1", 3, [10]), ("192.0.2.1", 5, [20, 30])]
+    # A -f that names the tag itself is applied once, to the outer tag.
+    for bpf, vhids in (("vlan 10", [3, 4]), ("vlan 20", [5, 6]), ("vlan 20 and vlan 30 and host 192.0.2.2", [6])):
+        result = carpscope("read", str(path), "-T", "json", "-f", bpf)
+        assert [p["vhid"] for p in json.loads(result.stdout)["packets"]] == vhids, bpf
+
+
+# -- -w onto an input ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotted", "symlink", "hardlink", "stdin"])
+def test_write_onto_an_input_is_refused_and_leaves_it_alone(tmp_path, spelling):
+    (tmp_path / "sub").mkdir()
+    capture = tmp_path / "in.pcap"
+    shutil.copy(FAILOVER, capture)
+    out = {"same": capture, "dotted": tmp_path / "sub" / ".." / "in.pcap", "symlink": tmp_path / "link.pcap",
+           "hardlink": tmp_path / "hard.pcap", "stdin": capture}[spelling]
+    if spelling == "symlink":
+        out.symlink_to(capture)
+    elif spelling == "hardlink":
+        os.link(capture, out)
+    if spelling == "stdin":
+        with open(capture, "rb") as stdin:
+            result = subprocess.run([sys.executable, "-m", "carpscope", "read", "-", "-w", str(out)], stdin=stdin,
+                                    capture_output=True, timeout=120)
+        named = "-"
+    else:
+        result = carpscope("read", str(FAILOVER), str(capture), "-w", str(out), "-T", "json")
+        named = str(capture)
+    assert result.returncode == 2
+    assert one_line_error(result) == f"carpscope: -w {out}: that is the input {named}; it would be overwritten"
+    assert result.stdout == b""
+    assert capture.read_bytes() == FAILOVER.read_bytes()
+
+
+def test_write_to_a_device_or_a_new_file_is_not_an_input(tmp_path):
+    assert carpscope("read", str(FAILOVER), "-q", "-w", os.devnull).returncode == 0
+    with open(os.devnull, "rb") as stdin:  # stdin and -w are the same device: nothing to clobber
+        result = subprocess.run([sys.executable, "-m", "carpscope", "read", "-", "-w", os.devnull], stdin=stdin,
+                                capture_output=True, timeout=120)
+    assert result.returncode == 3 and b"<stdin>: truncated" in result.stderr  # an empty capture, not a refusal
+
+
+# -- every finding of the report is a JSON Lines finding -------------------------------------
+
+
+def report_findings(doc: dict) -> set[tuple]:
+    return {(f["kind"], f["proto"], f["id"]) for f in doc["findings"]}
+
+
+def jsonl_findings(stdout: bytes) -> set[tuple]:
+    return {(o["kind"], o["proto"], o["id"]) for o in map(json.loads, stdout.splitlines()) if o["type"] == "finding"}
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in CAPTURES.glob("*.pcap")) + ["cut"])
+def test_every_report_finding_is_a_jsonl_finding(tmp_path, capture):
+    path = CAPTURES / capture
+    if capture == "cut":  # truncated-capture is noted at the end, after the last packet
+        path = tmp_path / "cut.pcap"
+        path.write_bytes(FAILOVER.read_bytes()[:-30])
+    doc = json.loads(carpscope("read", str(path), "-T", "json", "-p", PASS).stdout)
+    lines = carpscope("read", str(path), "-T", "jsonl", "-p", PASS).stdout
+    assert jsonl_findings(lines) == report_findings(doc)
+    assert capture != "cut" or ("truncated-capture", None, None) in report_findings(doc)

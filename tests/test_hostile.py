@@ -272,13 +272,25 @@ def test_writing_to_a_full_device_with_nothing_to_write_is_one_line_and_exit_3()
     assert result.stderr.strip().splitlines() == ["carpscope: -w /dev/full: No space left on device"]
 
 
-@pytest.mark.xfail(reason="cli.py: a -w write error aborts the run from inside run(); the JSON document "
-                          "is left open and nothing before the error is reported (see issue 8 report)")
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
-def test_writing_to_a_full_device_still_reports_what_was_read():
-    result = invoke("read", str(FAILOVER), "-T", "json", "-w", "/dev/full")
+@pytest.mark.parametrize("fmt", ["text", "json", "jsonl"])
+def test_writing_to_a_full_device_still_reports_what_was_read(fmt):
+    """A write error ends the writing, not the analysis: the whole report, then the error."""
+    result = invoke("read", str(FAILOVER), "-T", fmt, "-p", PASS, "-w", "/dev/full")
     assert result.exit_code == 3
-    json.loads(result.stdout)
+    assert result.stderr.strip().splitlines() == ["carpscope: -w /dev/full: No space left on device"]
+    assert result.stdout == invoke("read", str(FAILOVER), "-T", fmt, "-p", PASS).stdout
+    if fmt == "json":
+        assert len(json.loads(result.stdout)["packets"]) == 10
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_write_file_that_cannot_be_created_fails_before_any_output(tmp_path, fmt):
+    gone = tmp_path / "gone"
+    result = invoke("read", str(FAILOVER), "-T", fmt, "-w", str(gone / "out.pcap"))
+    assert result.exit_code == 3
+    assert result.stderr.strip().splitlines() == [f"carpscope: -w {gone}/out.pcap: No such file or directory"]
+    assert result.stdout == ""
 
 
 def disorderly(records, how: str) -> list[tuple[int, int, bytes]]:

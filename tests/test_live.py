@@ -173,6 +173,35 @@ def test_sigint_prints_the_report_and_leaves_a_pcap_tcpdump_reads(pair, carpscop
     assert {x.src for x in saved} == {A}
 
 
+def test_sigterm_ends_the_capture_like_sigint(pair, carpscope):
+    live = carpscope(pair.bridge_ns, "br0", "-p", PASS)
+    assert live.wait_for(is_carp_line, timeout=4)
+    live.proc.send_signal(signal.SIGTERM)
+    rc, stdout, stderr = live.finish(timeout=3)
+    assert (rc, stderr) == (0, "")
+    assert "carpscope report" in stdout and "CARP vhid 1" in stdout, stdout
+
+
+@pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_sigint_exits_130_at_once(pair, carpscope, first):
+    live = carpscope(pair.bridge_ns, "br0", "-p", PASS)
+    assert live.wait_for(is_carp_line, timeout=4)
+    live.proc.send_signal(first)
+    time.sleep(0.005)  # two signals at once are one for Python
+    live.proc.send_signal(signal.SIGINT)
+    rc, _, stderr = live.finish(timeout=3)
+    assert (rc, stderr) == (130, "")
+
+
+def test_a_full_write_file_ends_with_the_report_and_exit_3(pair, carpscope):
+    """-w /dev/full: the capture goes on to the end and is reported; then the error, one line."""
+    live = carpscope(pair.bridge_ns, "br0", "-T", "json", "-p", PASS, "-w", "/dev/full", "--duration", "2.5")
+    rc, stdout, stderr = live.finish(timeout=8)
+    assert (rc, stderr) == (3, "carpscope: -w /dev/full: No space left on device\n")
+    doc = json.loads(stdout)
+    assert len(doc["packets"]) >= 2 and doc["groups"][0]["master"] == A
+
+
 def test_count_stops_after_n_adverts_with_a_json_document(pair, carpscope):
     live = carpscope(pair.bridge_ns, "br0", "-T", "json", "-c", "2", "-p", PASS)
     rc, stdout, stderr = live.finish(timeout=6)
@@ -191,6 +220,20 @@ def test_an_interface_deleted_mid_capture_ends_with_the_report_and_exit_4(pair, 
     assert rc == 4
     assert "carpscope report" in stdout and "capture-lost" in stdout, stdout
     assert len(stderr.splitlines()) == 1 and stderr.startswith(f"carpscope: {z.port}: capture lost: "), stderr
+
+
+def test_a_lost_capture_is_a_jsonl_finding_before_the_groups(pair, carpscope):
+    """capture-lost is noted after the last packet; -T jsonl still writes it, as the report has it."""
+    y = pair.host("y", "192.0.2.25")
+    live = carpscope(pair.bridge_ns, y.port, "-T", "jsonl")
+    assert live.wait_for(is_packet, timeout=4)
+    run("ip", "-n", pair.bridge_ns, "link", "del", y.port)
+    rc, _, stderr = live.finish(timeout=3)
+    assert rc == 4 and stderr.startswith(f"carpscope: {y.port}: capture lost: "), stderr
+    objs = [o for _, o in live.objects()]
+    (lost,) = [o for o in objs if o["type"] == "finding" and o["kind"] == "capture-lost"]
+    assert lost["severity"] == "warning" and lost["count"] == 1 and y.port in lost["detail"]
+    assert objs.index(lost) < [o["type"] for o in objs].index("group")
 
 
 # -- what the kernel filter lets through -------------------------------------------------------

@@ -242,3 +242,13 @@ def test_every_exit_status_is_explained():
     explained = {line.split()[1] for line in section("EXIT STATUS") if line.startswith(".It ")}
     missing = sorted(str(code) for code in codes if str(code) not in explained)
     assert not missing, f"exit statuses missing from EXIT STATUS: {missing}"
+
+
+def test_the_signals_that_end_live_are_documented():
+    """SIGINT and SIGTERM end `live` with the report (cli._StopOnSignals); a second SIGINT exits 130."""
+    description = " ".join(section("DESCRIPTION"))
+    interrupted = " ".join(section("EXIT STATUS")).split(".It 130", 1)[1]
+    for text in (description, interrupted):
+        assert ".Dv SIGTERM" in text and "second .Dv SIGINT" in text, text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "SIGTERM" in readme and "second Ctrl-C exits 130" in readme

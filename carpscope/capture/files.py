@@ -10,6 +10,7 @@ silently on a truncated file).
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import heapq
 import os
@@ -23,10 +24,18 @@ from dataclasses import dataclass, field
 
 import pcapy
 
+from carpscope.capture import scan
+from carpscope.capture.bpf import capture_filter
 from carpscope.errors import CaptureError, LiveCaptureError
 from carpscope.model import Frame
 
 _BATCH = 512
+# From this size on, libpcap's filter pass runs in a child process (capture/scan.py).
+# Below it the pass takes a tenth of a second or less, which is all a child can save,
+# and every packet that passes the filter costs a little more through the pipe.
+CHILD_MIN = 64 << 20
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
+_PIPE_SIZE = 1 << 20
 _META = struct.Struct("=IIII")  # sec, usec, offset, caplen: next_batch's packed records
 _GZIP_MAGIC = b"\x1f\x8b"
 _CAPTURE_MAGICS = (
@@ -34,20 +43,6 @@ _CAPTURE_MAGICS = (
     b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",  # pcap, nanoseconds
     b"\x0a\x0d\x0d\x0a",  # pcapng section header block
 )
-
-# Protocol 112 over IPv4 and IPv6 (extension headers included), plus what VIP
-# inference needs: ARP and ICMPv6 neighbour advertisements (PROTOCOL.md §2.1).
-PROTO_FILTER = "(ip proto 112 or ip6 protochain 112 or arp or (icmp6 and ip6[40] == 136))"
-# `vlan` shifts the offsets of everything after it, so untagged first, then one
-# tag, then QinQ.
-VLAN_FILTER = f"{PROTO_FILTER} or (vlan and ({PROTO_FILTER} or (vlan and {PROTO_FILTER})))"
-
-
-def capture_filter(user: str | None, vlan: bool = True) -> str:
-    """The BPF expression: the protocol-112 default, narrowed by the user's -f."""
-    default = VLAN_FILTER if vlan else PROTO_FILTER
-    return f"({user}) and ({default})" if user else default
-
 
 # Link types whose header libpcap's BPF offsets match what carpscope decodes; on
 # others (Frame Relay variants, say) the decoder alone decides what is protocol 112.
@@ -91,37 +86,122 @@ class FileSource:
     user_filter: str | None = None
     damage: Damage | None = None
     delivered: int = 0
+    scan_in_child: bool | None = None  # None: when the file is at least CHILD_MIN bytes
+    finished: bool = False
     _reader: object = field(default=None, repr=False)
+    _scanner: object = field(default=None, repr=False)  # the child that reads the file (None: this process)
+    _fd: tuple[int, int] | None = field(default=None, repr=False)  # (pid, descriptor) found for it
 
     def open(self) -> None:
-        self._reader = _open(self.path, self.user_filter)
+        self._reader, self._scanner = _open(self.path, self.user_filter)
 
     @property
     def linktype(self) -> int:
         return self._reader.datalink()
 
-    def packets(self) -> Iterator[tuple[float, int, bytes]]:
-        """Stream the file, in batches when it can be re-read after damage."""
+    def packets(self) -> Iterator[Frame]:
+        """Stream the file's frames, numbered from 1, in batches when it can be re-read after damage."""
         if self.path == "-" or _is_gzip(self.path):
             yield from self._one_by_one(self._reader)
-            return
-        reader, linktype = self._reader, self.linktype
-        unpack = _META.iter_unpack
+        else:
+            in_child = self.scan_in_child
+            if in_child is None:
+                in_child = os.path.getsize(self.path) >= CHILD_MIN
+            yield from self._from_child() if in_child else self._batches(self._reader)
+        self.finished = True
+
+    @property
+    def size(self) -> int | None:
+        """Bytes in the file (compressed, for gzip); None for standard input."""
+        if self.path == "-":
+            return None
+        try:
+            return os.path.getsize(self.path)
+        except OSError:
+            return None
+
+    def position(self) -> int | None:
+        """How far into the file the reading process is, for a progress bar; None if unknown.
+
+        libpcap hides its file offset, so it is read where Linux shows it:
+        /proc/PID/fdinfo of the descriptor open on the file. Elsewhere: None.
+        """
+        if self.finished:
+            return self.size
+        if self.path == "-":
+            return None
+        scanner = self._scanner  # (the reading loop may switch it to a child meanwhile)
+        if scanner is not None and scanner.poll() is not None:
+            return self.size  # a child that has read the whole file has gone; the rest is in the pipe
+        pid = os.getpid() if scanner is None else scanner.pid
+        try:
+            if self._fd is None or self._fd[0] != pid:
+                real = os.path.realpath(self.path)
+                fd = next((int(fd) for fd in os.listdir(f"/proc/{pid}/fd") if _link(pid, fd) == real), None)
+                if fd is None:
+                    return None  # (a child that has not opened it yet)
+                self._fd = (pid, fd)
+            with open(f"/proc/{pid}/fdinfo/{self._fd[1]}") as f:
+                return int(f.readline().split()[1])  # "pos:\t<offset>"
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _batches(self, reader) -> Iterator[Frame]:
+        linktype = reader.datalink()
         while True:
             try:
                 buf, meta = reader.next_batch(_BATCH)
             except pcapy.PcapError:
-                # next_batch loses the batch that hit the damage: reopen and walk
-                # up to the damage one packet at a time.
-                yield from self._one_by_one(_open(self.path, self.user_filter), skip=self.delivered)
+                yield from self._salvage()
                 return
             if not meta:
                 return
-            for sec, usec, offset, caplen in unpack(meta):
-                self.delivered += 1
-                yield sec + usec / 1e6, linktype, buf[offset : offset + caplen]
+            yield from self._batch(buf, meta, linktype)
 
-    def _one_by_one(self, reader, skip: int = 0) -> Iterator[tuple[float, int, bytes]]:
+    def _batch(self, buf: bytes, meta: bytes, linktype: int) -> Iterator[Frame]:
+        """The frames of one next_batch, numbered on from those already delivered."""
+        number = self.delivered
+        self.delivered += len(meta) // _META.size
+        for sec, usec, offset, caplen in _META.iter_unpack(meta):
+            number += 1
+            yield Frame(number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen)
+
+    def _salvage(self) -> Iterator[Frame]:
+        """next_batch loses the batch that hit damage: reopen, walk up to it one packet at a time."""
+        return self._one_by_one(_open(self.path, self.user_filter)[0], skip=self.delivered)
+
+    def _from_child(self) -> Iterator[Frame]:
+        """The batches of a child running libpcap's filter pass (capture/scan.py), on the other core."""
+        try:
+            child = subprocess.Popen([sys.executable, "-m", "carpscope.capture.scan", self.path, self.user_filter or ""],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError:
+            yield from self._batches(self._reader)
+            return
+        try:
+            fcntl.fcntl(child.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)  # fewer wake-ups of the child
+        except OSError:
+            pass
+        self._scanner = child
+        linktype, read = self.linktype, child.stdout.read
+        try:
+            while True:
+                head = read(scan.HEAD.size)
+                sizes = scan.HEAD.unpack(head) if len(head) == scan.HEAD.size else (scan.ERROR, 0)
+                if sizes == (0, 0):
+                    return
+                meta, buf = (read(sizes[0]), read(sizes[1])) if sizes[0] != scan.ERROR else (b"", b"")
+                if len(meta) != sizes[0] or len(buf) != sizes[1]:
+                    yield from self._salvage()  # damage, or a child that died
+                    return
+                yield from self._batch(buf, meta, linktype)
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.stdout.close()
+            child.wait()
+
+    def _one_by_one(self, reader, skip: int = 0) -> Iterator[Frame]:
         linktype = reader.datalink()
         while True:
             try:
@@ -146,9 +226,9 @@ class FileSource:
                 # pipe (gzip, stdin) or after damage must give the same times.
                 sec &= 0xFFFFFFFF
             self.delivered += 1
-            yield sec + usec / 1e6, linktype, data
+            yield Frame(self.delivered, sec + usec / 1e6, linktype, data, len(data))
 
-    def _pcapng(self, skip: int) -> Iterator[tuple[float, int, bytes]]:
+    def _pcapng(self, skip: int) -> Iterator[Frame]:
         """A pcapng file whose interfaces have different link types, read in Python.
 
         The same capture filter as libpcap's, compiled per link type, so the first
@@ -167,7 +247,7 @@ class FileSource:
                         skip -= 1
                         continue
                     self.delivered += 1
-                    yield time, linktype, data
+                    yield Frame(self.delivered, time, linktype, data, len(data))
         except _Broken as err:
             self.damage = Damage(self.path, str(err))
         except (OSError, EOFError, zlib.error) as err:
@@ -280,25 +360,36 @@ def _ts_options(options: bytes, endian: str) -> tuple[int, int]:
     return units, offset
 
 
+def _link(pid: int, fd: str) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return ""
+
+
 def _is_gzip(path: str) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == _GZIP_MAGIC
 
 
 def _open(path: str, user_filter: str | None):
-    """Open a capture with libpcap, checking the file first so errors read well."""
+    """Open a capture with libpcap, checking the file first so errors read well.
+
+    Returns the reader and, for gzip and standard input, the decompressing child.
+    """
+    child = None
     if path == "-":
-        reader, _child = _open_pipe(path)
+        reader, child = _open_pipe(path)
     else:
         head = _check_file(path)
         if head.startswith(_GZIP_MAGIC):
-            reader, _child = _open_pipe(path)
+            reader, child = _open_pipe(path)
         elif head[:4] in _CAPTURE_MAGICS:
             reader = _libpcap(path, path)
         else:
             raise CaptureError(f"{path}: not a pcap or pcapng capture file")
     set_filter(reader, user_filter)
-    return reader
+    return reader, child
 
 
 def _check_file(path: str) -> bytes:
@@ -362,10 +453,10 @@ def open_sources(paths: list[str], user_filter: str | None) -> list[FileSource]:
 
 
 def frames(sources: list[FileSource]) -> Iterator[Frame]:
-    """Number the frames of all sources, merged by timestamp while streaming."""
+    """The frames of all sources, merged by timestamp while streaming, numbered from 1."""
     if len(sources) == 1:
-        stream = sources[0].packets()
-    else:
-        stream = heapq.merge(*(s.packets() for s in sources), key=lambda p: p[0])
-    for number, (time, linktype, data) in enumerate(stream, 1):
-        yield Frame(number, time, linktype, data, len(data))
+        yield from sources[0].packets()
+        return
+    merged = heapq.merge(*(s.packets() for s in sources), key=lambda f: f.time)
+    for number, frame in enumerate(merged, 1):
+        yield frame._replace(number=number)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import pcapy
 
+from carpscope.capture.bpf import capture_filter
 from carpscope.errors import LiveCaptureError
 from carpscope.model import Frame, Tick
 
@@ -27,22 +28,6 @@ LAG = 0.05  # a frame captured longer ago than this has been handed over: a tick
 TICK = 0.1  # how often an idle capture hands the tracker a tick
 _BATCH = 256
 _META = struct.Struct("=IIII")  # sec, usec, offset, caplen
-
-# `ip6 protochain` compiles to backward jumps, which the kernel's BPF checker refuses
-# (libpcap then filters every frame in user space); so name the usual chains instead:
-# 112 right after the IPv6 header or after one hop-by-hop or destination-options header.
-_IP6_112 = "ip6 proto 112 or (ip6 and (ip6[6] == 0 or ip6[6] == 60) and ip6[40] == 112)"
-PROTO_FILTER = f"(ip proto 112 or {_IP6_112} or arp or (icmp6 and ip6[40] == 136))"
-
-
-def capture_filter(user: str | None, vlan: bool = True) -> str:
-    """The kernel filter: protocol 112, ARP and NA, untagged, in one or two VLAN tags.
-
-    The user's -f is checked at each depth, so `host 192.0.2.1` matches tagged frames too.
-    """
-    one = f"(({user}) and {PROTO_FILTER})" if user else PROTO_FILTER
-    return f"{one} or (vlan and ({one} or (vlan and {one})))" if vlan else one
-
 
 def interfaces() -> list[str]:
     """What `carpscope live --list` shows, like `tcpdump -D`."""
@@ -65,7 +50,8 @@ def open_live(iface: str, user_filter: str | None):
 
 def _set_filter(reader, user: str | None) -> None:
     """Tagged and untagged; without `vlan` on link types that lack it (Linux "any"); else the -f alone."""
-    for expression in (capture_filter(user), capture_filter(user, vlan=False), user):
+    tagged, untagged = capture_filter(user, kernel=True), capture_filter(user, vlan=False, kernel=True)
+    for expression in (tagged, untagged, user):
         if expression is None:
             return  # a link type libpcap cannot filter protocol 112 on: the decoder decides
         try:

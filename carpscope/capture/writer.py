@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dpkt
-
 from carpscope.errors import CaptureError
 from carpscope.model import Frame
 
@@ -19,6 +17,8 @@ class PcapWriter:
     """A pcap file of one link type; every record is whole, so a cut run leaves a valid file."""
 
     def __init__(self, fileobj, linktype: int, path: str):
+        import dpkt  # only -w needs it, and importing it takes longer than a small capture's analysis
+
         self._file, self.linktype, self.path = fileobj, linktype, path
         self._pcap = dpkt.pcap.Writer(fileobj, snaplen=262144, linktype=_LINKTYPE_OF_DLT.get(linktype, linktype))
         self.skipped = 0

@@ -7,6 +7,7 @@ and *who is preferred*.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 
 from carpscope.model import CarpAdvert, VrrpAdvert
@@ -128,11 +129,16 @@ def preference(r: CarpAdvert | VrrpAdvert) -> tuple:
         if resigns(r):
             return (256, BOW_OUT, BOW_OUT)
         return (r.demote or 0, r.advbase, r.advskew)
+    return (-r.priority, -_address_value(r.src))
+
+
+@functools.lru_cache(maxsize=1024)
+def _address_value(text: str) -> int:
+    """An address as a number, for the VRRP tie-break (parsed once per router)."""
     try:
-        address = int(ipaddress.ip_address(r.src))
+        return int(ipaddress.ip_address(text))
     except ValueError:
-        address = 0
-    return (-r.priority, -address)
+        return 0
 
 
 def beats(a: CarpAdvert | VrrpAdvert, b: CarpAdvert | VrrpAdvert) -> bool | None:

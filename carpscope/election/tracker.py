@@ -65,7 +65,7 @@ class _Member:
     __slots__ = ("addr", "mac", "first", "first_frame", "last", "last_frame", "prev_last", "adverts",
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
-                 "run_record", "bad_run", "first_bad")
+                 "run_record", "bad_run", "first_bad", "due", "down", "down_for")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -92,6 +92,9 @@ class _Member:
         # not known yet (a new master signs before it sends its gratuitous ARPs).
         self.bad_run = 0
         self.first_bad: CarpAdvert | None = None
+        self.due: float | None = None  # deadline of this member's entry in the tracker's heap
+        self.down = 0.0  # its master-down time as a backup of down_for = (its params, the master's)
+        self.down_for: tuple | None = None
 
     @property
     def params(self) -> CarpAdvert | VrrpAdvert:
@@ -128,7 +131,9 @@ class Tracker:
     def __init__(self, timing: Timing = Timing.BSD):
         self.timing = timing
         self._groups: dict[tuple, _Group] = {}  # by (proto, id, family, vlan)
-        self._heap: list = []  # (deadline, seq, key, addr); stale entries are skipped lazily
+        # (deadline, seq, key, addr): one entry per active member, at or before its
+        # last advert + D; moved forward when it surfaces early (see `_top`).
+        self._heap: list = []
         self._seq = 0
         self._now: float | None = None
 
@@ -141,7 +146,7 @@ class Tracker:
         t = record.time
         out = self._expire(t)
         self._tick(t)
-        tid = (record.proto, record.id, record.family, tuple(record.vlan))
+        tid = _tid(record)
         g = self._groups.get(tid)
         found: list[Finding] = []
         if g is None:
@@ -161,6 +166,51 @@ class Tracker:
             out += self.advance(now)
         return out
 
+    def repeat(self, r, frame: int, t: float, counter: int | None, md: bytes | None) -> tuple | None:
+        """`r` again from a master alone in its group: the steady state, without a new record.
+
+        The advert is `r` with another frame, time and (CARP) counter and md, and the
+        caller has advanced time to `t`. Returns what `observe` would (nothing: an
+        empty tuple), or None when the advert may change something: then `observe`
+        must see it.
+        """
+        g = self._groups.get((r.proto, r.id, r.family, r.vlan))
+        if g is None or g.master != r.src or g.contenders:
+            return None
+        m = g.members[r.src]
+        if m.record is not r or not m.active or t < m.last:
+            return None
+        if r.hmac == "bad" and ("hmac-failed", m.addr) not in g.raised:
+            return None  # (a repeat of r failed just as r did: only the count moves)
+        if counter is not None:
+            key = (counter, md)
+            counters = m.counters
+            if key in counters:
+                # OpenBSD repeats its counter: fine unless it comes back too soon (a loop).
+                if key != m.last_key or t - m.last_key_time < max(rules.interval(r), 1 / 256) / 2:
+                    return None
+                counters.move_to_end(key)
+            elif len(counters) >= COUNTER_MEMORY:
+                counters.popitem(last=False)
+            counters[key] = t
+            m.last_key, m.last_key_time, m.last_counter = key, t, counter
+        m.prev_last, m.last, m.last_frame = m.last, t, frame
+        m.adverts += 1
+        if r.hmac == "bad":
+            m.bad_run += 1
+        if t > g.last_advert:
+            g.last_advert = t
+        if g.dirty or m.due is None or g.silence is None or m.due > t + g.silence:
+            self._reschedule(g, m)
+        if t > self._now:
+            self._now = t
+        return ()
+
+    def due(self, now: float) -> bool:
+        """Cheap: might `advance(now)` conclude something? (False is certain.)"""
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= now
+
     def advance(self, now: float) -> list[Event | Finding]:
         """Timeouts that fell due by `now`: master-down, takeovers and split brains that ended."""
         out = self._expire(now)
@@ -169,13 +219,8 @@ class Tracker:
 
     def next_deadline(self) -> float | None:
         """The earliest time at which `advance` would conclude something, or None."""
-        heap = self._heap
-        while heap:
-            deadline, _, key, addr = heap[0]
-            if self._valid(deadline, key, addr):
-                return deadline
-            heapq.heappop(heap)
-        return None
+        top = self._top()
+        return None if top is None else top[0]
 
     def finish(self, now: float) -> list[Event | Finding]:
         """End of capture: timeouts due by `now`, then takeovers the capture ended too early to time out.
@@ -208,16 +253,17 @@ class Tracker:
         if self._now is None or now > self._now:
             self._now = now
 
-    def _valid(self, deadline: float, tid: tuple, addr: str) -> bool:
-        g = self._groups[tid]
-        m = g.members[addr]
-        return m.active and g.silence is not None and m.last + g.silence == deadline
+    def _push(self, g: _Group, m: _Member, deadline: float) -> None:
+        m.due = deadline
+        self._seq += 1
+        heapq.heappush(self._heap, (deadline, self._seq, g.tid, m.addr))
 
     def _reschedule(self, g: _Group, who: _Member | None = None) -> None:
-        """Push fresh deadlines; old heap entries go stale and are skipped when they surface.
+        """Make sure every active member has a heap entry no later than its deadline.
 
-        An entry stays valid while its member's last advert and the group's D are
-        unchanged, so only `who` needs a new one unless D moved (then everyone).
+        An advert moves a member's deadline later, which needs no new entry: the old
+        one surfaces early and is moved then (`_top`). Only an earlier deadline (a new
+        member, or D shrank) pushes one. Only `who` is looked at unless D moved.
         """
         if g.dirty or who is None:
             g.dirty = False
@@ -227,26 +273,45 @@ class Tracker:
         silence = g.silence
         if silence is None:
             return
-        actives = [who] if who is not None else [m for m in g.members.values() if m.active]
-        for m in actives:
-            if m.active:
-                self._seq += 1
-                heapq.heappush(self._heap, (m.last + silence, self._seq, g.tid, m.addr))
+        for m in [who] if who is not None else list(g.members.values()):
+            if m.active and (m.due is None or m.due > m.last + silence):
+                self._push(g, m, m.last + silence)
+
+    def _top(self) -> tuple | None:
+        """The heap's first entry that is its member's true deadline (last advert + D).
+
+        Entries of members that stopped, or that were superseded, are dropped; an
+        entry whose member advertised since is moved to the new deadline.
+        """
+        heap = self._heap
+        while heap:
+            deadline, _, tid, addr = heap[0]
+            g = self._groups[tid]
+            m = g.members[addr]
+            if m.due != deadline or not m.active or g.silence is None:
+                heapq.heappop(heap)
+                if m.due == deadline:
+                    m.due = None
+                continue
+            true = m.last + g.silence
+            if true == deadline:
+                return heap[0]
+            m.due = true
+            self._seq += 1
+            heapq.heapreplace(heap, (true, self._seq, tid, addr))
+        return None
 
     def _expire(self, until: float) -> list:
         out: list = []
-        heap = self._heap
-        while heap:
-            deadline, _, key, addr = heap[0]
-            if not self._valid(deadline, key, addr):
-                heapq.heappop(heap)
-                continue
-            if deadline > until:
-                break
-            heapq.heappop(heap)
-            g = self._groups[key]
-            out += self._drop(g, g.members[addr], deadline)
-        return out
+        while True:
+            top = self._top()
+            if top is None or top[0] > until:
+                return out
+            deadline, _, tid, addr = heapq.heappop(self._heap)
+            g = self._groups[tid]
+            m = g.members[addr]
+            m.due = None
+            out += self._drop(g, m, deadline)
 
     def _silence(self, g: _Group) -> float | None:
         """D, the master-down time of the group: how long the master may stay silent.
@@ -261,9 +326,18 @@ class Tracker:
             return None
         master = g.members[g.master].params
         own = rules.master_down(master, master, self.timing)
-        others = [rules.master_down(m.normal, master, self.timing)
-                  for m in g.members.values() if m.addr != g.master and m.normal is not None]
+        others = [self._down(m, master) for m in g.members.values() if m.addr != g.master and m.normal is not None]
         return max(own, min(others)) if others else own
+
+    def _down(self, m: _Member, master) -> float:
+        """rules.master_down of a backup, kept until its parameters change (or, VRRPv3 only, the master's)."""
+        normal = m.normal
+        if normal.version != 3 or normal.proto != "vrrp":
+            master = None  # CARP and VRRPv2 backups time out on their own parameters alone
+        if m.down_for is not None and m.down_for[0] is normal and m.down_for[1] is master:
+            return m.down
+        m.down_for, m.down = (normal, master), rules.master_down(normal, master, self.timing)
+        return m.down
 
     # -- learning from one advert --------------------------------------------------
 
@@ -689,6 +763,11 @@ class Tracker:
                           source.vips if source else (), source.vips_from if source else None,
                           positions.pop() if len(positions) == 1 else None,
                           _overall(m.hmac for m in members) if members else None, advertising)
+
+
+def _tid(r: CarpAdvert | VrrpAdvert) -> tuple:
+    """A group's dict and heap key: (proto, id, family, vlan)."""
+    return (r.proto, r.id, r.family, tuple(r.vlan))
 
 
 def _member(m: _Member) -> Member:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rich.table import Table
-from rich.text import Text
-
 from carpscope.model import Finding, Severity
 from carpscope.views.text import escape, seconds, utc
 
@@ -157,7 +154,9 @@ def text_report(snapshot, events, findings, first_time: float | None, last_time:
 
 # -- rich ---------------------------------------------------------------------------------
 
-def _table(title: str, headers: tuple[str, ...], no_wrap: tuple[str, ...] = ()) -> Table:
+def _table(title: str, headers: tuple[str, ...], no_wrap: tuple[str, ...] = ()):
+    from rich.table import Table  # rich only for a terminal: plain text starts faster without it
+
     table = Table(title=title, title_justify="left", title_style="bold", expand=False)
     for h in headers:
         table.add_column(h, no_wrap=h in no_wrap, overflow="fold")
@@ -166,6 +165,8 @@ def _table(title: str, headers: tuple[str, ...], no_wrap: tuple[str, ...] = ()) 
 
 def rich_report(snapshot, events, findings, first_time: float | None, last_time: float | None) -> list:
     """The post-mortem as rich renderables (a terminal): header, groups, timeline, findings."""
+    from rich.text import Text
+
     events, findings = list(events), list(findings)
     header = Text(summary(snapshot, events, findings, first_time, last_time), style="bold")
 

@@ -1,0 +1,46 @@
+"""Adverts repeat: a sender's next advert differs from its last in a few known bytes.
+
+Between two adverts of one sender only the IPv4 identification and header
+checksum change, and for CARP the checksum, counter and HMAC (PROTOCOL.md §1.1).
+Keyed on every other byte, a repeat is recognised with a few slices and its new
+fields read in place, instead of decoding the frame again (issue 6: most of a day
+of adverts is one master saying the same thing every second).
+
+Only Ethernet frames, untagged or with one 802.1Q tag, carrying protocol 112
+straight after an option-less IPv4 or an extension-less IPv6 header take this
+path; anything else is decoded in full.
+"""
+
+from __future__ import annotations
+
+DLT_EN10MB = 1
+CARP_LEN = 36
+_IPV4 = b"\x08\x00"
+_IPV6 = b"\x86\xdd"
+_VLAN = b"\x81\x00"
+_IPV4_PLAIN = b"\x08\x00\x45"
+_VARIES = 6  # bytes 0-5 of the payload stay; CARP's checksum, counter and md (6-35) vary
+
+
+def shape(linktype: int, data: bytes) -> tuple[bytes, int] | None:
+    """(the bytes of the frame that do not vary, where the payload starts), or None."""
+    if linktype != DLT_EN10MB:
+        return None
+    if data[12:15] == _IPV4_PLAIN and data[23:24] == b"\x70":  # the usual frame: untagged, no IP options
+        return data[:18] + data[20:24] + data[26:40] + data[70:], 34
+    ethertype, off = data[12:14], 14
+    if ethertype == _VLAN:
+        ethertype, off = data[16:18], 18
+    if ethertype == _IPV4:
+        if data[off : off + 1] != b"\x45" or data[off + 9 : off + 10] != b"\x70":
+            return None
+        p = off + 20
+        # Skip identification (off+4..6) and header checksum (off+10..12).
+        return (data[: off + 4] + data[off + 6 : off + 10] + data[off + 12 : p + _VARIES]
+                + data[p + CARP_LEN :], p)
+    if ethertype == _IPV6:
+        if data[off + 6 : off + 7] != b"\x70":
+            return None
+        p = off + 40
+        return data[: p + _VARIES] + data[p + CARP_LEN :], p
+    return None

@@ -1,0 +1,199 @@
+"""The pipeline on frames built byte by byte: the repeat fast path and held adverts.
+
+The fast path (wire/repeat.py) must be invisible: every record, event, finding and
+group state must be what a full decode of every frame gives. The reference here is
+the same pipeline with the fast path switched off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import random
+import struct
+
+import pytest
+
+from carpscope.auth import Verifier
+from carpscope.election.tracker import Tracker
+from carpscope.model import AddressClaim, CarpAdvert, Frame, VrrpAdvert
+from carpscope.pipeline import Pipeline
+
+KEY = b"s3cret"
+GROUP_V4, GROUP_V6 = "224.0.0.18", "ff02::12"
+
+
+def ones(data: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def carp_payload(vhid, advskew, counter, vips, advbase=1, key=KEY, corrupt=False) -> bytes:
+    """A CARP header signed the FreeBSD way: HMAC over 02 01 vhid VIPs counter (PROTOCOL.md §2.1)."""
+    ctr = counter.to_bytes(8, "big")
+    packed = b"".join(sorted(ipaddress.ip_address(v).packed for v in vips))
+    md = hmac.new(key, b"\x02\x01" + bytes([vhid]) + packed + ctr, hashlib.sha1).digest()
+    head = struct.pack("!BBBBBBH", 0x21, vhid, advskew, 7, 0, advbase, 0) + ctr + md
+    cksum = ones(head) ^ (0x0F0F if corrupt else 0)
+    return head[:6] + struct.pack("!H", cksum) + head[8:]
+
+
+def ether(src_mac: str, dst_mac: str, ethertype: int, body: bytes, vlan: int | None) -> bytes:
+    tag = struct.pack("!HH", 0x8100, vlan) if vlan is not None else b""
+    return (bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", "")) + tag
+            + struct.pack("!H", ethertype) + body)
+
+
+def ip_frame(src: str, payload: bytes, vhid: int, ident: int, vlan=None, family=4) -> bytes:
+    mac = f"00:00:5e:00:01:{vhid:02x}"
+    if family == 6:
+        header = struct.pack("!IHBB", 6 << 28, len(payload), 112, 255)
+        header += ipaddress.ip_address(src).packed + ipaddress.ip_address(GROUP_V6).packed
+        return ether(mac, "33:33:00:00:00:12", 0x86DD, header + payload, vlan)
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0x10, 20 + len(payload), ident, 0, 255, 112, 0,
+                         ipaddress.ip_address(src).packed, ipaddress.ip_address(GROUP_V4).packed)
+    header = header[:10] + struct.pack("!H", ones(header)) + header[12:]
+    return ether(mac, "01:00:5e:00:00:12", 0x0800, header + payload, vlan)
+
+
+def garp(vip: str, vhid: int, vlan=None) -> bytes:
+    mac = f"00:00:5e:00:01:{vhid:02x}"
+    addr = ipaddress.ip_address(vip).packed
+    body = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, bytes.fromhex(mac.replace(":", "")), addr,
+                       bytes(6), addr)
+    return ether(mac, "ff:ff:ff:ff:ff:ff", 0x0806, body, vlan)
+
+
+def vrrp_frame(src: str, vrid: int, priority: int, ident: int, vips=("192.0.2.50",)) -> bytes:
+    addrs = b"".join(ipaddress.ip_address(v).packed for v in vips)
+    head = struct.pack("!BBBBBBH", 0x21, vrid, priority, len(vips), 0, 1, 0) + addrs + bytes(8)
+    payload = head[:6] + struct.pack("!H", ones(head)) + head[8:]
+    return ip_frame(src, payload, vrid, ident)
+
+
+class NoFastPath(Pipeline):
+    """The reference: every frame decoded in full."""
+
+    def _remember(self, *args) -> None:
+        pass
+
+
+def feed_all(pipeline: Pipeline, frames: list[bytes], times: list[float]) -> list:
+    out = []
+    for number, (data, time) in enumerate(zip(frames, times), 1):
+        out += pipeline.feed(Frame(number, time, 1, data, len(data)))
+    return out + pipeline.finish()
+
+
+def new(cls=Pipeline, lean=False, passphrases=(KEY,)) -> Pipeline:
+    return cls(Verifier(list(passphrases)), Tracker(), lean=lean)
+
+
+def scenario(seed: int) -> tuple[list[bytes], list[float]]:
+    """Two CARP members and a VRRP router taking turns, with the usual trouble mixed in."""
+    rng = random.Random(seed)
+    frames, times = [], []
+    t, counters, ident = 1000.0, {"192.0.2.2": 10**6, "192.0.2.3": 5 * 10**6}, 0
+    vips = ["192.0.2.100", "192.0.2.101"]
+    master, skews = "192.0.2.2", {"192.0.2.2": 0, "192.0.2.3": 100}
+    wrong = 1.0 if seed % 4 == 3 else 0.03  # every fourth capture: signed with another key
+    vlan = rng.choice([None, 7])
+    family = rng.choice([4, 4, 6])
+    for vip in vips:
+        frames.append(garp(vip, 5, vlan))
+        times.append(t)
+    for _ in range(400):
+        t += rng.choice([1.0, 1.0, 1.0, 0.9, 1.1, 0.001, 3.5, 5.0])
+        ident += 1
+        roll = rng.random()
+        if roll < 0.03:  # failover to the other member, with its claims
+            master = "192.0.2.3" if master == "192.0.2.2" else "192.0.2.2"
+            for vip in vips:
+                frames.append(garp(vip, 5, vlan))
+                times.append(t)
+            continue
+        if roll < 0.05:
+            skews[master] = rng.choice([0, 100, 240])
+        counter = counters[master]
+        if roll < 0.08:
+            counter -= rng.randrange(1, 5)  # an old counter again: a replay
+        else:
+            counters[master] += rng.choice([1, 1, 1, 0])  # 0: OpenBSD repeats its counter
+        key = b"wrong" if rng.random() < wrong else KEY
+        payload = carp_payload(5, skews[master], counter, vips, key=key, corrupt=rng.random() < 0.03)
+        data = ip_frame(master if family == 4 else f"fe80::{master.rsplit('.', 1)[1]}", payload, 5, ident,
+                        vlan, family)
+        if rng.random() < 0.05:  # a second sender at once: split brain material
+            other = "192.0.2.3" if master == "192.0.2.2" else "192.0.2.2"
+            frames.append(ip_frame(other, carp_payload(5, skews[other], counters[other], vips), 5, ident))
+            times.append(t)
+        frames.append(data)
+        times.append(t)
+        if rng.random() < 0.2:
+            frames.append(vrrp_frame("192.0.2.9", 9, rng.choice([100, 100, 100, 0, 200]), ident))
+            times.append(t + 0.01)
+    return frames, times
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fast_path_gives_what_a_full_decode_gives(seed):
+    frames, times = scenario(seed)
+    full, fast = new(NoFastPath), new()
+    expected, got = feed_all(full, frames, times), feed_all(fast, frames, times)
+    assert got == expected
+    assert fast.tracker.snapshot() == full.tracker.snapshot()
+    assert [(t.first, t.count) for t in fast.tallies()] == [(t.first, t.count) for t in full.tallies()]
+    assert fast._templates, "the fast path was never taken"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lean_pipeline_skips_records_but_not_conclusions(seed):
+    frames, times = scenario(seed)
+    full, lean = new(NoFastPath), new(lean=True)
+    expected = [x for x in feed_all(full, frames, times) if not isinstance(x, (CarpAdvert, VrrpAdvert))]
+    got = [x for x in feed_all(lean, frames, times) if not isinstance(x, (CarpAdvert, VrrpAdvert))]
+    assert got == expected
+    assert lean.tracker.snapshot() == full.tracker.snapshot()
+    assert (lean.adverts, lean.records, lean.first_time, lean.last_time) == (
+        full.adverts, full.records, full.first_time, full.last_time)
+
+
+VIPS = ["192.0.2.100", "192.0.2.200"]  # two VIPs: no single-address search finds them
+
+
+def first_advert_then_claims(key: bytes) -> tuple[list[bytes], list[float]]:
+    frames = [ip_frame("192.0.2.2", carp_payload(5, 0, 77, VIPS, key=key), 5, 1),
+              garp(VIPS[0], 5), garp(VIPS[1], 5),
+              ip_frame("192.0.2.2", carp_payload(5, 0, 78, VIPS, key=key), 5, 2)]
+    return frames, [10.0, 10.001, 10.002, 11.0]
+
+
+def test_first_advert_is_verified_with_the_claims_that_follow_it():
+    frames, times = first_advert_then_claims(KEY)
+    out = [x for x in feed_all(new(), frames, times) if isinstance(x, (CarpAdvert, AddressClaim))]
+    assert [x.frame for x in out] == [1, 2, 3, 4]
+    assert [(x.hmac, x.vips) for x in out if isinstance(x, CarpAdvert)] == [("ok", tuple(VIPS))] * 2
+
+
+def test_a_wrong_passphrase_stays_bad_after_the_claims():
+    frames, times = first_advert_then_claims(b"other")
+    pipeline = new()
+    out = [x for x in feed_all(pipeline, frames, times) if isinstance(x, (CarpAdvert, AddressClaim))]
+    assert [x.frame for x in out] == [1, 2, 3, 4]
+    assert [x.hmac for x in out if isinstance(x, CarpAdvert)] == ["bad", "bad"]
+    assert "hmac-failed" in {t.first.kind for t in pipeline.tallies()}
+
+
+def test_a_held_advert_is_released_by_a_later_tick_or_the_end():
+    frames, times = first_advert_then_claims(b"other")
+    pipeline = new()
+    assert pipeline.feed(Frame(1, times[0], 1, frames[0], len(frames[0]))) == []
+    assert pipeline.advance(times[0] + 0.1) == []  # still waiting for claims
+    released = pipeline.advance(times[0] + 1.0)
+    assert [x.frame for x in released if isinstance(x, CarpAdvert)] == [1]
+    pipeline = new()
+    pipeline.feed(Frame(1, times[0], 1, frames[0], len(frames[0])))
+    assert [x.frame for x in pipeline.finish() if isinstance(x, CarpAdvert)] == [1]
