@@ -105,6 +105,7 @@ def scenario(seed: int) -> tuple[list[bytes], list[float]]:
     for vip in vips:
         frames.append(garp(vip, 5, vlan))
         times.append(t)
+    overlap = 0
     for _ in range(400):
         t += rng.choice([1.0, 1.0, 1.0, 0.9, 1.1, 0.001, 3.5, 5.0])
         ident += 1
@@ -126,8 +127,12 @@ def scenario(seed: int) -> tuple[list[bytes], list[float]]:
         payload = carp_payload(5, skews[master], counter, vips, key=key, corrupt=rng.random() < 0.03)
         data = ip_frame(master if family == 4 else f"fe80::{master.rsplit('.', 1)[1]}", payload, 5, ident,
                         vlan, family)
-        if rng.random() < 0.05:  # a second sender at once: split brain material
+        if rng.random() < 0.05:  # the other member advertises too for a while: split brain material
+            overlap = rng.choice([1, 2, 6, 12])
+        if overlap:
+            overlap -= 1
             other = "192.0.2.3" if master == "192.0.2.2" else "192.0.2.2"
+            counters[other] += 1
             frames.append(ip_frame(other, carp_payload(5, skews[other], counters[other], vips), 5, ident))
             times.append(t)
         frames.append(data)

@@ -131,10 +131,10 @@ class Tracker:
     def __init__(self, timing: Timing = Timing.BSD):
         self.timing = timing
         self._groups: dict[tuple, _Group] = {}  # by (proto, id, family, vlan)
-        # (deadline, seq, key, addr): one entry per active member, at or before its
-        # last advert + D; moved forward when it surfaces early (see `_top`).
+        # (deadline, key, addr): one entry per active member, at or before its last
+        # advert + D; moved forward when it surfaces early (see `_top`). Equal deadlines
+        # fall due in group and address order, however the entries got there.
         self._heap: list = []
-        self._seq = 0
         self._now: float | None = None
 
     # -- public API ---------------------------------------------------------------
@@ -167,7 +167,7 @@ class Tracker:
         return out
 
     def repeat(self, r, frame: int, t: float, counter: int | None, md: bytes | None) -> tuple | None:
-        """`r` again from a master alone in its group: the steady state, without a new record.
+        """`r` again from an advertising member: the steady state, without a new record.
 
         The advert is `r` with another frame, time and (CARP) counter and md, and the
         caller has advanced time to `t`. Returns what `observe` would (nothing: an
@@ -175,13 +175,18 @@ class Tracker:
         must see it.
         """
         g = self._groups.get((r.proto, r.id, r.family, r.vlan))
-        if g is None or g.master != r.src or g.contenders:
+        if g is None:
             return None
         m = g.members[r.src]
         if m.record is not r or not m.active or t < m.last:
             return None
         if r.hmac == "bad" and ("hmac-failed", m.addr) not in g.raised:
             return None  # (a repeat of r failed just as r did: only the count moves)
+        if g.contenders:
+            if not self._quiet_overlap(g, m, t):
+                return None
+        elif g.master != m.addr:
+            return None
         if counter is not None:
             key = (counter, md)
             counters = m.counters
@@ -205,6 +210,23 @@ class Tracker:
         if t > self._now:
             self._now = t
         return ()
+
+    def _quiet_overlap(self, g: _Group, m: _Member, t: float) -> bool:
+        """With contenders, does an advert of `m` at `t` leave `_elect` nothing to do?
+
+        It does if `m` already is the master or a contender, the master does not say
+        goodbye, and no contender's overlap with the master grows past D (`_split`).
+        """
+        if g.dirty or g.silence is None or (m.addr != g.master and m.addr not in g.contenders):
+            return False
+        if m.addr == g.master and rules.resigns(m.record):
+            return False
+        master_last = t if m.addr == g.master else g.members[g.master].last
+        for addr, in_split in g.contenders.items():
+            c = g.members[addr]
+            if not in_split and min(master_last, t if c is m else c.last) - c.run_start > g.silence:
+                return False
+        return True
 
     def due(self, now: float) -> bool:
         """Cheap: might `advance(now)` conclude something? (False is certain.)"""
@@ -255,8 +277,7 @@ class Tracker:
 
     def _push(self, g: _Group, m: _Member, deadline: float) -> None:
         m.due = deadline
-        self._seq += 1
-        heapq.heappush(self._heap, (deadline, self._seq, g.tid, m.addr))
+        heapq.heappush(self._heap, (deadline, g.tid, m.addr))
 
     def _reschedule(self, g: _Group, who: _Member | None = None) -> None:
         """Make sure every active member has a heap entry no later than its deadline.
@@ -285,7 +306,7 @@ class Tracker:
         """
         heap = self._heap
         while heap:
-            deadline, _, tid, addr = heap[0]
+            deadline, tid, addr = heap[0]
             g = self._groups[tid]
             m = g.members[addr]
             if m.due != deadline or not m.active or g.silence is None:
@@ -297,8 +318,7 @@ class Tracker:
             if true == deadline:
                 return heap[0]
             m.due = true
-            self._seq += 1
-            heapq.heapreplace(heap, (true, self._seq, tid, addr))
+            heapq.heapreplace(heap, (true, tid, addr))
         return None
 
     def _expire(self, until: float) -> list:
@@ -307,7 +327,7 @@ class Tracker:
             top = self._top()
             if top is None or top[0] > until:
                 return out
-            deadline, _, tid, addr = heapq.heappop(self._heap)
+            deadline, tid, addr = heapq.heappop(self._heap)
             g = self._groups[tid]
             m = g.members[addr]
             m.due = None
