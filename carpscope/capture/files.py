@@ -162,9 +162,10 @@ class FileSource:
         """The frames of one next_batch, numbered on from those already delivered."""
         number = self.delivered
         self.delivered += len(meta) // _META.size
+        new = tuple.__new__  # Frame(...) without its Python-level __new__: half the cost per frame
         for sec, usec, offset, caplen in _META.iter_unpack(meta):
             number += 1
-            yield Frame(number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen)
+            yield new(Frame, (number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen))
 
     def _salvage(self) -> Iterator[Frame]:
         """next_batch loses the batch that hit damage: reopen, walk up to it one packet at a time."""
