@@ -104,6 +104,21 @@ def run_once(cmd: list[str], stdout=subprocess.DEVNULL, cwd=None, env=None) -> R
     return Run(wall, rss, code, text)
 
 
+def _ratios(a: list[Run], b: list[Run]) -> list[float]:
+    """a's time over b's, round by round (the runs of one round follow each other)."""
+    return [x.wall / y.wall for x, y in zip(a, b)]
+
+
+def _median_ratio(a: list[Run], b: list[Run]) -> float | None:
+    ratios = _ratios(a, b)
+    return statistics.median(ratios) if ratios else None
+
+
+def _spread(a: list[Run], b: list[Run]) -> str:
+    ratios = _ratios(a, b)
+    return f"{min(ratios):.2f}–{max(ratios):.2f}" if ratios else "n/a"
+
+
 def commands(carpscope: list[str], name: str, path: str) -> dict[str, list[str]]:
     """The three commands the targets compare, for one capture."""
     passes = [a for p in TARGETS[name][0] for a in ("-p", p)]
@@ -305,20 +320,24 @@ def main() -> int:
 
     # 4. the report
     print()
-    print(f"Median wall time of {args.repeat} runs (tshark: see 'runs'); stdout to /dev/null.")
+    print(f"Median wall time of {args.repeat} rounds (tshark: see 'runs'); stdout to /dev/null.")
     print()
     print("| capture | frames | MiB | carpscope s | tcpdump s | tshark s (runs) | carpscope/tcpdump | tshark/carpscope "
           "| carpscope peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    verdicts = []
+    verdicts, spreads = [], []
     for name in names:
         med = {t: statistics.median(r.wall for r in rs) if rs else None for t, rs in results[name].items()}
         if any(r.code for r in results[name]["carpscope"]):
             med["carpscope"] = None  # a crashed run's time means nothing
         cs, td, ts = med.get("carpscope"), med.get("tcpdump"), med.get("tshark")
         rss = max(r.rss_kib for r in results[name]["carpscope"]) / 1024
-        ratio_td = cs / td if cs and td else None
-        ratio_ts = ts / cs if cs and ts else None
+        # Ratios per round (runs back to back), then their median: the machine's
+        # speed drifts from one round to the next, and this cancels the drift.
+        runs = results[name]
+        ratio_td = _median_ratio(runs["carpscope"], runs["tcpdump"]) if cs and td else None
+        ratio_ts = _median_ratio(runs.get("tshark", []), runs["carpscope"]) if cs and ts else None
+        spreads.append(f"{name}: carpscope/tcpdump per round {_spread(runs['carpscope'], runs['tcpdump'])}")
         n_ts = len(results[name].get("tshark", []))
         print(f"| {name} | {frames[name]:,} | {os.path.getsize(paths[name]) / MIB:.0f} | {fmt_s(cs) if cs else 'failed'} | {fmt_s(td)} "
               f"| {fmt_s(ts)} ({n_ts}) | {fmt_s(ratio_td)} | {fmt_s(ratio_ts)} | {rss:.1f} |")
@@ -334,6 +353,7 @@ def main() -> int:
                          f"{rss:.1f} MiB" if cs else "carpscope failed"))
 
     print()
+    print("Ratios are medians of per-round ratios; " + "; ".join(spreads) + ".")
     print("Peak RSS of the other tools (MiB): " + ", ".join(
         f"{name} {tool} {max(r.rss_kib for r in rs) / 1024:.1f}"
         for name in names for tool, rs in results[name].items() if tool != "carpscope" and rs))

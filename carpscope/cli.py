@@ -272,6 +272,9 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
         # Interrupted: still report what was read, then exit 130 (DESIGN.md).
         sink.close(pipeline, pipeline.tracker.snapshot())
         sys.exit(EXIT_INTERRUPTED)
+    if writer is not None and writer.skipped:
+        click.echo(f"carpscope: note: -w {write_path}: {writer.skipped} frame(s) of another link type than the "
+                   f"first file's not saved (a pcap holds one link type)", err=True)
     damage = next((f"{s.damage.path}: {s.damage.reason}" for s in sources if s.damage), None)
     conclude(pipeline, sink, fail_on, damage, write_error=write_error)
 

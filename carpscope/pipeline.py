@@ -144,7 +144,8 @@ class Pipeline:
         return out
 
     def _count(self, time: float) -> None:
-        if self.first_time is None:
+        """The span runs from the earliest to the latest time, whatever the frames' order."""
+        if self.first_time is None or time < self.first_time:
             self.first_time = time
         if self.last_time is None or time > self.last_time:
             self.last_time = time
@@ -187,6 +188,8 @@ class Pipeline:
         self.adverts += 1
         if time > self.last_time:
             self.last_time = time
+        elif time < self.first_time:
+            self.first_time = time
         happened = self.tracker.repeat(r, frame.number, time, counter, md)
         if happened is None or not self.lean:
             if counter is None:
