@@ -40,6 +40,8 @@ class Finding:
     time: float | None = None
     proto: str | None = None
     id: int | None = None
+    family: int | None = None  # with proto, id and vlan: the group (vhid 1 on two VLANs is two)
+    vlan: tuple[int, ...] = ()
 
 
 class Frame(NamedTuple):

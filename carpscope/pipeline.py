@@ -233,7 +233,7 @@ class Pipeline:
 
     def _tally(self, findings: Iterable[Finding]) -> None:
         for f in findings:
-            key = (f.kind, f.proto, f.id)
+            key = (f.kind, f.proto, f.id, f.family, f.vlan)
             tally = self.findings.get(key)
             if tally is None:
                 self.findings[key] = FindingTally(f)

@@ -202,3 +202,23 @@ def test_a_held_advert_is_released_by_a_later_tick_or_the_end():
     pipeline = new()
     pipeline.feed(Frame(1, times[0], 1, frames[0], len(frames[0])))
     assert [x.frame for x in pipeline.finish() if isinstance(x, CarpAdvert)] == [1]
+
+
+def test_one_vhid_on_two_vlans_gives_two_findings_in_the_report():
+    from carpscope.views import report
+
+    frames, times = [], []
+    for i in range(3):
+        for vlan in (10, 20):
+            payload = carp_payload(5, 240, 100 + i, ["192.0.2.100"])  # advskew 240: demoted
+            frames.append(ip_frame("192.0.2.2", payload, 5, i, vlan=vlan))
+            times.append(100.0 + i)
+    pipeline = new()
+    feed_all(pipeline, frames, times)
+    demoted = [t for t in pipeline.tallies() if t.first.kind == "demoted"]
+    assert sorted(t.first.vlan for t in demoted) == [(10,), (20,)]
+    text = report.text_report(pipeline.tracker.snapshot(), pipeline.events,
+                              [(t.first, t.count) for t in pipeline.tallies()], pipeline.first_time,
+                              pipeline.last_time)
+    findings = text.split("Findings")[1]
+    assert "demoted  CARP vhid 5 IPv4 VLAN 10" in findings and "demoted  CARP vhid 5 IPv4 VLAN 20" in findings

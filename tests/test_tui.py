@@ -112,8 +112,8 @@ def test_findings_with_counts_and_escaped_detail():
     findings = [(Finding("split-brain", Severity.CRITICAL, "both advertise", 3, T, "carp", 1), 1),
                 (Finding("bad-ttl", Severity.WARNING, "TTL 64\x1b[2J", 7, T, "vrrp", 7), 3)]
     table = rows(render(tui.findings_table(findings)))
-    assert table[1:] == [["critical", "split-brain", "CARP 1", "both advertise"],
-                         ["warning", "bad-ttl (x3)", "VRRP 7", "TTL 64\\x1b[2J"]]
+    assert table[1:] == [["critical", "split-brain", "CARP vhid 1", "both advertise"],
+                         ["warning", "bad-ttl (x3)", "VRRP vrid 7", "TTL 64\\x1b[2J"]]
 
 
 def test_the_whole_screen():

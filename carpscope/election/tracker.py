@@ -769,7 +769,8 @@ class Tracker:
         if r is not None:
             frame = r.frame if frame is None else frame
             time = r.time if time is None else time
-        return [Finding(kind, severity or SEVERITY[kind], detail, frame, time, g.key.proto, g.key.id)]
+        k = g.key
+        return [Finding(kind, severity or SEVERITY[kind], detail, frame, time, k.proto, k.id, k.family, k.vlan)]
 
     def _state(self, g: _Group) -> GroupState:
         members = tuple(_member(m) for m in sorted(g.members.values(), key=_by_first))

@@ -11,8 +11,8 @@ SCHEMA = 1
 
 
 def finding(f: Finding, count: int | None = None) -> dict:
-    out = {"time": f.time, "frame": f.frame, "proto": f.proto, "id": f.id,
-           "severity": f.severity.value, "kind": f.kind, "detail": f.detail}
+    out = {"time": f.time, "frame": f.frame, "proto": f.proto, "id": f.id, "family": f.family,
+           "vlan": list(f.vlan), "severity": f.severity.value, "kind": f.kind, "detail": f.detail}
     if count is not None:
         out["count"] = count
     return out

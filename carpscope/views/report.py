@@ -33,6 +33,14 @@ def _label(proto: str | None, id_: int | None) -> str:
     return f"{proto.upper()} {'vhid' if proto == 'carp' else 'vrid'} {id_}"
 
 
+def _group(proto: str | None, id_: int | None, family: int | None, vlan: tuple[int, ...]) -> str:
+    """CARP vhid 1, with IPv6 and VLAN said only when they are not IPv4 untagged."""
+    if family in (None, 4) and not vlan:
+        return _label(proto, id_)
+    return f"{_label(proto, id_)} {'IPv6' if family == 6 else 'IPv4'}" + (
+        f" VLAN {'.'.join(map(str, vlan))}" if vlan else "")
+
+
 def _where(key) -> str:
     family = "IPv4" if key.family == 4 else "IPv6"
     return f"{family} VLAN {'.'.join(map(str, key.vlan))}" if key.vlan else family
@@ -80,7 +88,7 @@ def event_rows(events: Iterable, first: float | None) -> list[tuple[str, ...]]:
     rows = []
     for e in sorted(events, key=lambda e: e.time):
         rows.append((utc(e.time), _relative(e.time, first), "-" if e.frame is None else str(e.frame),
-                     _label(e.proto, e.id) + (f" {_where(e.key)}" if e.family != 4 or e.vlan else ""),
+                     _group(e.proto, e.id, e.family, e.vlan),
                      e.kind, e.from_ or "-", e.to or "-", e.cause or "-", seconds(e.gap), seconds(e.expected),
                      escape(getattr(e, "detail", "") or "")))
     return rows
@@ -95,7 +103,8 @@ def _tallied(findings: Iterable) -> list[tuple[Finding, int]]:
 def finding_rows(findings: Iterable, first: float | None) -> list[tuple[str, ...]]:
     rows = []
     for f, count in _tallied(findings):
-        rows.append((f.severity.value, f.kind + (f" (x{count})" if count > 1 else ""), _label(f.proto, f.id),
+        rows.append((f.severity.value, f.kind + (f" (x{count})" if count > 1 else ""),
+                     _group(f.proto, f.id, f.family, f.vlan),
                      "-" if f.frame is None else str(f.frame), "-" if f.time is None else utc(f.time),
                      _relative(f.time, first), escape(f.detail)))
     return rows

@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from carpscope.model import GroupKey
 from carpscope.views.text import escape, utc
 
 _HMAC_STYLE = {"ok": "green", "bad": "bold red", "mixed": "bold red", "unverified": "yellow", "n/a": "dim"}
@@ -86,7 +87,7 @@ def findings_table(findings, limit: int = 8) -> Table:
     """(finding, count) pairs, most severe first as the pipeline sorts them."""
     table = _table("Findings", ("severity", "kind", "group", "detail"))
     for f, count in list(findings)[:limit]:
-        group = f"{f.proto.upper()} {f.id}" if f.proto else "-"
+        group = group_name(GroupKey(f.proto, f.id, f.family or 4, f.vlan)) if f.proto else "-"
         table.add_row(Text(f.severity.value, style=_SEVERITY_STYLE[f.severity.value]),
                       f.kind + (f" (x{count})" if count > 1 else ""), group, escape(f.detail))
     return table

@@ -42,7 +42,8 @@ def _check(fields: dict, base: dict, findings: list[Finding]) -> None:
     frame, time = base["frame"], base["time"]
 
     def add(kind: str, severity: Severity, detail: str) -> None:
-        findings.append(Finding(kind, severity, detail, frame, time, "carp", fields.get("vhid")))
+        findings.append(Finding(kind, severity, detail, frame, time, "carp", fields.get("vhid"),
+                                base["family"], base["vlan"]))
 
     if base["caplen"] < CARP_HEADER_LEN:
         if base["length"] < CARP_HEADER_LEN:

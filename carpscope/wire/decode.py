@@ -57,7 +57,7 @@ def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
         return _damaged(frame, "fragmented", f"IPv4 fragment at offset {(frag & 0x1FFF) * 8} of a protocol-112 packet")
     if frag & 0x2000:
         findings.append(Finding("fragmented", Severity.WARNING, "first IPv4 fragment: the rest of the advert is elsewhere",
-                                frame.number, frame.time))
+                                frame.number, frame.time, family=4, vlan=link.vlan))
     src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
     payload = data[off + ihl : off + total]
     return _advert(frame, link, 4, src, dst, data[off + 8], total - ihl, payload, findings, decode_as)
@@ -80,7 +80,8 @@ def _ipv6(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
             if int.from_bytes(data[pos + 2 : pos + 4], "big") & 0xFFF8:
                 return _damaged(frame, "fragmented", "IPv6 fragment of a protocol-112 packet") if data[pos] == IPPROTO_112 else None
             if data[pos + 3] & 1:
-                findings.append(Finding("fragmented", Severity.WARNING, "first IPv6 fragment", frame.number, frame.time))
+                findings.append(Finding("fragmented", Severity.WARNING, "first IPv6 fragment", frame.number, frame.time,
+                                        family=6, vlan=link.vlan))
             size = 8
         elif nxt == 51:
             size = (data[pos + 1] + 2) * 4
@@ -112,10 +113,10 @@ def _advert(frame: Frame, link: linklayer.Link, family: int, src: bytes, dst: by
         # Receivers drop TTL/hop limit != 255 (OpenBSD always, FreeBSD for multicast,
         # ucarp always, RFC 3768/5798 §7.1): a routed or forged advert.
         findings.append(Finding("bad-ttl", Severity.WARNING, f"TTL {ttl}, receivers drop anything but 255",
-                                frame.number, frame.time, proto))
+                                frame.number, frame.time, proto, family=family, vlan=link.vlan))
     if ambiguous and not decode_as:
         findings.append(Finding("ambiguous", Severity.INFO, f"decoded as {proto.upper()}: {why}",
-                                frame.number, frame.time, proto))
+                                frame.number, frame.time, proto, family=family, vlan=link.vlan))
     if proto == "carp":
         return carp.decode(payload, base, findings)
     return vrrp.decode(payload, base, findings, src, dst)

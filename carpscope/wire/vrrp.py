@@ -67,7 +67,8 @@ def _check(f: dict, base: dict, findings: list[Finding], size: int) -> None:
     frame, time = base["frame"], base["time"]
 
     def add(kind: str, severity: Severity, detail: str) -> None:
-        findings.append(Finding(kind, severity, detail, frame, time, "vrrp", f.get("vrid")))
+        findings.append(Finding(kind, severity, detail, frame, time, "vrrp", f.get("vrid"),
+                                base["family"], base["vlan"]))
 
     version, length, caplen = f.get("version"), base["length"], base["caplen"]
     if length < 8:
