@@ -164,6 +164,14 @@ class _Config:
         h.update(ctr)
         return compare_digest(h.finalize(), md)
 
+    def signs(self, ctr: bytes, md: bytes, mac: str | None) -> tuple | None:
+        """The verification result of an advert from `mac` with this counter and md, if this signed it."""
+        h = self.ctx.copy()
+        h.update(ctr)
+        if compare_digest(h.finalize(), md) and (self.mac is None or self.mac == mac):
+            return self.result(mac)
+        return None
+
     def result(self, mac: str | None) -> tuple:
         if self._ucarp is not None and mac is not None and mac.startswith(_UCARP_MAC):
             return self._ucarp
@@ -326,6 +334,12 @@ class Verifier:
         """The advert with hmac, hmac_variant, passphrase, vips, vips_from, hmac_hint set."""
         values = self.verdict(advert, advert.counter, advert.md)
         return advert if values is None else _with_result(advert, values)
+
+    def signer(self, advert: CarpAdvert) -> _Config | None:
+        """How a verified advert was signed: its repeats are checked with `signs`, one HMAC each."""
+        if advert.hmac != "ok":
+            return None
+        return self._sender.get((advert.vhid, advert.vlan, advert.src))
 
     def verdict(self, advert: CarpAdvert, counter: int | None, md: bytes | None) -> tuple | None:
         """The verification result (in RESULT_FIELDS order) of `advert` sent with this counter and md.

@@ -49,6 +49,7 @@ class _Template(NamedTuple):
     size: int  # frame length
     rest: bytes | None  # VRRP: payload bytes 6-35, which a repeat must match too
     result: tuple | None  # CARP: the verification result a repeat must get too
+    signer: object | None  # CARP: how the record verified (auth._Config), to check a repeat at once
 
 
 @dataclass
@@ -165,7 +166,8 @@ class Pipeline:
             result, rest = None, frame.data[p + 6 : p + repeat.CARP_LEN]
         if len(self._templates) >= _TEMPLATES_MAX:
             self._templates.clear()
-        self._templates[shape[0]] = _Template(record, len(frame.data), rest, result)
+        signer = self.verifier.signer(record) if result is not None else None
+        self._templates[shape[0]] = _Template(record, len(frame.data), rest, result, signer)
 
     def _repeat(self, frame: Frame, template: _Template, shape: tuple[bytes, int]) -> list | None:
         """A repeat of a template: read its new fields in place; None to decode it in full."""
@@ -176,7 +178,9 @@ class Pipeline:
             if int.from_bytes(header, "big") % 0xFFFF:
                 return None
             counter, md = int.from_bytes(header[8:16], "big"), header[16:]
-            if self.verifier.verdict(r, counter, md) != template.result:
+            signer = template.signer
+            if (signer is None or signer.signs(header[8:16], md, r.src_mac) != template.result) and \
+                    self.verifier.verdict(r, counter, md) != template.result:
                 return None
         elif data[p + 6 : p + repeat.CARP_LEN] != template.rest:
             return None

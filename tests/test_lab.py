@@ -40,7 +40,9 @@ def ucarp_pair(lab: Lab, skew_b: int = 10, pass_b: str = "s3cret"):
 
 def test_ucarp_pair_elects_one_master_and_capture_holds_its_adverts(lab, tmp_path):
     cap = lab.capture(tmp_path / "pair.pcap")
-    pa, pb = ucarp_pair(lab)
+    # advskew 100: B's first master-down timer ends 0.39 s after A's, not 0.04 s, so a
+    # busy machine delaying A's first advert a little does not make B master too.
+    pa, pb = ucarp_pair(lab, skew_b=100)
     assert pa.wait_for("MASTER", timeout=5), pa.text()
     time.sleep(2.5)
     cap.stop()
