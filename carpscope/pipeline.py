@@ -65,7 +65,7 @@ class Pipeline:
     first_time: float | None = None
     last_time: float | None = None
     events: list = field(default_factory=list)
-    findings: dict = field(default_factory=dict)  # (kind, proto, id, detail?) -> FindingTally
+    findings: dict = field(default_factory=dict)  # (kind, proto, id, family, vlan) -> FindingTally
     _templates: dict = field(default_factory=dict, repr=False)  # repeat.shape key -> _Template
     _held: _Held | None = field(default=None, repr=False)
     _failing: set = field(default_factory=set, repr=False)  # (vhid, vlan, src) whose last advert failed
@@ -91,8 +91,7 @@ class Pipeline:
         if isinstance(record, AddressClaim):
             self.verifier.learn(record)
             return out + [record]
-        if isinstance(record, (CarpAdvert, VrrpAdvert)):
-            self.adverts += 1
+        self.adverts += 1  # a protocol-112 packet, decoded or damaged
         if isinstance(record, CarpAdvert):
             verified = self.verifier.verify(record)
             sender = (record.vhid, record.vlan, record.src)
@@ -153,7 +152,7 @@ class Pipeline:
         self.records += 1
 
     def _remember(self, shape: tuple[bytes, int], frame: Frame, record: CarpAdvert | VrrpAdvert) -> None:
-        """Keep a clean advert as its sender's template; repeats of it take the fast path."""
+        """Keep an advert without findings as its sender's template; its repeats take the fast path."""
         if record.findings or record.checksum != "ok":
             return
         if isinstance(record, CarpAdvert):

@@ -222,3 +222,13 @@ def test_one_vhid_on_two_vlans_gives_two_findings_in_the_report():
                               pipeline.last_time)
     findings = text.split("Findings")[1]
     assert "demoted  CARP vhid 5 IPv4 VLAN 10" in findings and "demoted  CARP vhid 5 IPv4 VLAN 20" in findings
+
+
+def test_a_damaged_protocol_112_packet_counts_as_one_for_count():
+    """-c counts protocol-112 packets, decoded or not (a fragment is one)."""
+    data = bytearray(ip_frame("192.0.2.2", carp_payload(5, 0, 1, ["192.0.2.100"]), 5, 1))
+    data[20:22] = b"\x00\x10"  # IPv4 fragment offset 128: the rest of some protocol-112 packet
+    pipeline = new()
+    out = pipeline.feed(Frame(1, 1.0, 1, bytes(data), len(data)))
+    assert [type(x).__name__ for x in out] == ["Damaged"]
+    assert (pipeline.adverts, pipeline.records) == (1, 1)
