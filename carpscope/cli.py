@@ -259,7 +259,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
     from carpscope.capture.writer import PcapWriter
 
     if write_path:
-        refuse_overwriting_inputs(write_path, files)
+        refuse_overwriting_inputs(write_path, files, pass_file)
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     sources = capture_files.open_sources(list(files), bpf)
     # The -w file before the sink: a -w that cannot be created fails before any output.
@@ -290,8 +290,8 @@ def _progress(sources, quiet: bool):
     return progress.FileProgress(sources, sys.stderr)
 
 
-def refuse_overwriting_inputs(write_path: str, files) -> None:
-    """-w onto an input would empty it before it is read, whatever the path's spelling."""
+def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = None) -> None:
+    """-w onto an input (a capture, the --pass-file) would empty it, whatever the path's spelling."""
     try:
         out = os.stat(write_path)
     except OSError:
@@ -305,6 +305,12 @@ def refuse_overwriting_inputs(write_path: str, files) -> None:
             continue  # reading it will say what is wrong
         if os.path.samestat(out, st):
             raise UsageError(f"-w {write_path}: that is the input {name}; it would be overwritten")
+    if pass_file:
+        try:
+            if os.path.samestat(out, os.stat(pass_file)):
+                raise UsageError(f"-w {write_path}: that is the --pass-file; it would be overwritten")
+        except OSError:
+            pass  # reading it will say what is wrong
 
 
 @main.command()
@@ -332,6 +338,8 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
         return
     if not iface:
         raise UsageError("live needs an interface (carpscope live --list shows them)")
+    if write_path:
+        refuse_overwriting_inputs(write_path, (), pass_file)
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     reader = capture_live.open_live(iface, bpf)
     writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None

@@ -218,6 +218,18 @@ def test_write_onto_an_input_is_refused_and_leaves_it_alone(tmp_path, spelling):
     assert capture.read_bytes() == FAILOVER.read_bytes()
 
 
+@pytest.mark.parametrize("command", ["read", "live"])
+def test_write_onto_the_pass_file_is_refused_and_leaves_it_alone(tmp_path, command):
+    secret = tmp_path / "pass"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)
+    where = [str(FAILOVER)] if command == "read" else ["lo"]
+    result = carpscope(command, *where, "--pass-file", str(secret), "-w", str(secret))
+    assert result.returncode == 2
+    assert one_line_error(result) == f"carpscope: -w {secret}: that is the --pass-file; it would be overwritten"
+    assert secret.read_text() == "s3cret\n" and b"s3cret" not in result.stdout + result.stderr
+
+
 def test_write_to_a_device_or_a_new_file_is_not_an_input(tmp_path):
     assert carpscope("read", str(FAILOVER), "-q", "-w", os.devnull).returncode == 0
     with open(os.devnull, "rb") as stdin:  # stdin and -w are the same device: nothing to clobber
