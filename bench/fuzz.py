@@ -432,21 +432,25 @@ def m_ttl(rng, cap):
     return "ttl"
 
 
-def m_fragment(rng, cap):
+def _ipv4_advert(rng, cap):
+    """A protocol-112 record over IPv4 and its layout, or (None, None) when the capture has none."""
     cands = [(r, i) for r, i in cap.p112 if i.family == 4]
-    if not cands:
+    return rng.choice(cands) if cands else (None, None)
+
+
+def m_fragment(rng, cap):
+    r, info = _ipv4_advert(rng, cap)
+    if r is None:
         return None
-    r, info = rng.choice(cands)
     r.data = _put(r.data, info.ip + 6, struct.pack("!H", rng.choice([0x2000, 0x0001, 0x2010, 0x1FFF, 0x4000])))
     return "ip-fragment"
 
 
 def m_ip_header(rng, cap):
     """IPv4 header length below 20 or beyond the frame."""
-    cands = [(r, i) for r, i in cap.p112 if i.family == 4]
-    if not cands:
+    r, info = _ipv4_advert(rng, cap)
+    if r is None:
         return None
-    r, info = rng.choice(cands)
     r.data = _put(r.data, info.ip, bytes([0x40 | rng.choice([0, 1, 4, 6, 15])]))
     return "ip-ihl"
 

@@ -166,16 +166,20 @@ class _Config:
 
     def signs(self, ctr: bytes, md: bytes, mac: str | None) -> tuple | None:
         """The verification result of an advert from `mac` with this counter and md, if this signed it."""
-        h = self.ctx.copy()
-        h.update(ctr)
-        if compare_digest(h.finalize(), md) and (self.mac is None or self.mac == mac):
-            return self.result(mac)
-        return None
+        return self.result(mac) if self.matches(ctr, md, mac) else None
 
     def result(self, mac: str | None) -> tuple:
         if self._ucarp is not None and mac is not None and mac.startswith(_UCARP_MAC):
             return self._ucarp
         return self._values
+
+
+class _Miss(NamedTuple):
+    """A negative outcome, valid while neither the claims nor the known configs change."""
+
+    epoch: int
+    version: int
+    values: tuple
 
 
 class _Layout(NamedTuple):
@@ -286,7 +290,7 @@ class Verifier:
         self._good: dict[tuple[int, tuple[int, ...]], list[_Config]] = {}
         self._version = 0  # bumped when a new configuration verifies
         self._sender: dict[tuple, _Config] = {}
-        self._misses: dict[tuple, tuple[int, int, tuple]] = {}
+        self._misses: dict[tuple, _Miss] = {}
         self._recent: dict[tuple, object] = {}
         self._older: dict[tuple, object] = {}
 
@@ -356,12 +360,8 @@ class Verifier:
         ctr = counter.to_bytes(8, "big")  # the wire bytes, offsets 8–15 (§2.1)
         mac, vlan = advert.src_mac, advert.vlan
         mine = self._sender.get((vhid, vlan, advert.src))
-        if mine is not None and (mine.mac is None or mine.mac == mac):
-            # The usual case: signed as its sender's last advert (`matches`, inlined).
-            h = mine.ctx.copy()
-            h.update(ctr)
-            if compare_digest(h.finalize(), md):
-                return mine.result(mac)
+        if mine is not None and mine.matches(ctr, md, mac):
+            return mine.result(mac)  # the usual case: signed as its sender's last advert
         ckey = (vhid, vlan, advert.family, ctr, md, mac)
         hit = self._recent.get(ckey)
         if hit is None:
@@ -371,15 +371,14 @@ class Verifier:
         if hit is not None:
             if hit.__class__ is _Config:
                 return hit.result(mac)
-            # A miss is (epoch, version, values): valid while neither claims nor configs change.
-            if hit[0] == self._epoch and hit[1] == self._version:
-                return hit[2]
+            if hit.epoch == self._epoch and hit.version == self._version:
+                return hit.values
 
         cfg = self._others(vhid, vlan, advert.src, ctr, md, mac, mine)
         if cfg is None:
             cfg, values = self._unknown(advert, ctr, md)
             if cfg is None:
-                self._remember(ckey, (self._epoch, self._version, values))
+                self._remember(ckey, _Miss(self._epoch, self._version, values))
                 return values
         self._remember(ckey, cfg)
         return cfg.result(mac)
@@ -398,9 +397,9 @@ class Verifier:
         # Keyed by the /24 the search covers (text, to stay cheap), not by each source.
         skey = (vhid, vlan, family, advert.src.rpartition(".")[0] if family == 4 else None, advert.src_mac)
         miss = self._misses.get(skey)
-        tried = miss is not None and miss[0] == self._epoch  # no new claims since it all failed
-        if tried and miss[1] == self._version:
-            return None, miss[2]
+        tried = miss is not None and miss.epoch == self._epoch  # no new claims since it all failed
+        if tried and miss.version == self._version:
+            return None, miss.values
         if not tried:  # (a new config elsewhere only changes the hint: _others tried it)
             cfg = self._find(advert, ctr, md)
             if cfg is not None:
@@ -413,7 +412,7 @@ class Verifier:
         values = self._failure(vhid, vlan, _slash24(advert.src) if family == 4 else None)
         if len(self._misses) >= _MISSES_MAX:
             self._misses.clear()
-        self._misses[skey] = (self._epoch, self._version, values)
+        self._misses[skey] = _Miss(self._epoch, self._version, values)
         return None, values
 
     def _remember(self, key: tuple, value: object) -> None:

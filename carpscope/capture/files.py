@@ -174,8 +174,9 @@ class FileSource:
     def _from_child(self) -> Iterator[Frame]:
         """The batches of a child running libpcap's filter pass (capture/scan.py), on the other core."""
         try:
-            child = subprocess.Popen([sys.executable, "-m", "carpscope.capture.scan", self.path, self.user_filter or ""],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            command = [sys.executable, "-m", "carpscope.capture.scan", self.path, self.user_filter or ""]
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
         except OSError:
             yield from self._batches(self._reader)
             return
@@ -186,16 +187,15 @@ class FileSource:
         self._scanner = child
         linktype, read = self.linktype, child.stdout.read
         try:
-            while True:
-                head = read(scan.HEAD.size)
-                sizes = scan.HEAD.unpack(head) if len(head) == scan.HEAD.size else (scan.ERROR, 0)
-                if sizes == (0, 0):
-                    return
-                meta, buf = (read(sizes[0]), read(sizes[1])) if sizes[0] != scan.ERROR else (b"", b"")
-                if len(meta) != sizes[0] or len(buf) != sizes[1]:
-                    yield from self._salvage()  # damage, or a child that died
-                    return
-                yield from self._batch(buf, meta, linktype)
+            while (head := read(scan.HEAD.size)) != scan.END:
+                if len(head) == scan.HEAD.size:
+                    meta_len, buf_len = scan.HEAD.unpack(head)
+                    meta, buf = read(meta_len), read(buf_len)
+                    if len(meta) == meta_len and len(buf) == buf_len:
+                        yield from self._batch(buf, meta, linktype)
+                        continue
+                yield from self._salvage()  # no end mark: damage, or a child that died
+                return
         finally:
             if child.poll() is None:
                 child.kill()

@@ -29,6 +29,7 @@ TICK = 0.1  # how often an idle capture hands the tracker a tick
 _BATCH = 256
 _META = struct.Struct("=IIII")  # sec, usec, offset, caplen
 
+
 def interfaces() -> list[str]:
     """What `carpscope live --list` shows, like `tcpdump -D`."""
     try:

@@ -7,7 +7,8 @@ this: pcapy takes the GIL back for every packet it reads.
 
 The child sends next_batch's buffers unchanged. Per batch: (meta length, data
 length) as two native 32-bit integers, then the meta and data bytes; (0, 0) at
-the end; (ERROR, n) and an n-byte message when libpcap stopped on damage.
+the end. A child that stops without (0, 0) hit damage (or died): the parent
+walks the file itself from there, which also finds the reason.
 
 Usage (by capture.files only): python -m carpscope.capture.scan FILE [FILTER]
 """
@@ -18,7 +19,7 @@ import struct
 import sys
 
 HEAD = struct.Struct("=II")
-ERROR = 0xFFFFFFFF
+END = HEAD.pack(0, 0)
 BATCH = 2048
 
 
@@ -32,21 +33,16 @@ def main(path: str, user_filter: str | None) -> None:
         reader = pcapy.open_offline(path)
         set_filter(reader, user_filter)
         while True:
-            try:
-                buf, meta = reader.next_batch(BATCH)
-            except pcapy.PcapError as err:
-                message = str(err).encode("utf-8", "replace")
-                out.write(HEAD.pack(ERROR, len(message)) + message)
-                break
+            buf, meta = reader.next_batch(BATCH)
             if not meta:
-                out.write(HEAD.pack(0, 0))
+                out.write(END)
                 break
             out.write(HEAD.pack(len(meta), len(buf)))
             out.write(meta)
             out.write(buf)
         out.flush()
-    except (BrokenPipeError, KeyboardInterrupt):
-        pass  # the parent stopped reading (-c, Ctrl-C): nothing to say
+    except (pcapy.PcapError, BrokenPipeError, KeyboardInterrupt):
+        pass  # damage (the parent finds it), or the parent stopped reading (-c, Ctrl-C)
 
 
 if __name__ == "__main__":

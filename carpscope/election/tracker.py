@@ -174,7 +174,7 @@ class Tracker:
         empty tuple), or None when the advert may change something: then `observe`
         must see it.
         """
-        g = self._groups.get((r.proto, r.id, r.family, r.vlan))
+        g = self._groups.get(_tid(r))
         if g is None:
             return None
         m = g.members[r.src]
@@ -647,7 +647,6 @@ class Tracker:
         """`m` has stopped advertising (silent for D, or judged so at the end of the capture)."""
         out: list = []
         m.active = False
-        silence = g.silence
         found: list[Finding] = []
         if g.master == m.addr:
             if g.contenders:
@@ -660,11 +659,7 @@ class Tracker:
                 else:
                     out += self._change(g, m, successor, found)
             else:
-                g.master = g.master_since = g.master_start = None
-                g.previous = m.addr
-                said = "said goodbye" if rules.resigns(m.record) else f"silent for {silence:.2f}s"
-                out.append(self._event(g, at, m.last_frame, ev.MASTER_DOWN, m.addr, expected=silence,
-                                       detail=f"{m.addr} {said} and no backup took over"))
+                out.append(self._master_down(g, m, at))
         elif m.addr in g.contenders:
             master = g.members[g.master]
             if g.contenders.pop(m.addr):
@@ -674,12 +669,17 @@ class Tracker:
                 # first otherwise): it handed over to the newcomer, which has now stopped too.
                 master.active = False
                 out += self._change(g, master, m, found)
-                g.master = g.master_since = g.master_start = None
-                g.previous = m.addr
-                out.append(self._event(g, at, m.last_frame, ev.MASTER_DOWN, m.addr, expected=silence,
-                                       detail=f"{m.addr} silent for {silence:.2f}s and no backup took over"))
+                out.append(self._master_down(g, m, at))
         self._reschedule(g)
         return out + found
+
+    def _master_down(self, g: _Group, m: _Member, at: float) -> Event:
+        """`m`, the last master, has stopped and nobody took over: the group has none."""
+        g.master = g.master_since = g.master_start = None
+        g.previous = m.addr
+        said = "said goodbye" if rules.resigns(m.record) else f"silent for {g.silence:.2f}s"
+        return self._event(g, at, m.last_frame, ev.MASTER_DOWN, m.addr, expected=g.silence,
+                           detail=f"{m.addr} {said} and no backup took over")
 
     def _maybe_end(self, g: _Group, gone: _Member, survivor: _Member) -> list:
         if any(g.contenders.values()):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from carpscope.model import Finding, Severity
-from carpscope.views.text import escape, seconds, utc
+from carpscope.views.text import escape, group_name, seconds, utc, where
 
 _HMAC_STYLE = {"ok": "green", "bad": "bold red", "mixed": "bold red", "unverified": "yellow", "n/a": "dim"}
 _SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
@@ -26,25 +26,6 @@ FINDING_COLUMNS = ("severity", "kind", "group", "frame", "time (UTC)", "since st
 
 
 # -- rows shared by both renderings ----------------------------------------------------
-
-def _label(proto: str | None, id_: int | None) -> str:
-    if not proto:
-        return "-"
-    return f"{proto.upper()} {'vhid' if proto == 'carp' else 'vrid'} {id_}"
-
-
-def _group(proto: str | None, id_: int | None, family: int | None, vlan: tuple[int, ...]) -> str:
-    """CARP vhid 1, with IPv6 and VLAN said only when they are not IPv4 untagged."""
-    if family in (None, 4) and not vlan:
-        return _label(proto, id_)
-    return f"{_label(proto, id_)} {'IPv6' if family == 6 else 'IPv4'}" + (
-        f" VLAN {'.'.join(map(str, vlan))}" if vlan else "")
-
-
-def _where(key) -> str:
-    family = "IPv4" if key.family == 4 else "IPv6"
-    return f"{family} VLAN {'.'.join(map(str, key.vlan))}" if key.vlan else family
-
 
 def _relative(time: float | None, first: float | None) -> str:
     if time is None or first is None:
@@ -71,7 +52,7 @@ def group_rows(snapshot, first: float | None) -> list[tuple[str, ...]]:
         vips = ", ".join(g.vips) if g.vips else "?"
         if g.vips and g.vips_from:
             vips += f" ({g.vips_from})"
-        head = (_label(g.key.proto, g.key.id), _where(g.key), vips, g.master or "none")
+        head = (group_name(g.key.proto, g.key.id), where(g.key.family, g.key.vlan), vips, g.master or "none")
         for i, m in enumerate(g.members):
             member = m.addr + (" *" if m.addr == g.master else "")
             rows.append((*(head if i == 0 else ("",) * len(head)), member, m.mac or "?",
@@ -88,7 +69,7 @@ def event_rows(events: Iterable, first: float | None) -> list[tuple[str, ...]]:
     rows = []
     for e in sorted(events, key=lambda e: e.time):
         rows.append((utc(e.time), _relative(e.time, first), "-" if e.frame is None else str(e.frame),
-                     _group(e.proto, e.id, e.family, e.vlan),
+                     group_name(e.proto, e.id, e.family, e.vlan),
                      e.kind, e.from_ or "-", e.to or "-", e.cause or "-", seconds(e.gap), seconds(e.expected),
                      escape(getattr(e, "detail", "") or "")))
     return rows
@@ -104,7 +85,7 @@ def finding_rows(findings: Iterable, first: float | None) -> list[tuple[str, ...
     rows = []
     for f, count in _tallied(findings):
         rows.append((f.severity.value, f.kind + (f" (x{count})" if count > 1 else ""),
-                     _group(f.proto, f.id, f.family, f.vlan),
+                     group_name(f.proto, f.id, f.family, f.vlan),
                      "-" if f.frame is None else str(f.frame), "-" if f.time is None else utc(f.time),
                      _relative(f.time, first), escape(f.detail)))
     return rows

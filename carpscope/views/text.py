@@ -28,6 +28,19 @@ def utc(time: float) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def where(family: int | None, vlan: tuple[int, ...]) -> str:
+    """IPv4, IPv6 VLAN 10, IPv4 VLAN 10.20 (QinQ, outer tag first)."""
+    return ("IPv6" if family == 6 else "IPv4") + (f" VLAN {'.'.join(map(str, vlan))}" if vlan else "")
+
+
+def group_name(proto: str | None, id_: int | None, family: int | None = 4, vlan: tuple[int, ...] = ()) -> str:
+    """CARP vhid 1, VRRP vrid 7 IPv6 VLAN 10: family and VLAN said unless IPv4 untagged."""
+    if not proto:
+        return "-"
+    name = f"{proto.upper()} {'vhid' if proto == 'carp' else 'vrid'} {id_}"
+    return name if family in (None, 4) and not vlan else f"{name} {where(family, vlan)}"
+
+
 def seconds(value: float | None) -> str:
     """A duration the way people read it: 3.39s."""
     return "-" if value is None else f"{value:.2f}s"

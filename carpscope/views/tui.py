@@ -10,8 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from carpscope.model import GroupKey
-from carpscope.views.text import escape, utc
+from carpscope.views.text import escape, group_name, utc
 
 _HMAC_STYLE = {"ok": "green", "bad": "bold red", "mixed": "bold red", "unverified": "yellow", "n/a": "dim"}
 _SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
@@ -24,13 +23,6 @@ def _table(title: str, columns) -> Table:
     for column in columns:
         table.add_column(column, no_wrap=column in _NO_WRAP, overflow="fold")  # fold: no address cut short
     return table
-
-
-def group_name(key) -> str:
-    """CARP vhid 1, VRRP vrid 7 IPv6 VLAN 10."""
-    name = f"{key.proto.upper()} {'vhid' if key.proto == 'carp' else 'vrid'} {key.id}"
-    name += " IPv6" if key.family == 6 else ""
-    return name + (f" VLAN {'.'.join(map(str, key.vlan))}" if key.vlan else "")
 
 
 def timers(member) -> str:
@@ -65,7 +57,7 @@ def groups_table(snapshot, now: float) -> Table:
         backups = [m.addr + (" (advertising)" if m.addr in g.advertising else "")
                    for m in g.members if m.addr != g.master]
         age = f"{max(now - g.last_advert, 0.0):.1f}s ago" if g.last_advert is not None else "-"
-        table.add_row(group_name(g.key), ", ".join(g.vips) or "?",
+        table.add_row(group_name(g.key.proto, g.key.id, g.key.family, g.key.vlan), ", ".join(g.vips) or "?",
                       Text(g.master or "none", style="bold" if g.master else "bold red"),
                       ", ".join(backups) or "-", timers(master), age, countdown(g, now), _signature(g))
     if not snapshot.groups:
@@ -78,8 +70,8 @@ def events_table(events, limit: int = 8) -> Table:
     table = _table("Recent events", ("time (UTC)", "group", "event", "from → to", "cause / gap"))
     for e in list(events)[-limit:]:
         gap = f"gap {e.gap:.2f}s" if e.gap is not None else ""
-        table.add_row(utc(e.time)[11:23], group_name(e.key), e.kind, f"{e.from_ or '-'} → {e.to or '-'}",
-                      " ".join(x for x in (e.cause, gap) if x))
+        table.add_row(utc(e.time)[11:23], group_name(e.proto, e.id, e.family, e.vlan), e.kind,
+                      f"{e.from_ or '-'} → {e.to or '-'}", " ".join(x for x in (e.cause, gap) if x))
     return table
 
 
@@ -87,7 +79,7 @@ def findings_table(findings, limit: int = 8) -> Table:
     """(finding, count) pairs, most severe first as the pipeline sorts them."""
     table = _table("Findings", ("severity", "kind", "group", "detail"))
     for f, count in list(findings)[:limit]:
-        group = group_name(GroupKey(f.proto, f.id, f.family or 4, f.vlan)) if f.proto else "-"
+        group = group_name(f.proto, f.id, f.family, f.vlan)
         table.add_row(Text(f.severity.value, style=_SEVERITY_STYLE[f.severity.value]),
                       f.kind + (f" (x{count})" if count > 1 else ""), group, escape(f.detail))
     return table

@@ -56,7 +56,8 @@ def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
     if frag & 0x1FFF:
         return _damaged(frame, "fragmented", f"IPv4 fragment at offset {(frag & 0x1FFF) * 8} of a protocol-112 packet")
     if frag & 0x2000:
-        findings.append(Finding("fragmented", Severity.WARNING, "first IPv4 fragment: the rest of the advert is elsewhere",
+        findings.append(Finding("fragmented", Severity.WARNING,
+                                "first IPv4 fragment: the rest of the advert is elsewhere",
                                 frame.number, frame.time, family=4, vlan=link.vlan))
     src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
     payload = data[off + ihl : off + total]
@@ -80,8 +81,8 @@ def _ipv6(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
             if int.from_bytes(data[pos + 2 : pos + 4], "big") & 0xFFF8:
                 return _damaged(frame, "fragmented", "IPv6 fragment of a protocol-112 packet") if data[pos] == IPPROTO_112 else None
             if data[pos + 3] & 1:
-                findings.append(Finding("fragmented", Severity.WARNING, "first IPv6 fragment", frame.number, frame.time,
-                                        family=6, vlan=link.vlan))
+                findings.append(Finding("fragmented", Severity.WARNING, "first IPv6 fragment",
+                                        frame.number, frame.time, family=6, vlan=link.vlan))
             size = 8
         elif nxt == 51:
             size = (data[pos + 1] + 2) * 4
