@@ -114,6 +114,14 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def describe(pid: int) -> str:
+    """/proc/PID/stat of a process (name, state, parent), for failure messages."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().strip()
+    except OSError:
+        return f"{pid} gone"
+
+
 def list_namespaces() -> list[str]:
     """Names of all named network namespaces (``ip netns list``)."""
     return [line.split()[0] for line in run("ip", "netns", "list").splitlines() if line.strip()]
@@ -122,6 +130,18 @@ def list_namespaces() -> list[str]:
 def namespace_pids(netns: str) -> list[int]:
     """Pids of the processes living in a named namespace."""
     return [int(p) for p in run("ip", "netns", "pids", netns, check=False).split()]
+
+
+def _wait_gone(pids: set[int], timeout: float) -> None:
+    """Wait until killed processes have finished dying.
+
+    A SIGKILLed process leaves its network namespace early in its exit, so
+    an empty ``ip netns pids`` does not yet mean it is gone from /proc
+    (CI once found one still there right after close).
+    """
+    deadline = time.time() + timeout
+    while any(running(pid) for pid in pids) and time.time() < deadline:
+        time.sleep(0.02)
 
 
 def delete_namespace(netns: str) -> None:
@@ -421,12 +441,14 @@ class Lab:
             return
         self._closed = True
         atexit.unregister(self.close)
+        pids = _best_effort(self.pids) or set()
         for capture in self.captures:
             _best_effort(capture.stop, 0)
         for peer in self.peers:
             _best_effort(peer.kill)
         for netns in reversed(self._namespaces):
             _best_effort(delete_namespace, netns)
+        _wait_gone(pids, timeout=5)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -650,9 +672,9 @@ def frame_times(path: str | os.PathLike) -> list[float]:
     return [float(line.split()[0]) for line in lines if line.strip()]
 
 
-def _best_effort(fn, *args) -> None:
+def _best_effort(fn, *args):
     """Cleanup must go on after one step failed (e.g. a namespace already gone)."""
     try:
-        fn(*args)
+        return fn(*args)
     except Exception:  # noqa: BLE001 - cleanup continues whatever happened
-        pass
+        return None

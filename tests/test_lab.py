@@ -22,8 +22,8 @@ from contextlib import nullcontext
 
 import pytest
 
-from lab import (Host, Lab, carp_adverts, list_namespaces, namespace_pids, require_lab, run,
-                 running, vrrp_adverts)
+from lab import (Host, Lab, carp_adverts, describe, list_namespaces, namespace_pids, require_lab,
+                 run, running, vrrp_adverts)
 
 A, B = ("a", "192.0.2.1"), ("b", "192.0.2.2")
 VIP = "192.0.2.50"
@@ -142,7 +142,7 @@ def test_exit_removes_namespaces_and_processes(tmp_path, body_raises):
             if body_raises:
                 raise RuntimeError("body failed")
     assert not [ns for ns in list_namespaces() if ns.startswith(run_id)]
-    assert not [pid for pid in pids if running(pid)]
+    assert not [describe(pid) for pid in pids if running(pid)]
 
 
 def test_enter_removes_namespaces_of_dead_runs_and_their_processes():
