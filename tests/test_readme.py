@@ -47,6 +47,17 @@ def test_ci_runs_the_readme_test_command():
     assert "tests/bootstrap && python3 -m pytest -q" in ci
 
 
+def test_ci_installs_what_bootstrap_installs():
+    """.ci/run shows its installs in plain view; they must not drift from README's bootstrap."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    bootstrap = (ROOT / "tests" / "bootstrap").read_text()
+    listed = bootstrap.split("PACKAGES=(", 1)[1].split(")", 1)[0].split()
+    installed = ci.split("--no-install-recommends", 1)[1].split(">", 1)[0].replace("\\", " ").split()
+    assert "apt-get update" in ci.split("apt-get install", 1)[0]
+    assert set(installed) == set(listed) >= {"tcpdump", "tshark", "ucarp", "keepalived"}
+    assert 'pip install --quiet --root-user-action=ignore ".[test]"' in ci
+
+
 @pytest.mark.parametrize("index", range(len(examples(README.read_text()))))
 def test_readme_example(index):
     if shutil.which("carpscope") is None and shutil.which("carpscope", path=str(Path(sys.executable).parent)) is None:
