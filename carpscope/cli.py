@@ -298,19 +298,16 @@ def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = No
         return  # a file that does not exist yet is no input
     if not stat.S_ISREG(out.st_mode):
         return  # /dev/null and the like
-    for name in files:
+    inputs = [(name, name == "-", f"the input {name}") for name in files]  # capture "-": standard input
+    if pass_file:
+        inputs.append((pass_file, False, "the --pass-file"))
+    for name, stdin, what in inputs:
         try:
-            st = os.fstat(sys.stdin.fileno()) if name == "-" else os.stat(name)
+            st = os.fstat(sys.stdin.fileno()) if stdin else os.stat(name)
         except (OSError, ValueError):
             continue  # reading it will say what is wrong
         if os.path.samestat(out, st):
-            raise UsageError(f"-w {write_path}: that is the input {name}; it would be overwritten")
-    if pass_file:
-        try:
-            if os.path.samestat(out, os.stat(pass_file)):
-                raise UsageError(f"-w {write_path}: that is the --pass-file; it would be overwritten")
-        except OSError:
-            pass  # reading it will say what is wrong
+            raise UsageError(f"-w {write_path}: that is {what}; it would be overwritten")
 
 
 @main.command()

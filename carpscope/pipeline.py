@@ -187,12 +187,8 @@ class Pipeline:
             counter = md = None
         time = frame.time
         out = self._keep(self.tracker.advance(time)) if self.tracker.due(time) else []
-        self.records += 1
+        self._count(time)
         self.adverts += 1
-        if time > self.last_time:
-            self.last_time = time
-        elif time < self.first_time:
-            self.first_time = time
         happened = self.tracker.repeat(r, frame.number, time, counter, md)
         if happened is None or not self.lean:
             if counter is None:

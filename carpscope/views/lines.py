@@ -7,13 +7,11 @@ piped and colours them on a terminal, so text and colour never disagree.
 from __future__ import annotations
 
 from carpscope.model import AddressClaim, CarpAdvert, Damaged, Finding, VrrpAdvert
-from carpscope.views.text import escape, utc
+from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, utc
 
 Segments = list[tuple[str, str]]
 
 _VRRP_AUTH = {0: "none", 1: "simple", 2: "ah"}
-_HMAC_STYLE = {"ok": "green", "bad": "bold red", "unverified": "yellow", "n/a": ""}
-_SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 
 
 def _value(v: object) -> str:
@@ -25,7 +23,7 @@ def _prefix(frame: int, time: float) -> Segments:
 
 
 def _flags(findings: tuple[Finding, ...]) -> Segments:
-    return [(f" [{f.kind}]", _SEVERITY_STYLE[f.severity.value]) for f in findings]
+    return [(f" [{f.kind}]", SEVERITY_STYLE[f.severity.value]) for f in findings]
 
 
 def _addresses(r: CarpAdvert | VrrpAdvert) -> Segments:
@@ -42,7 +40,7 @@ def carp(r: CarpAdvert) -> Segments:
         f"counter {_value(r.counter)} ttl {r.ttl} cksum {_value(r.checksum)} "
     )
     return [*_prefix(r.frame, r.time), *_addresses(r), ("CARP", "bold"), (fields[4:], ""),
-            (f"hmac {r.hmac}", _HMAC_STYLE.get(r.hmac, "")), *_flags(r.findings)]
+            (f"hmac {r.hmac}", HMAC_STYLE.get(r.hmac, "")), *_flags(r.findings)]
 
 
 def vrrp(r: VrrpAdvert) -> Segments:
@@ -110,6 +108,6 @@ def event(e) -> Segments:
 
 def finding(f: Finding) -> Segments:
     """A group-level finding the moment it is concluded."""
-    style = _SEVERITY_STYLE[f.severity.value]
+    style = SEVERITY_STYLE[f.severity.value]
     return [("       ", ""), (utc(f.time) if f.time is not None else "", "dim"), (" !! ", style),
             (f"{f.severity.value} {f.kind}: ", style), (escape(f.detail), "")]

@@ -62,4 +62,3 @@ class FileProgress:
 def wanted(stderr, stdout, quiet: bool) -> bool:
     """A bar only where someone watches it, and not across per-packet lines on the same terminal."""
     return stderr.isatty() and (quiet or not stdout.isatty())
-

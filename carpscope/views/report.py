@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from carpscope.model import Finding, Severity
-from carpscope.views.text import escape, group_name, seconds, utc, where
+from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, group_name, seconds, utc, where
 
-_HMAC_STYLE = {"ok": "green", "bad": "bold red", "mixed": "bold red", "unverified": "yellow", "n/a": "dim"}
-_SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 _EVENT_STYLE = {"master-down": "bold red", "split-brain-started": "bold red", "split-brain-ended": "green",
                 "master-changed": "magenta", "master-elected": "green", "parameters-changed": "cyan"}
 
@@ -162,7 +160,7 @@ def rich_report(snapshot, events, findings, first_time: float | None, last_time:
     for row in group_rows(snapshot, first_time):
         cells = [Text(c) for c in row]
         cells[3].stylize("bold" if row[3] not in ("none", "") else "red")
-        cells[8].stylize(_HMAC_STYLE.get(row[8], ""))
+        cells[8].stylize(HMAC_STYLE.get(row[8], ""))
         groups.add_row(*cells)
 
     timeline = _table("Timeline", EVENT_COLUMNS, ("time (UTC)", "since start", "frame", "event"))
@@ -174,7 +172,7 @@ def rich_report(snapshot, events, findings, first_time: float | None, last_time:
     found = _table("Findings (most severe first)", FINDING_COLUMNS, ("severity", "kind", "frame"))
     for row in finding_rows(findings, first_time):
         cells = [Text(c) for c in row]
-        cells[0].stylize(_SEVERITY_STYLE.get(row[0], ""))
-        cells[1].stylize(_SEVERITY_STYLE.get(row[0], ""))
+        cells[0].stylize(SEVERITY_STYLE.get(row[0], ""))
+        cells[1].stylize(SEVERITY_STYLE.get(row[0], ""))
         found.add_row(*cells)
     return [header, groups, timeline, found]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as _dt
 
+# Colours of a signature verdict and of a finding's severity, the same in every view.
+HMAC_STYLE = {"ok": "green", "bad": "bold red", "mixed": "bold red", "unverified": "yellow", "n/a": "dim"}
+SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
+
 _SAFE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 _SAFE[ord("\\")] = "\\\\"
 _SAFE[ord('"')] = '\\"'

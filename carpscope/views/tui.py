@@ -10,10 +10,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from carpscope.views.text import escape, group_name, utc
+from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, group_name, utc
 
-_HMAC_STYLE = {"ok": "green", "bad": "bold red", "mixed": "bold red", "unverified": "yellow", "n/a": "dim"}
-_SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 GROUP_COLUMNS = ("group", "VIPs", "master", "backups", "timers", "last advert", "down in", "signature")
 _NO_WRAP = ("master", "down in", "time (UTC)", "severity")
 
@@ -46,7 +44,7 @@ def _signature(group) -> Text:
     word = group.hmac or "-"
     if word == "ok" and group.passphrase is not None:
         word += " (empty key)" if group.passphrase == 0 else f" (pass {group.passphrase})"
-    return Text(word, style=_HMAC_STYLE.get(group.hmac or "", ""))
+    return Text(word, style=HMAC_STYLE.get(group.hmac or "", ""))
 
 
 def groups_table(snapshot, now: float) -> Table:
@@ -80,7 +78,7 @@ def findings_table(findings, limit: int = 8) -> Table:
     table = _table("Findings", ("severity", "kind", "group", "detail"))
     for f, count in list(findings)[:limit]:
         group = group_name(f.proto, f.id, f.family, f.vlan)
-        table.add_row(Text(f.severity.value, style=_SEVERITY_STYLE[f.severity.value]),
+        table.add_row(Text(f.severity.value, style=SEVERITY_STYLE[f.severity.value]),
                       f.kind + (f" (x{count})" if count > 1 else ""), group, escape(f.detail))
     return table
 
