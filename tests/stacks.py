@@ -1,0 +1,267 @@
+"""Frames as OpenBSD, FreeBSD, pfSense, OPNsense, ucarp and keepalived put them on the wire.
+
+A small, readable generator for tests, written from the protocol facts in docs/
+(PROTOCOL.md §1–§5 and §9 of the project's reference): the CARP header and its
+checksum, the HMAC message each stack hashes, how each stack turns a passphrase
+into a key, and the address claims a new master sends. No real kernel is needed:
+each case the real stacks produce is built byte by byte and written as a pcap.
+
+Nothing here is fast; everything here is meant to be read next to the docs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CARP_V4_GROUP, CARP_V6_GROUP = "224.0.0.18", "ff02::12"
+CARP_V4_MAC, CARP_V6_MAC = "01:00:5e:00:00:12", "33:33:00:00:00:12"
+KEY_LEN = 20  # CARP_KEY_LEN
+
+
+# -- bytes ------------------------------------------------------------------------
+
+def cksum(data: bytes) -> int:
+    """RFC 1071 Internet checksum."""
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def ip(text: str) -> bytes:
+    return ipaddress.ip_address(text).packed
+
+
+# -- passphrase → key (§2.2, §9.1) ------------------------------------------------
+
+def bsd_key(passphrase: bytes, previous: bytes = b"") -> bytes:
+    """OpenBSD/FreeBSD ifconfig: strlcpy into the existing 20-byte key, the old tail kept."""
+    key = bytearray(previous.ljust(KEY_LEN, b"\0")[:KEY_LEN])
+    cut = passphrase[: KEY_LEN - 1]
+    key[: len(cut)] = cut
+    key[len(cut)] = 0
+    return bytes(key)
+
+
+def gui_password(text: str) -> bytes:
+    """pfSense/OPNsense: escapeshellarg(addslashes(str_replace(" ", "", pw))) before ifconfig."""
+    out = text.replace(" ", "")
+    for ch in ("\\", "'", '"', "\0"):
+        out = out.replace(ch, "\\" + ch)
+    return out.encode()
+
+
+# -- the HMAC (§2.1, §2.3) ----------------------------------------------------------
+
+def hmac_message(vhid: int, vips: Sequence[str], counter: int, *, lladdr: str | None = None,
+                 v6_link_local: bool = True, sort: bool = True) -> bytes:
+    """02 01 [lladdr] vhid IPv4-VIPs IPv6-VIPs counter.
+
+    sort: ascending (every current stack); v6_link_local=False is OpenBSD's send
+    context HMAC_NOV6LL; link-local IPv6 VIPs have bytes 2-3 zeroed.
+    """
+    addrs = [ipaddress.ip_address(a) for a in vips]
+    v4 = [a.packed for a in addrs if a.version == 4]
+    v6 = []
+    for a in addrs:
+        if a.version != 6:
+            continue
+        if a.is_link_local:
+            if not v6_link_local:
+                continue
+            v6.append(a.packed[:2] + b"\0\0" + a.packed[4:])
+        else:
+            v6.append(a.packed)
+    if sort:
+        v4, v6 = sorted(set(v4)), sorted(set(v6))
+    head = b"\x02\x01" + (mac(lladdr) if lladdr else b"")
+    return head + bytes((vhid,)) + b"".join(v4) + b"".join(v6) + counter.to_bytes(8, "big")
+
+
+def carp_md(key: bytes, vhid: int, vips: Sequence[str], counter: int, **layout) -> bytes:
+    return hmac.new(key, hmac_message(vhid, vips, counter, **layout), hashlib.sha1).digest()
+
+
+def carp_header(vhid: int, advbase: int, advskew: int, demote: int, counter: int, md: bytes) -> bytes:
+    """The 36-byte CARP advertisement (§1.1) with its checksum over these 36 bytes (§1.2)."""
+    body = struct.pack("!BBBBBBH", 0x21, vhid, advskew, 7, demote, advbase, 0) + counter.to_bytes(8, "big") + md
+    return body[:6] + cksum(body).to_bytes(2, "big") + body[8:]
+
+
+# -- encapsulation ------------------------------------------------------------------
+
+def ether(src: str, dst: str, ethertype: int, payload: bytes, vlan: int | None = None) -> bytes:
+    tag = struct.pack("!HH", 0x8100, vlan) if vlan is not None else b""
+    return mac(dst) + mac(src) + tag + struct.pack("!H", ethertype) + payload
+
+
+def ipv4(src: str, dst: str, proto: int, payload: bytes, ttl: int = 255, tos: int = 0x10, ident: int = 1) -> bytes:
+    head = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(payload), ident, 0x4000, ttl, proto, 0, ip(src), ip(dst))
+    return head[:10] + cksum(head).to_bytes(2, "big") + head[12:] + payload
+
+
+def ipv6(src: str, dst: str, next_header: int, payload: bytes, hlim: int = 255) -> bytes:
+    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), next_header, hlim, ip(src), ip(dst)) + payload
+
+
+def multicast_mac(dst: str) -> str:
+    a = ipaddress.ip_address(dst)
+    if a.version == 4:
+        b = a.packed
+        return "01:00:5e:%02x:%02x:%02x" % (b[1] & 0x7F, b[2], b[3])
+    return "33:33:" + ":".join("%02x" % x for x in a.packed[-4:])
+
+
+def ip_frame(src_mac: str, src: str, dst: str, proto: int, payload: bytes, *, ttl: int = 255,
+             dst_mac: str | None = None, vlan: int | None = None) -> bytes:
+    """An Ethernet frame carrying `payload` as IP protocol `proto`, v4 or v6 by the source address."""
+    six = ":" in src
+    if dst_mac is None:
+        dst_mac = multicast_mac(dst) if ipaddress.ip_address(dst).is_multicast else "02:00:00:00:00:fe"
+    packet = ipv6(src, dst, proto, payload, ttl) if six else ipv4(src, dst, proto, payload, ttl)
+    return ether(src_mac, dst_mac, 0x86DD if six else 0x0800, packet, vlan)
+
+
+def garp(vip: str, sender_mac: str, vlan: int | None = None) -> bytes:
+    """A gratuitous ARP request for `vip` (a new master's claim, §2.1)."""
+    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac(sender_mac) + ip(vip) + bytes(6) + ip(vip)
+    return ether(sender_mac, "ff:ff:ff:ff:ff:ff", 0x0806, body, vlan)
+
+
+def unsolicited_na(vip: str, sender_mac: str, src: str | None = None, vlan: int | None = None) -> bytes:
+    """An unsolicited neighbour advertisement for `vip` to ff02::1 (override flag, target lladdr)."""
+    src = src or vip
+    icmp = struct.pack("!BBHI", 136, 0, 0, 0x20000000) + ip(vip) + bytes((2, 1)) + mac(sender_mac)
+    pseudo = ip(src) + ip("ff02::1") + struct.pack("!I3xB", len(icmp), 58)
+    icmp = icmp[:2] + cksum(pseudo + icmp).to_bytes(2, "big") + icmp[4:]
+    return ether(sender_mac, "33:33:00:00:00:01", 0x86DD, ipv6(src, "ff02::1", 58, icmp), vlan)
+
+
+# -- VRRP (§5) and AH (§9.6) -----------------------------------------------------------
+
+def vrrp2(vrid: int, priority: int, addresses: Sequence[str], adver_int: int = 1, auth_type: int = 0,
+          auth_data: bytes = bytes(8)) -> bytes:
+    body = struct.pack("!BBBBBBH", 0x21, vrid, priority, len(addresses), auth_type, adver_int, 0)
+    body += b"".join(ip(a) for a in addresses) + auth_data.ljust(8, b"\0")[:8]
+    return body[:6] + cksum(body).to_bytes(2, "big") + body[8:]
+
+
+def vrrp3(vrid: int, priority: int, addresses: Sequence[str], src: str, dst: str, adver_int_cs: int = 100) -> bytes:
+    """VRRPv3 with the pseudo-header checksum (RFC 5798 as keepalived reads it, both families)."""
+    body = struct.pack("!BBBBHH", 0x31, vrid, priority, len(addresses), adver_int_cs & 0xFFF, 0)
+    body += b"".join(ip(a) for a in addresses)
+    if ":" in src:
+        pseudo = ip(src) + ip(dst) + struct.pack("!I3xB", len(body), 112)
+    else:
+        pseudo = ip(src) + ip(dst) + struct.pack("!xBH", 112, len(body))
+    return body[:6] + cksum(pseudo + body).to_bytes(2, "big") + body[8:]
+
+
+def ah(next_header: int, payload: bytes, spi: int = 0x1000, seq: int = 1, icv: bytes = bytes(12)) -> bytes:
+    """An IPv4 AH header (RFC 4302) with a 12-byte ICV, then `payload` (protocol `next_header`)."""
+    length = (12 + len(icv)) // 4 - 2
+    return struct.pack("!BBHII", next_header, length, 0, spi, seq) + icv + payload
+
+
+# -- a CARP node ------------------------------------------------------------------------
+
+@dataclass
+class Node:
+    """One CARP member as its stack puts it on the wire.
+
+    stack: "openbsd" (demote byte, constant replay cookie, virtual MAC source,
+    NOV6LL signing), "freebsd" (pfSense/OPNsense: virtual MAC source, random then
+    counting counter, demotion folded into advskew), "ucarp" (00:00:5e:00:00:vhid
+    source, claims from the real MAC).
+    """
+
+    src: str
+    vhid: int
+    key: bytes
+    vips: Sequence[str]
+    stack: str = "freebsd"
+    advbase: int = 1
+    advskew: int = 0
+    demote: int = 0
+    real_mac: str = "02:00:00:00:00:01"
+    lladdr: str | None = None  # OpenBSD: a manually set lladdr, hashed after 02 01
+    dst: str | None = None  # a unicast peer (OpenBSD carppeer, FreeBSD peer)
+    ttl: int = 255
+    vlan: int | None = None
+    counter: int = 0x0123456789ABCDEF
+    sent: int = field(default=0, init=False)
+
+    @property
+    def advert_mac(self) -> str:
+        if self.stack == "ucarp":
+            return "00:00:5e:00:00:%02x" % self.vhid
+        if self.lladdr:
+            return self.lladdr
+        if self.stack == "freebsd" and self.dst and not ipaddress.ip_address(self.dst).is_multicast:
+            return self.real_mac  # FreeBSD unicast adverts keep the parent's MAC (§1.4)
+        return "00:00:5e:00:01:%02x" % self.vhid
+
+    @property
+    def claim_mac(self) -> str:
+        return self.real_mac if self.stack == "ucarp" else (self.lladdr or "00:00:5e:00:01:%02x" % self.vhid)
+
+    def next_counter(self) -> int:
+        if self.stack != "openbsd" and self.sent:
+            self.counter = (self.counter + 1) % (1 << 64)  # FreeBSD-family after hearing a peer (§3)
+        self.sent += 1
+        return self.counter  # OpenBSD: the same cookie in every advert
+
+    def advert(self, *, advbase: int | None = None, advskew: int | None = None, demote: int | None = None,
+               family: int | None = None) -> bytes:
+        counter = self.next_counter()
+        layout = {"lladdr": self.lladdr, "v6_link_local": self.stack != "openbsd"}
+        md = carp_md(self.key, self.vhid, self.vips, counter, **layout)
+        header = carp_header(self.vhid, self.advbase if advbase is None else advbase,
+                             self.advskew if advskew is None else advskew,
+                             (self.demote if demote is None else demote) if self.stack == "openbsd" else 0,
+                             counter, md)
+        six = family == 6 or (family is None and ":" in self.src)
+        src = self.src if not six or ":" in self.src else "fe80::%x" % int(ipaddress.ip_address(self.src))
+        dst = self.dst or (CARP_V6_GROUP if six else CARP_V4_GROUP)
+        return ip_frame(self.advert_mac, src, dst, 112, header, ttl=self.ttl, vlan=self.vlan)
+
+    def claims(self) -> list[bytes]:
+        """What a new master sends after its first advert: ARP for IPv4 VIPs, NA for IPv6 (§4.2)."""
+        out = []
+        for vip in self.vips:
+            if ":" in vip:
+                out.append(unsolicited_na(vip, self.claim_mac, vlan=self.vlan))
+            else:
+                out.append(garp(vip, self.claim_mac, self.vlan))
+        return out
+
+
+# -- pcap -------------------------------------------------------------------------------
+
+def write_pcap(path: str | Path, frames: Iterable[tuple[float, bytes]], linktype: int = 1) -> Path:
+    """Frames (time, bytes) as a microsecond pcap; returns the path."""
+    path = Path(path)
+    with path.open("wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
+        for t, data in frames:
+            sec = int(t)
+            usec = int(round((t - sec) * 1e6))
+            if usec >= 1_000_000:
+                sec, usec = sec + 1, usec - 1_000_000
+            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
+    return path
+
+
+T0 = 1_795_000_000.0  # 2026-11-18 UTC, clearly synthetic
