@@ -31,15 +31,21 @@ class FindingTally:
 
 
 HOLD = 0.5  # seconds a failed CARP advert waits for the address claims that follow it
+HELD_MAX = 256  # frames queued behind a held advert (issue 20): past it, the advert is judged at once
 
 
 class _Held(NamedTuple):
-    """A CARP advert that failed verification, waiting for the claims that may fix it."""
+    """A CARP advert that failed verification, waiting for the claims that may fix it.
+
+    Every frame of the next HOLD seconds waits behind it, in order: its claims are
+    learned at once, and a dual-stack master's advert of the other family (which it
+    sends before its ARP and NA, PROTOCOL.md §2.1) does not cut the wait short.
+    """
 
     frame: Frame
     record: CarpAdvert  # as decoded, before verification
     shape: tuple[bytes, int] | None
-    claims: list  # AddressClaims that came after it, in order
+    queue: list  # (Frame, decoded record or None) that came after it, in order
 
 
 class _Template(NamedTuple):
@@ -94,8 +100,9 @@ class Pipeline:
         self.adverts += 1  # a protocol-112 packet, decoded or damaged
         if isinstance(record, CarpAdvert):
             verified = self.verifier.verify(record)
+            out += self._notes()
             sender = (record.vhid, record.vlan, record.src)
-            if verified.hmac != "bad":
+            if not _failed(verified):
                 self._failing.discard(sender)
             elif sender not in self._failing:
                 # A new master signs its first advert before its gratuitous ARPs tell
@@ -109,6 +116,12 @@ class Pipeline:
             record = verified
         return out + self._settle(frame, record, shape)
 
+    def _notes(self) -> list:
+        """Findings of the verifier itself (its search budget ran out)."""
+        notes = self.verifier.notes() if hasattr(self.verifier, "notes") else ()
+        self._tally(notes)
+        return list(notes)
+
     def _settle(self, frame: Frame, record, shape: tuple[bytes, int] | None) -> list:
         """A final record: its findings, the elections it moves, and the fast path's template."""
         self._tally(record.findings)
@@ -120,22 +133,30 @@ class Pipeline:
         return out
 
     def _while_held(self, frame: Frame) -> list:
-        """Address claims right after a failed advert join it; anything else releases it."""
-        held, record = self._held, decode_frame(frame, self.decode_as)
-        if isinstance(record, AddressClaim) and frame.time - held.frame.time <= HOLD:
-            self._count(frame.time)
-            self.verifier.learn(record)
-            held.claims.append(record)
+        """Frames within HOLD of a failed advert wait behind it; its claims teach at once."""
+        held = self._held
+        if frame.time - held.frame.time <= HOLD and len(held.queue) < HELD_MAX:
+            record = decode_frame(frame, self.decode_as)
+            if isinstance(record, AddressClaim):
+                self.verifier.learn(record)
+            held.queue.append((frame, record))
             return []
-        return self._release() + self._record(frame, record, repeat.shape(frame.linktype, frame.data))
+        return self._release() + self.feed(frame)
 
     def _release(self) -> list:
-        """The held advert, verified again with what the claims taught, then the claims."""
+        """The held advert, verified again with what the claims taught, then the frames behind it."""
         held, self._held = self._held, None
         record = self.verifier.verify(held.record)
-        if record.hmac != "bad":
+        out = self._notes()
+        if not _failed(record):
             self._failing.discard((record.vhid, record.vlan, record.src))
-        return self._settle(held.frame, record, held.shape) + held.claims
+        out += self._settle(held.frame, record, held.shape)
+        for frame, queued in held.queue:
+            if self._held is not None:  # one of them failed in turn: the rest waits behind it
+                self._held.queue.append((frame, queued))
+            else:
+                out += self._record(frame, queued, repeat.shape(frame.linktype, frame.data))
+        return out
 
     def _start(self, time: float) -> list:
         """A frame gave a record: let timeouts due before it fire, and count it."""
@@ -205,14 +226,18 @@ class Pipeline:
 
     def advance(self, now: float) -> list:
         """Timeouts that fell due by `now` (a tick in live capture, or the next frame)."""
-        out = self._release() if self._held is not None and now - self._held.frame.time > HOLD else []
+        out = []
+        while self._held is not None and now - self._held.frame.time > HOLD:
+            out += self._release()
         if self.tracker.due(now):
             out += self._keep(self.tracker.advance(now))
         return out
 
     def finish(self) -> list:
         """End of capture: conclusions that need the whole picture."""
-        out = self._release() if self._held is not None else []
+        out = []
+        while self._held is not None:
+            out += self._release()
         if self.last_time is None:
             return out
         return out + self._keep(self.tracker.finish(self.last_time))
@@ -247,6 +272,11 @@ class Pipeline:
     def tallies(self) -> list[FindingTally]:
         """Findings, most severe first, then in order of appearance."""
         return sorted(self.findings.values(), key=lambda t: (-t.first.severity.rank, t.first.time or 0.0))
+
+
+def _failed(r: CarpAdvert) -> bool:
+    """A check that claims may still turn: bad, or unverified for want of the VIP set."""
+    return r.hmac == "bad" or r.hmac_reason == "vips-unknown"
 
 
 def is_packet(item: object) -> bool:

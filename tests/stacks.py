@@ -265,3 +265,39 @@ def write_pcap(path: str | Path, frames: Iterable[tuple[float, bytes]], linktype
 
 
 T0 = 1_795_000_000.0  # 2026-11-18 UTC, clearly synthetic
+
+
+# -- signature cases (issue 12): takeovers, split brains, balancing ---------------------
+
+def takeover(node: Node, t: float, families: Sequence[int] = (4,), claim_mac: str | None = None,
+             gap: float = 0.001) -> list[tuple[float, bytes]]:
+    """A new master: one advert per family first, then its ARP/NA claims (§2.1, §4.2).
+
+    claim_mac: the MAC the claims come from (OpenBSD balancing: 01:00:5e:00:01:<leader>, §9.5).
+    """
+    out = [(t + i * gap, node.advert(family=f)) for i, f in enumerate(families)]
+    t += len(out) * gap
+    for i, frame in enumerate(node.claims()):
+        if claim_mac is not None:
+            frame = frame[:6] + mac(claim_mac) + frame[12:]
+            if frame[12:14] == b"\x08\x06":  # ARP: the sender hardware address too
+                frame = frame[:22] + mac(claim_mac) + frame[28:]
+        out.append((t + i * gap, frame))
+    return out
+
+
+def adverts(node: Node, start: float, end: float, families: Sequence[int] = (4,),
+            interval: float | None = None) -> list[tuple[float, bytes]]:
+    """Adverts of a master every `interval` (default advbase) from start until before end."""
+    step = interval or node.advbase
+    out = []
+    t = start
+    while t < end:
+        out += [(t + i * 0.0005, node.advert(family=f)) for i, f in enumerate(families)]
+        t += step
+    return out
+
+
+def merged(*streams: Sequence[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
+    """Several nodes' frames in time order (a capture of the shared segment)."""
+    return sorted((f for s in streams for f in s), key=lambda f: f[0])

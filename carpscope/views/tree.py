@@ -43,7 +43,9 @@ def _checksum(r: CarpAdvert | VrrpAdvert) -> str:
 def carp(r: CarpAdvert) -> list[str]:
     sig = r.hmac
     if r.hmac == "ok":
-        sig += f" (passphrase {r.passphrase or 'empty'}, VIPs {', '.join(r.vips or ())} {r.vips_from}, layout {r.hmac_variant})"
+        form = f", matched in its {r.key_form} form" if r.key_form else ""
+        sig += (f" (passphrase {r.passphrase or 'empty'}{form}, VIPs {', '.join(r.vips or ())} {r.vips_from}, "
+                f"layout {r.hmac_variant})")
     elif r.hmac_hint:
         sig += f" ({r.hmac_hint})"
     return [
