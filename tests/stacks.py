@@ -301,3 +301,23 @@ def adverts(node: Node, start: float, end: float, families: Sequence[int] = (4,)
 def merged(*streams: Sequence[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
     """Several nodes' frames in time order (a capture of the shared segment)."""
     return sorted((f for s in streams for f in s), key=lambda f: f[0])
+
+
+def multicast_loss_proto112() -> list[tuple[float, bytes]]:
+    """captures/multicast-loss-proto112.pcap: a pfSense-style pair, protocol 112 only.
+
+    vhid 1, pass `s3cret` on both, VIPs 192.0.2.50 and 192.0.2.51 (two: no
+    single-address search finds them). A (advskew 0) is master; its advert of +5 s
+    is the last B receives: B (advskew 100) times out 3 x 1 s + 100/256 s after
+    +6 s and advertises too, every 1.39 s, starting from the counter of the last
+    advert it accepted + 1 (FreeBSD, PROTOCOL.md §3); at +18.7 s multicast reaches
+    B again and it steps down. The capture holds no ARP: the VIPs are nowhere in it.
+    """
+    vips = ["192.0.2.50", "192.0.2.51"]
+    key = bsd_key(b"s3cret")
+    a = Node("192.0.2.1", 1, key, vips, real_mac="02:00:00:00:00:01")
+    b = Node("192.0.2.2", 1, key, vips, advskew=100, real_mac="02:00:00:00:00:02")
+    from_a = adverts(a, T0, T0 + 23)
+    b.counter = a.counter - 17 + 1  # A's advert of +5 s (A sent 23, +0 … +22) was the last B heard
+    takeover_b = 6.0 + 3 + 100 / 256
+    return merged(from_a, adverts(b, T0 + takeover_b, T0 + 18.7 + 0.8, interval=1 + 100 / 256))

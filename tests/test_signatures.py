@@ -102,6 +102,20 @@ def test_case1_kernel_carp_members_share_the_virtual_mac():
 
 # -- case 2: unknown VIPs are not a wrong key --------------------------------------------
 
+def test_case2_shipped_multicast_loss_proto112(tmp_path):
+    """captures/multicast-loss-proto112.pcap: rebuilt from tests/stacks.py; the keys are not blamed."""
+    shipped = CAPTURES / "multicast-loss-proto112.pcap"
+    rebuilt = write_pcap(tmp_path / "rebuilt.pcap", stacks.multicast_loss_proto112())
+    assert rebuilt.read_bytes() == shipped.read_bytes()
+    for args in (("-p", "s3cret"), ()):
+        doc = read_json(shipped, *args)
+        assert criticals(doc) == {"split-brain"}
+        cause = kinds(doc)["split-brain"]["detail"]
+        assert "the keys are not the problem" in cause and "IGMP snooping" in cause
+    doc = read_json(shipped, "-p", "s3cret", "--vip", "1=192.0.2.50", "--vip", "1=192.0.2.51")
+    assert members(doc) == {V4A: "ok", V4B: "ok"} and criticals(doc) == {"split-brain"}
+
+
 def test_case2_protocol_112_only_is_unverified_not_bad(tmp_path):
     a = Node(V4A, 1, bsd_key(b"s3cret"), TWO_VIPS)
     b = Node(V4B, 1, bsd_key(b"s3cret"), TWO_VIPS, advskew=100)

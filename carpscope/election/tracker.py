@@ -406,7 +406,8 @@ class Tracker:
             elif r.hmac_reason == "vips-unknown" and ("vips-unknown", None) not in g.raised:
                 # PROTOCOL.md §9.7: no evidence against the passphrase, so no critical finding.
                 found += self._raise(g, "vips-unknown", None, r,
-                                     f"adverts from {m.addr} could not be checked: no given passphrase verifies "
+                                     f"adverts of vhid {g.key.id} (first from {m.addr}) could not be checked: "
+                                     f"no given passphrase verifies "
                                      f"with a VIP set carpscope could find, and the VIP set of vhid {g.key.id} is "
                                      f"unknown (no --vip, no ARP/NA claim for it in the capture). That is not "
                                      f"evidence of a wrong passphrase: give --vip {g.key.id}=ADDR (every VIP of the "
@@ -665,6 +666,12 @@ class Tracker:
                     "the passphrases or the VIP sets differ; compare pass and the VIPs on both")
         if all(m.verdicts == {"ok"} for m in pair):
             return "every advert verifies, so " + unreachable
+        for x, y in (pair, pair[::-1]):
+            if _continues(y, x):
+                return (f"{y.addr}'s first advert as master continues {x.addr}'s counter ({y.run_record.counter} "
+                        f"= {x.addr}'s + 1): FreeBSD, pfSense and OPNsense copy the counter of each advert they "
+                        f"accept (PROTOCOL.md §3), so {y.addr} accepted {x.addr}'s signed adverts and the "
+                        f"passphrases and VIP sets match; the keys are not the problem: " + unreachable)
         if all(m.verdicts <= {"ok", "unverified"} for m in pair) and any(
                 m.record.hmac_reason == "vips-unknown" for m in pair if isinstance(m.record, CarpAdvert)):
             return ("no signature check points to the passphrases (the VIP set is unknown, so adverts could not be "
@@ -850,6 +857,15 @@ def _by_first(m: _Member) -> tuple:
 
 def _position(p: int | None) -> str:
     return "the empty key" if p == 0 else f"passphrase {p}"
+
+
+def _continues(y: _Member, x: _Member) -> bool:
+    """Does y's first advert of its run carry one of x's recent counters + 1 (PROTOCOL.md §3)?"""
+    first = y.run_record
+    if not isinstance(first, CarpAdvert) or first.counter is None:
+        return False
+    want = (first.counter - 1) % _COUNTER_MOD
+    return any(c == want for c, _ in x.counters)
 
 
 def _form(form: str | None) -> str:
