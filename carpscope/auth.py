@@ -37,6 +37,7 @@ _CLAIMS_MAX = 512  # addresses remembered per VLAN
 _GOOD_MAX = 8  # verified configurations remembered per group
 _SENDERS_MAX = 4096  # senders whose failed searches are remembered
 _SINGLES_MAX = 64  # latest claimed addresses also tried one by one
+_SET_MAX = 64  # a claimed VIP set holds a vhid's latest 64 claimed addresses at most
 _TRIED_MAX = 4096  # (key, message) pairs remembered per sender
 # Issue 20: HMACs the searches of one capture may compute (the checks of configurations
 # that verified are not counted); about 0.5 s of CPU. Spent: later unknown senders
@@ -371,6 +372,7 @@ class Verifier:
         self._version = 0  # bumped when a new configuration verifies, or the budget runs out
         self._sender: dict[tuple, _Config] = {}
         self._senders: dict[tuple, _Sender] = {}
+        self._sets_cache: dict[tuple, tuple] = {}  # (vhid, vlan, family) -> ((epoch, version), candidates)
         self._recent: dict[tuple, object] = {}
         self._older: dict[tuple, object] = {}
         self._budget = budget
@@ -591,7 +593,21 @@ class Verifier:
         return None
 
     def _candidates(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[_Addr, ...], bool]]:
-        """(vips_from, VIP set, try the legacy order) in the order they are tried, distinct sets only."""
+        """(vips_from, VIP set, try the legacy order) in the order they are tried, distinct sets only.
+
+        The same for every sender of a group until a claim or a verified configuration is new.
+        """
+        ckey = (vhid, vlan, family)
+        cached = self._sets_cache.get(ckey)
+        if cached is not None and cached[0] == (self._epoch, self._version):
+            return cached[1]
+        if len(self._sets_cache) >= _SENDERS_MAX:
+            self._sets_cache.clear()
+        unique = self._collect(vhid, vlan, family)
+        self._sets_cache[ckey] = ((self._epoch, self._version), unique)
+        return unique
+
+    def _collect(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[_Addr, ...], bool]]:
         given = self._given_sets(vhid, family)
         inferred = self._inferred_sets(vhid, vlan, family)
         out = [("given", s, True) for s in given]
@@ -623,15 +639,15 @@ class Verifier:
         table = self._claims.get(vlan)
         if not table:
             return []
-        own = [c.addr for c in table.values() if c.vhid == vhid]
-        free = [c.addr for c in table.values() if c.vhid is None or c.vhid == vhid]
+        own = [c.addr for c in table.values() if c.vhid == vhid][-_SET_MAX:]
+        free = [c.addr for c in table.values() if c.vhid is None or c.vhid == vhid][-_SET_MAX:]
         sets = _sets(own, family, False) + _sets(free, family, False) + [(a,) for a in free[-_SINGLES_MAX:]]
         others: dict[int, list[_Addr]] = {}
         for c in table.values():
             if c.vhid is not None and c.vhid != vhid:
                 others.setdefault(c.vhid, []).append(c.addr)
         for addrs in others.values():
-            sets += _sets(addrs, family, False)
+            sets += _sets(addrs[-_SET_MAX:], family, False)
         return _dedupe(sets)
 
     def _known(self, vhid: int, vlan) -> bool:

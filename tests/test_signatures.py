@@ -156,6 +156,9 @@ def test_case3_gui_password_matches_in_its_pfsense_form(tmp_path, password):
     doc = read_json(path, "-p", password, "--vip", "1=192.0.2.50")
     assert {(p["hmac"], p["passphrase"], p["key_form"]) for p in doc["packets"]} == {("ok", 1, "pfsense-gui")}
     assert members(doc) == {V4A: "ok"}
+    gui = kinds(doc)["gui-passphrase"]
+    assert gui["severity"] == "info" and "pfSense/OPNsense form" in gui["detail"]
+    assert password not in json.dumps(doc)
 
 
 # -- case 4: OpenBSD load balancing -------------------------------------------------------

@@ -49,6 +49,7 @@ SEVERITY = MappingProxyType({
     "replayed-advert": Severity.WARNING,
     "stale-key": Severity.WARNING,
     "vips-unknown": Severity.INFO,
+    "gui-passphrase": Severity.INFO,
 })
 
 FLAP_WINDOW = 300.0  # three or more master changes within five minutes is flapping
@@ -527,6 +528,12 @@ class Tracker:
                                f"the two drop each other's adverts although their passwords match. Destroy and "
                                f"re-create the carp interface (FreeBSD: remove the vhid and add it again) "
                                f"and set the pass once")
+        if r.key_form == "pfsense-gui" and ("gui-passphrase", r.src) not in g.raised:
+            out += self._raise(g, "gui-passphrase", r.src, r,
+                               f"{r.src} verifies with passphrase {r.passphrase} matched in its pfSense/OPNsense "
+                               f"form: the GUI removes spaces and escapes quotes and backslashes before it calls "
+                               f"ifconfig (PROTOCOL.md §9.1); a node configured with ifconfig or another tool must "
+                               f"be given that form, or it drops this node's adverts")
         if r.passphrase == 0:
             out += self._raise(g, "no-passphrase", None, r,
                                f"CARP vhid {g.key.id} adverts verify with the empty key (no pass set): anyone on "
@@ -868,9 +875,13 @@ def _continues(y: _Member, x: _Member) -> bool:
     return any(c == want for c, _ in x.counters)
 
 
+_FORMS = MappingProxyType({"pfsense-gui": "pfSense/OPNsense", "stale-tail": "stale-tail",
+                           "netlink-20": "20-byte netlink"})
+
+
 def _form(form: str | None) -> str:
     """How a verified key was formed, when it is not the pass as typed (auth key forms)."""
-    return f" ({form} form)" if form else ""
+    return f" (in its {_FORMS.get(form, form)} form)" if form else ""
 
 
 def _diff(old, new) -> str:
