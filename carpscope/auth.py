@@ -679,7 +679,8 @@ class Verifier:
                     f"wrong passphrase, or other VIPs than those given (--vip)")
             return ("bad", None, None, None, None, hint, None, None)
         hint = (f"no given passphrase verifies with a VIP set carpscope could find{searched}, and the VIP set "
-                f"of vhid {vhid} is unknown: give --vip {vhid}=ADDR, or capture ARP and ICMPv6 too")
+                f"of vhid {vhid} is unknown (not given, not claimed from its virtual MAC): give --vip {vhid}=ADDR, "
+                f"or capture ARP and ICMPv6 too")
         return ("unverified", None, None, None, None, hint, None, VIPS_UNKNOWN)
 
 

@@ -410,7 +410,7 @@ class Tracker:
                                      f"adverts of vhid {g.key.id} (first from {m.addr}) could not be checked: "
                                      f"no given passphrase verifies "
                                      f"with a VIP set carpscope could find, and the VIP set of vhid {g.key.id} is "
-                                     f"unknown (no --vip, no ARP/NA claim for it in the capture). That is not "
+                                     f"unknown (no --vip, no ARP/NA claim from its virtual MAC in the capture). That is not "
                                      f"evidence of a wrong passphrase: give --vip {g.key.id}=ADDR (every VIP of the "
                                      f"vhid, both families), or capture ARP and ICMPv6 too, not only protocol 112")
             if rules.demoted(r) and ("demoted", m.addr) not in g.raised:
