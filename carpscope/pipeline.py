@@ -89,15 +89,19 @@ class Pipeline:
                     return out
         return self._record(frame, decode_frame(frame, self.decode_as), shape)
 
-    def _record(self, frame: Frame, record, shape: tuple[bytes, int] | None) -> list:
-        """A decoded frame: timeouts due before it, then the record and what it causes."""
+    def _record(self, frame: Frame, record, shape: tuple[bytes, int] | None, counted: bool = False) -> list:
+        """A decoded frame: timeouts due before it, then the record and what it causes.
+
+        counted: it waited behind a held advert and was counted when it arrived.
+        """
         if record is None:
             return []
-        out = self._start(frame.time)
+        out = self.advance(frame.time) if counted else self._start(frame.time)
         if isinstance(record, AddressClaim):
             self.verifier.learn(record)
             return out + [record]
-        self.adverts += 1  # a protocol-112 packet, decoded or damaged
+        if not counted:
+            self.adverts += 1  # a protocol-112 packet, decoded or damaged
         if isinstance(record, CarpAdvert):
             verified = self.verifier.verify(record)
             out += self._notes()
@@ -137,8 +141,12 @@ class Pipeline:
         held = self._held
         if frame.time - held.frame.time <= HOLD and len(held.queue) < HELD_MAX:
             record = decode_frame(frame, self.decode_as)
-            if isinstance(record, AddressClaim):
-                self.verifier.learn(record)
+            if record is not None:  # counted now, as -c and -w see frames arrive
+                self._count(frame.time)
+                if isinstance(record, AddressClaim):
+                    self.verifier.learn(record)
+                else:
+                    self.adverts += 1
             held.queue.append((frame, record))
             return []
         return self._release() + self.feed(frame)
@@ -155,7 +163,7 @@ class Pipeline:
             if self._held is not None:  # one of them failed in turn: the rest waits behind it
                 self._held.queue.append((frame, queued))
             else:
-                out += self._record(frame, queued, repeat.shape(frame.linktype, frame.data))
+                out += self._record(frame, queued, repeat.shape(frame.linktype, frame.data), counted=True)
         return out
 
     def _start(self, time: float) -> list:

@@ -197,6 +197,12 @@ def test_case5_dual_stack_takeover_first_advert_is_ok(tmp_path, stack, vips):
     assert members(doc, family=4) == {V4B: "ok"} and not doc["findings"]
     p = pipeline_run(frames, [b"s3cret"])
     assert snapshot_verdicts(p, family=4) == {V4B: "ok"}
+    # The frames that waited behind the held advert are still saved by -w, and counted by -c.
+    out = tmp_path / "saved.pcap"
+    read_json(path, "-p", "s3cret", "-w", str(out))
+    with out.open("rb") as f:
+        assert len(list(dpkt.pcap.Reader(f))) == len(frames)
+    assert len(read_json(path, "-p", "s3cret", "-c", "2")["packets"]) == 2
 
 
 # -- case 6: a changed passphrase left the old key's tail ------------------------------------
