@@ -471,6 +471,9 @@ class Verifier:
 
         cfg = self._others(vhid, vlan, src, ctr, md, mac, mine)
         if cfg is None:
+            if mine is not None:  # it verified before: its pass or VIPs changed, what failed may now match
+                del self._sender[(vhid, vlan, src)]
+                self._senders.pop((vhid, vlan, advert.family, src), None)
             cfg, values = self._unknown(advert, ctr, md)
             if cfg is None:
                 self._remember(ckey, _Miss(self._epoch, self._version, values))

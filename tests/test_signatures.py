@@ -210,12 +210,19 @@ def test_case5_dual_stack_takeover_first_advert_is_ok(tmp_path, stack, vips):
 def test_case6_stale_tail_is_found_and_explained(tmp_path):
     stale = bsd_key(b"short", previous=bsd_key(b"longpassword123"))
     assert stale.rstrip(b"\0") == b"short\0ssword123"
-    a = Node(V4A, 1, stale, ["192.0.2.50"])  # pass changed at runtime from longpassword123
+    a = Node(V4A, 1, bsd_key(b"longpassword123"), ["192.0.2.50"])
+    before = adverts(a, T0, T0 + 3)
+    a.key = stale  # `ifconfig carp0 pass short` at +3 s
     b = Node(V4B, 1, bsd_key(b"short"), ["192.0.2.50"], advskew=100)  # set afresh
-    path = write_pcap(tmp_path / "stale.pcap", split_brain(a, b, T0, T0 + 12, T0 + 4))
+    split = split_brain(a, b, T0 + 3, T0 + 10, T0 + 4)
+    a.key = bsd_key(b"short")  # the interface re-created at +10 s, as the finding advises
+    path = write_pcap(tmp_path / "stale.pcap", before + split + adverts(a, T0 + 10, T0 + 12))
     doc = read_json(path, "-p", "short", "-p", "longpassword123", "--vip", "1=192.0.2.50")
-    forms = {(p["src"], p["hmac"], p["passphrase"], p["key_form"]) for p in doc["packets"]}
-    assert forms == {(V4A, "ok", 1, "stale-tail"), (V4B, "ok", 1, "plain")}
+    forms = [(p["src"], p["hmac"], p["passphrase"], p["key_form"]) for p in doc["packets"]]
+    assert forms[:4] == [(V4A, "ok", 2, "plain")] * 3 + [(V4A, "ok", 1, "stale-tail")]
+    assert forms[-2:] == [(V4A, "ok", 1, "plain")] * 2  # "short" failed for A before: tried again after the change
+    assert set(forms) == {(V4A, "ok", 2, "plain"), (V4A, "ok", 1, "stale-tail"), (V4A, "ok", 1, "plain"),
+                          (V4B, "ok", 1, "plain")}
     found = kinds(doc)
     assert found["stale-key"]["severity"] == "warning" and "tail of passphrase 2" in found["stale-key"]["detail"]
     assert "passphrase-mismatch" in found
@@ -236,6 +243,20 @@ def test_search_budget_is_reported_once_and_leaves_the_rest_unverified():
     assert len(notes) == 1 and notes[0].count == 1 and notes[0].first.severity is Severity.WARNING
     reasons = [r.hmac_reason for r in out if isinstance(r, CarpAdvert)]
     assert "budget-spent" in reasons and reasons.count("vips-unknown") <= 6
+
+
+def test_a_sender_whose_pass_changes_is_searched_again():
+    """Searching once per (sender, vhid, key) must not outlive a pass change (a guard for the above)."""
+    a = Node(V4A, 1, bsd_key(b"old-pass"), TWO_VIPS)
+    frames = adverts(a, T0, T0 + 3)
+    a.key = bsd_key(b"new-pass")  # "new-pass" was tried, and failed, on the first adverts
+    frames += adverts(a, T0 + 3, T0 + 6)
+    p = Pipeline(Verifier([b"new-pass", b"old-pass"], {1: TWO_VIPS}), Tracker())
+    out = []
+    for n, (t, data) in enumerate(frames, 1):
+        out += p.feed(Frame(n, t, 1, data, len(data)))
+    out += p.finish()
+    assert [(r.hmac, r.passphrase) for r in out if isinstance(r, CarpAdvert)] == [("ok", 2)] * 3 + [("ok", 1)] * 3
 
 
 def test_claims_held_behind_an_advert_are_capped():
