@@ -3,7 +3,9 @@
 The md field is plain RFC 2104 HMAC-SHA1 (PROTOCOL.md §2.1) over
 ``02 01 [lladdr] vhid VIPv4… VIPv6… counter``. The VIPs are not in the advert, so
 they come from the user (--vip), from address claims (gratuitous ARP / unsolicited
-NA, §2.1) or, for IPv4, from a search over the sender's /24. Pure: no I/O, no clock.
+NA, §2.1) or, for IPv4, from a search over the sender's /24. A failure is "bad"
+only against a known VIP set, else "unverified" with its reason (§9.7). Pure: no
+I/O, no clock.
 """
 
 from __future__ import annotations
