@@ -487,7 +487,7 @@ class Verifier:
         """The group's configurations other than the sender's last one."""
         for cfg in self._good.get((vhid, vlan), ()):
             if cfg is not mine and cfg.matches(ctr, md, mac):
-                self._sender[(vhid, vlan, src)] = cfg
+                self._signed_by((vhid, vlan, src), cfg)
                 return cfg
         return None
 
@@ -509,12 +509,18 @@ class Verifier:
             group.insert(0, cfg)
             del group[_GOOD_MAX:]
             self._version += 1
-            self._sender[(vhid, vlan, advert.src)] = cfg
+            self._signed_by((vhid, vlan, advert.src), cfg)
             sender.miss = None
             return cfg, cfg.result(advert.src_mac)
         values = self._failure(advert, sender)
         sender.miss = _Miss(self._epoch, self._version, values)
         return None, values
+
+    def _signed_by(self, sender: tuple, cfg: _Config) -> None:
+        """Remember how a sender signs (bounded: forged sources may be many)."""
+        if sender not in self._sender and len(self._sender) >= _SENDERS_MAX:
+            self._sender.clear()
+        self._sender[sender] = cfg
 
     def _remember(self, key: tuple, value: object) -> None:
         recent = self._recent
