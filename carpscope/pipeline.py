@@ -75,6 +75,7 @@ class Pipeline:
     _templates: dict = field(default_factory=dict, repr=False)  # repeat.shape key -> _Template
     _held: _Held | None = field(default=None, repr=False)
     _failing: set = field(default_factory=set, repr=False)  # (vhid, vlan, src) whose last advert failed
+    _bad: dict = field(default_factory=dict, repr=False)  # (vhid, vlan, src) -> its first bad advert
 
     def feed(self, frame: Frame) -> list:
         """Everything one frame causes: timeouts due before it, its record, its events."""
@@ -130,11 +131,37 @@ class Pipeline:
         """A final record: its findings, the elections it moves, and the fast path's template."""
         self._tally(record.findings)
         out = [record]
+        if isinstance(record, CarpAdvert) and record.hmac in ("bad", "ok"):
+            self._rejudge(record)
         if isinstance(record, (CarpAdvert, VrrpAdvert)):
             out += self._keep(self.tracker.observe(record, frame.time))
             if shape is not None:
                 self._remember(shape, frame, record)
         return out
+
+    def _rejudge(self, record: CarpAdvert) -> None:
+        """A sender's earlier bad adverts that its verified configuration signs were good.
+
+        They failed against a VIP set known only in part (one claim of several); the
+        tracker's member verdict and the report's hmac-failed are corrected. A printed
+        line stays as printed.
+        """
+        sender = (record.vhid, record.vlan, record.src)
+        if record.hmac == "bad":
+            if sender not in self._bad:
+                if len(self._bad) >= _TEMPLATES_MAX:
+                    self._bad.clear()
+                self._bad[sender] = record
+            return
+        first = self._bad.pop(sender, None) if self._bad else None
+        signer = self.verifier.signer(record) if first is not None else None
+        if signer is None or not signer.matches(first.counter.to_bytes(8, "big"), first.md, first.src_mac):
+            return
+        if hasattr(self.tracker, "rejudge") and self.tracker.rejudge(record):
+            key = ("hmac-failed", "carp", record.vhid, record.family, tuple(record.vlan))
+            tally = self.findings.get(key)
+            if tally is not None and tally.first.detail.startswith(f"adverts from {record.src} "):
+                del self.findings[key]
 
     def _while_held(self, frame: Frame) -> list:
         """Frames within HOLD of a failed advert wait behind it; its claims teach at once."""

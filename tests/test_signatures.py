@@ -147,6 +147,19 @@ def test_case2_a_later_claim_rejudges_the_earlier_adverts(tmp_path):
     assert snapshot_verdicts(p) == {V4A: "ok"}
 
 
+def test_case2_bad_against_part_of_the_vips_is_rejudged_when_all_are_claimed(tmp_path):
+    """The capture starts inside a takeover's claims: one VIP of two is claimed, then all are."""
+    a = Node(V4A, 1, bsd_key(b"s3cret"), TWO_VIPS)
+    claims = a.claims()
+    frames = ([(T0, claims[1])] + adverts(a, T0 + 0.2, T0 + 5) + [(T0 + 5.2, c) for c in claims]
+              + adverts(a, T0 + 6, T0 + 9))
+    path = write_pcap(tmp_path / "partial.pcap", frames)
+    doc = read_json(path, "-p", "s3cret")
+    verdicts = [p["hmac"] for p in doc["packets"]]
+    assert verdicts[0] == "bad" and verdicts[-1] == "ok"  # the lines as printed
+    assert members(doc) == {V4A: "ok"} and "hmac-failed" not in kinds(doc)  # the report, re-judged
+
+
 # -- case 3: pfSense / OPNsense GUI passwords ---------------------------------------------
 
 @pytest.mark.parametrize("password", ["my pass", "it's-a-secret", 'say "hi" \\o/'])

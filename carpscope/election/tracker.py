@@ -232,6 +232,20 @@ class Tracker:
                 return False
         return True
 
+    def rejudge(self, r: CarpAdvert) -> bool:
+        """r's sender verifies with a configuration that also signed its earlier "bad" adverts.
+
+        They failed only for want of the whole VIP set: its member verdict is "ok"
+        again (the caller knows the signatures; see Pipeline._rejudge).
+        """
+        g = self._groups.get(_tid(r))
+        m = g.members.get(r.src) if g is not None else None
+        if m is None or "bad" not in m.verdicts:
+            return False
+        m.verdicts.discard("bad")
+        m.bad_run = 0
+        return True
+
     def due(self, now: float) -> bool:
         """Cheap: might `advance(now)` conclude something? (False is certain.)"""
         heap = self._heap
