@@ -3,7 +3,9 @@
 The md field is plain RFC 2104 HMAC-SHA1 (PROTOCOL.md §2.1) over
 ``02 01 [lladdr] vhid VIPv4… VIPv6… counter``. The VIPs are not in the advert, so
 they come from the user (--vip), from address claims (gratuitous ARP / unsolicited
-NA, §2.1) or, for IPv4, from a search over the sender's /24. Pure: no I/O, no clock.
+NA, §2.1) or, for IPv4, from a search over the sender's /24. A failure is "bad"
+only against a known VIP set, else "unverified" with its reason (§9.7). Pure: no
+I/O, no clock.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import NamedTuple
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
 
-from carpscope.model import AddressClaim, CarpAdvert, Copier
+from carpscope.model import AddressClaim, CarpAdvert, Copier, Finding, Severity
 
 # §2.1: version and type are hashed as the constants CARP_VERSION, CARP_ADVERTISEMENT.
 _HEAD = b"\x02\x01"
@@ -35,12 +37,27 @@ _NO_LLADDR = ("00:00:5e:00:01:", "00:00:5e:00:00:")
 _CACHE_MAX = 4096  # verdicts per cache generation (two generations kept)
 _CLAIMS_MAX = 512  # addresses remembered per VLAN
 _GOOD_MAX = 8  # verified configurations remembered per group
-_MISSES_MAX = 4096
+_SENDERS_MAX = 4096  # senders whose failed searches are remembered
+_SINGLES_MAX = 64  # latest claimed addresses also tried one by one
+_SET_MAX = 64  # a claimed VIP set holds a vhid's latest 64 claimed addresses at most
+_TRIED_MAX = 4096  # (key, message) pairs remembered per sender
+# Issue 20: HMACs the searches of one capture may compute (the checks of configurations
+# that verified are not counted); about 0.5 s of CPU. Spent: later unknown senders
+# stay unverified, and a finding says so once.
+SEARCH_BUDGET = 200_000
 
 _SHA1 = hashes.SHA1()
 # What verify() sets on an advert, in the order verdict() returns the values.
-RESULT_FIELDS = ("hmac", "hmac_variant", "passphrase", "vips", "vips_from", "hmac_hint")
-_UNVERIFIED = ("unverified", None, None, None, None, None)
+RESULT_FIELDS = ("hmac", "hmac_variant", "passphrase", "vips", "vips_from", "hmac_hint", "key_form", "hmac_reason")
+# Reasons for "unverified" (hmac_reason), PROTOCOL.md §9.7.
+NO_PASSPHRASE, VIPS_UNKNOWN, BUDGET_SPENT = "no-passphrase", "vips-unknown", "budget-spent"
+_UNVERIFIED = ("unverified", None, None, None, None, None, None, NO_PASSPHRASE)
+
+# Key forms (key_form): how a passphrase became the key that verified (§2.2, §9.1).
+PLAIN = None  # the passphrase up to its first NUL, cut to 19 bytes (ifconfig, ucarp)
+NETLINK = "netlink-20"  # its first 20 raw bytes (FreeBSD netlink CARP_NL_KEY)
+GUI = "pfsense-gui"  # pfSense/OPNsense: spaces removed, ' " \ NUL backslash-escaped, then cut
+STALE = "stale-tail"  # a shorter pass set over an older one: new[:19] NUL old-tail (§2.2)
 
 # Variant names (hmac_variant): the message layout that verified, a stack fingerprint.
 SORTED = "sorted"  # FreeBSD/NetBSD/pfSense/OPNsense ≡ OpenBSD HMAC_ORIG (§2.3)
@@ -52,44 +69,83 @@ LEGACY_UNSORTED = "legacy-unsorted"  # FreeBSD 6/7, DragonFly v6: interface (giv
 VARIANTS = (SORTED, UCARP, OPENBSD_NOV6LL, OPENBSD_LLADDR, OPENBSD_LLADDR_V6LL, LEGACY_UNSORTED)
 
 
-class Keyring:
-    """HMAC keys derived from the passphrases (§2.2); never shows them.
+class _Key(NamedTuple):
+    position: int  # 1-based passphrase position; 0 = the empty key
+    key: bytes  # trailing NULs stripped (they do not change an HMAC, §2.1)
+    form: str | None  # PLAIN, NETLINK, GUI or STALE
+    old: int | None  # STALE: the position of the passphrase whose tail is left
 
-    Per passphrase: its first 19 bytes up to a NUL (BSD ifconfig, ucarp) and, when
-    longer, its first 20 raw bytes (netlink). The empty key (no passphrase, 20 zero
-    bytes) is always last, as position 0. Trailing NULs do not change an HMAC
-    (§2.1), so keys are kept stripped and de-duplicated.
+
+def gui_form(phrase: bytes) -> bytes:
+    """pfSense/OPNsense: escapeshellarg(addslashes(str_replace(" ", "", pw))) (PROTOCOL.md §9.1).
+
+    PHP's addslashes writes a NUL as backslash and the digit 0.
+    """
+    out = phrase.replace(b" ", b"")
+    out = out.replace(b"\\", b"\\\\").replace(b"'", b"\\'").replace(b'"', b'\\"')
+    return out.replace(b"\0", b"\\0")
+
+
+def _bsd(phrase: bytes) -> bytes:
+    """strlcpy(key, P, 20): up to the first NUL, at most 19 bytes (§2.2)."""
+    return phrase.split(b"\0", 1)[0][:_BSD_KEY]
+
+
+def _stale(new: bytes, old: bytes) -> bytes:
+    """ifconfig pass NEW over a key OLD: NEW's 19 bytes, a NUL, then what OLD left (§2.2)."""
+    cut = _bsd(new)
+    tail = _bsd(old).ljust(_RAW_KEY, b"\0")[len(cut) + 1:]
+    return (cut + b"\0" + tail).rstrip(b"\0")
+
+
+class Keyring:
+    """HMAC keys derived from the passphrases (§2.2, §9.1); never shows them.
+
+    Per passphrase: its first 19 bytes up to a NUL (BSD ifconfig, ucarp), when longer
+    its first 20 raw bytes (netlink), its pfSense/OPNsense GUI form; then, for every
+    two passphrases, the key a pass change from one to the other leaves behind on
+    OpenBSD/FreeBSD (new, NUL, the old key's tail). The empty key (no passphrase, 20
+    zero bytes) is always last, as position 0. Keys are kept stripped and de-duplicated.
     """
 
     __slots__ = ("_keys", "_long", "_count")
 
     def __init__(self, passphrases: Sequence[bytes]) -> None:
-        keys: list[tuple[int, bytes]] = []
-        seen = {b""}
-        long = []
+        phrases = []
         for position, phrase in enumerate(passphrases, 1):
             if isinstance(phrase, str):
                 phrase = phrase.encode()
             if not isinstance(phrase, (bytes, bytearray)):
                 raise TypeError(f"passphrase {position} must be bytes")
-            phrase = bytes(phrase)
+            phrases.append(bytes(phrase))
+        keys: list[_Key] = []
+        seen = {b""}
+
+        def add(position: int, key: bytes, form: str | None, old: int | None = None) -> None:
+            key = key.rstrip(b"\0")
+            if key not in seen:
+                seen.add(key)
+                keys.append(_Key(position, key, form, old))
+
+        for position, phrase in enumerate(phrases, 1):
+            add(position, _bsd(phrase), PLAIN)
             if len(phrase) > _BSD_KEY:
-                long.append(position)
-            forms = [phrase.split(b"\0", 1)[0][:_BSD_KEY]]
-            if len(phrase) > _BSD_KEY:
-                forms.append(phrase[:_RAW_KEY])
-            for key in forms:
-                key = key.rstrip(b"\0")
-                if key not in seen:
-                    seen.add(key)
-                    keys.append((position, key))
-        keys.append((0, b""))
+                add(position, phrase[:_RAW_KEY], NETLINK)
+            add(position, _bsd(gui_form(phrase)), GUI)
+        for position, new in enumerate(phrases, 1):
+            for old_position, old in enumerate(phrases, 1):
+                if old_position != position:
+                    add(position, _stale(new, old), STALE, old_position)
+        keys.append(_Key(0, b"", PLAIN, None))
         self._keys = tuple(keys)
-        self._long = tuple(long)
-        self._count = len(passphrases)
+        self._long = tuple(p for p, phrase in enumerate(phrases, 1) if len(phrase) > _BSD_KEY)
+        self._count = len(phrases)
 
     def __iter__(self):
         return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
     @property
     def given(self) -> int:
@@ -139,13 +195,18 @@ class _Config:
     `ctx` has everything before the counter fed, so a check is copy + 8 bytes.
     """
 
-    __slots__ = ("ctx", "mac", "position", "variant", "vips", "vips_from", "_one_v4", "_values", "_ucarp")
+    __slots__ = ("ctx", "mac", "position", "variant", "vips", "vips_from", "form", "hint", "_one_v4",
+                 "_values", "_ucarp")
 
-    def __init__(self, ctx: HMAC, mac: str | None, position: int, variant: str,
+    def __init__(self, ctx: HMAC, mac: str | None, key: _Key, variant: str,
                  vips: tuple[str, ...], one_v4: bool, vips_from: str) -> None:
         self.ctx = ctx
         self.mac = mac  # lladdr layouts only hold for this source MAC
-        self.position = position
+        self.position = key.position
+        self.form = key.form
+        # A stale key names the passphrase whose tail it kept (for the stale-key finding).
+        self.hint = (f"the key is passphrase {key.position} followed by the tail of passphrase {key.old}"
+                     if key.form == STALE else None)
         self.variant = variant
         self.vips = vips
         self._one_v4 = variant == SORTED and one_v4  # ucarp hashes exactly one IPv4 VIP
@@ -154,8 +215,9 @@ class _Config:
     def relabel(self, vips_from: str) -> None:
         """A searched address later claimed by ARP is reported as inferred."""
         self.vips_from = vips_from
-        self._values = ("ok", self.variant, self.position, self.vips, vips_from, None)
-        self._ucarp = ("ok", UCARP, self.position, self.vips, vips_from, None) if self._one_v4 else None
+        self._values = ("ok", self.variant, self.position, self.vips, vips_from, self.hint, self.form, None)
+        self._ucarp = (("ok", UCARP, self.position, self.vips, vips_from, self.hint, self.form, None)
+                       if self._one_v4 else None)
 
     def matches(self, ctr: bytes, md: bytes, mac: str | None) -> bool:
         if self.mac is not None and self.mac != mac:
@@ -180,6 +242,23 @@ class _Miss(NamedTuple):
     epoch: int
     version: int
     values: tuple
+
+
+class _Sender:
+    """What was already tried for one sender of one group: each search runs once (issue 20).
+
+    A (key, message) pair that failed for one advert fails for every advert of the
+    same sender, whatever its counter; the /24 search covers every single address,
+    so it is run once per key. New claims only add messages not tried yet.
+    """
+
+    __slots__ = ("tried", "searched", "miss", "complete")
+
+    def __init__(self) -> None:
+        self.tried: set[int] = set()  # hash((key index, message prefix))
+        self.searched: set[int] = set()  # key indexes whose /24 search ran
+        self.miss: _Miss | None = None
+        self.complete = True  # False: the budget ran out before everything was tried
 
 
 class _Layout(NamedTuple):
@@ -266,14 +345,18 @@ def _who(position: int) -> str:
 class Verifier:
     """Verifies CARP adverts against passphrases and candidate VIP sets.
 
-    Verdicts are cached per (vhid, vlan, family, counter, md, source MAC): OpenBSD
-    repeats one counter for ever (§3). A group that verified once is checked with
-    that configuration first; a sender that verified with nothing is not searched
-    again until new addresses are claimed.
+    Verdicts belong to each sender (vhid, VLAN, source address): every kernel-CARP
+    member sends from the same virtual MAC (§1.4), so one member's failure says
+    nothing about another's. A verified configuration is checked first for the
+    sender and its group; a sender is searched only with what it was not tried
+    with yet (`_Sender`), within a per-capture budget. `bad` needs a known VIP set
+    (given, claimed for the vhid, or verified for another member); otherwise a
+    failure is `unverified` with its reason (PROTOCOL.md §9.7).
     """
 
     def __init__(self, passphrases: Sequence[bytes],
-                 vips: Mapping[int | None, Sequence[str]] = MappingProxyType({})) -> None:
+                 vips: Mapping[int | None, Sequence[str]] = MappingProxyType({}),
+                 budget: int = SEARCH_BUDGET) -> None:
         self._keys = Keyring(passphrases)
         given: dict[int | None, tuple[_Addr, ...]] = {}
         for vhid, addrs in vips.items():
@@ -288,11 +371,15 @@ class Verifier:
         self._claims: dict[tuple[int, ...], dict[str, _Claimed]] = {}
         self._epoch = 0  # bumped when a new address is claimed
         self._good: dict[tuple[int, tuple[int, ...]], list[_Config]] = {}
-        self._version = 0  # bumped when a new configuration verifies
+        self._version = 0  # bumped when a new configuration verifies, or the budget runs out
         self._sender: dict[tuple, _Config] = {}
-        self._misses: dict[tuple, _Miss] = {}
+        self._senders: dict[tuple, _Sender] = {}
+        self._sets_cache: dict[tuple, tuple] = {}  # (vhid, vlan, family) -> ((epoch, version), candidates)
         self._recent: dict[tuple, object] = {}
         self._older: dict[tuple, object] = {}
+        self._budget = budget
+        self._notes: list[Finding] = []
+        self._spent_at: CarpAdvert | None = None
 
     def __repr__(self) -> str:
         vips = sum(len(v) for v in self._given.values())
@@ -305,10 +392,20 @@ class Verifier:
         """Positions of passphrases over 19 bytes: BSD ifconfig and ucarp keep 19 (§2.2)."""
         return self._keys.long
 
+    def notes(self) -> list[Finding]:
+        """Findings about the verification itself (the budget ran out), each given once."""
+        out, self._notes = self._notes, []
+        return out
+
     # -- learning ---------------------------------------------------------------
 
     def learn(self, claim: AddressClaim) -> None:
-        """Remember a claimed address as a candidate VIP of its VLAN (§2.1, §4.2)."""
+        """Remember a claimed address as a candidate VIP of its VLAN (§2.1, §4.2, §9.5).
+
+        A claim from 00:00:5e:00:01:<vhid> names its vhid; one from
+        01:00:5e:00:01:<vhid> (OpenBSD balancing leader) names its carp interface's
+        address list, which every vhid of that interface hashes.
+        """
         mac = (claim.mac or "").lower()
         vhid = int(mac[-2:], 16) if mac.startswith(_VIRTUAL_MACS) and len(mac) == 17 else None
         table = self._claims.setdefault(claim.vlan, {})
@@ -335,7 +432,7 @@ class Verifier:
     # -- verifying --------------------------------------------------------------
 
     def verify(self, advert: CarpAdvert) -> CarpAdvert:
-        """The advert with hmac, hmac_variant, passphrase, vips, vips_from, hmac_hint set."""
+        """The advert with hmac, hmac_variant, passphrase, vips, vips_from, hmac_hint … set."""
         values = self.verdict(advert, advert.counter, advert.md)
         return advert if values is None else _with_result(advert, values)
 
@@ -358,11 +455,11 @@ class Verifier:
         if not (0 <= vhid <= 255 and 0 <= counter <= _COUNTER_MAX and len(md) == _MD_LEN):
             return None
         ctr = counter.to_bytes(8, "big")  # the wire bytes, offsets 8–15 (§2.1)
-        mac, vlan = advert.src_mac, advert.vlan
-        mine = self._sender.get((vhid, vlan, advert.src))
+        mac, vlan, src = advert.src_mac, advert.vlan, advert.src
+        mine = self._sender.get((vhid, vlan, src))
         if mine is not None and mine.matches(ctr, md, mac):
             return mine.result(mac)  # the usual case: signed as its sender's last advert
-        ckey = (vhid, vlan, advert.family, ctr, md, mac)
+        ckey = (vhid, vlan, advert.family, ctr, md, mac, src)
         hit = self._recent.get(ckey)
         if hit is None:
             hit = self._older.get(ckey)
@@ -374,8 +471,11 @@ class Verifier:
             if hit.epoch == self._epoch and hit.version == self._version:
                 return hit.values
 
-        cfg = self._others(vhid, vlan, advert.src, ctr, md, mac, mine)
+        cfg = self._others(vhid, vlan, src, ctr, md, mac, mine)
         if cfg is None:
+            if mine is not None:  # it verified before: its pass or VIPs changed, what failed may now match
+                del self._sender[(vhid, vlan, src)]
+                self._senders.pop((vhid, vlan, advert.family, src), None)
             cfg, values = self._unknown(advert, ctr, md)
             if cfg is None:
                 self._remember(ckey, _Miss(self._epoch, self._version, values))
@@ -387,33 +487,40 @@ class Verifier:
         """The group's configurations other than the sender's last one."""
         for cfg in self._good.get((vhid, vlan), ()):
             if cfg is not mine and cfg.matches(ctr, md, mac):
-                self._sender[(vhid, vlan, src)] = cfg
+                self._signed_by((vhid, vlan, src), cfg)
                 return cfg
         return None
 
     def _unknown(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> tuple[_Config | None, tuple]:
-        """Search every candidate, unless this sender already failed them all."""
-        vhid, vlan, family = advert.vhid, advert.vlan, advert.family
-        # Keyed by the /24 the search covers (text, to stay cheap), not by each source.
-        skey = (vhid, vlan, family, advert.src.rpartition(".")[0] if family == 4 else None, advert.src_mac)
-        miss = self._misses.get(skey)
-        tried = miss is not None and miss.epoch == self._epoch  # no new claims since it all failed
-        if tried and miss.version == self._version:
+        """Search what this sender was not tried with yet; else its failure, judged anew."""
+        vhid, vlan = advert.vhid, advert.vlan
+        skey = (vhid, vlan, advert.family, advert.src)
+        sender = self._senders.get(skey)
+        if sender is None:
+            if len(self._senders) >= _SENDERS_MAX:
+                self._senders.clear()
+            sender = self._senders[skey] = _Sender()
+        miss = sender.miss
+        if miss is not None and miss.epoch == self._epoch and miss.version == self._version:
             return None, miss.values
-        if not tried:  # (a new config elsewhere only changes the hint: _others tried it)
-            cfg = self._find(advert, ctr, md)
-            if cfg is not None:
-                group = self._good.setdefault((vhid, vlan), [])
-                group.insert(0, cfg)
-                del group[_GOOD_MAX:]
-                self._version += 1
-                self._sender[(vhid, vlan, advert.src)] = cfg
-                return cfg, cfg.result(advert.src_mac)
-        values = self._failure(vhid, vlan, _slash24(advert.src) if family == 4 else None)
-        if len(self._misses) >= _MISSES_MAX:
-            self._misses.clear()
-        self._misses[skey] = _Miss(self._epoch, self._version, values)
+        cfg = self._find(advert, ctr, md, sender)
+        if cfg is not None:
+            group = self._good.setdefault((vhid, vlan), [])
+            group.insert(0, cfg)
+            del group[_GOOD_MAX:]
+            self._version += 1
+            self._signed_by((vhid, vlan, advert.src), cfg)
+            sender.miss = None
+            return cfg, cfg.result(advert.src_mac)
+        values = self._failure(advert, sender)
+        sender.miss = _Miss(self._epoch, self._version, values)
         return None, values
+
+    def _signed_by(self, sender: tuple, cfg: _Config) -> None:
+        """Remember how a sender signs (bounded: forged sources may be many)."""
+        if sender not in self._sender and len(self._sender) >= _SENDERS_MAX:
+            self._sender.clear()
+        self._sender[sender] = cfg
 
     def _remember(self, key: tuple, value: object) -> None:
         recent = self._recent
@@ -422,49 +529,114 @@ class Verifier:
             self._recent = recent = {}
         recent[key] = value
 
-    def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> _Config | None:
-        """Given VIPs, then inferred ones, then (IPv4) one address of the /24 (§2.4)."""
+    def _spend(self, n: int, advert: CarpAdvert, sender: _Sender) -> bool:
+        """Take n HMACs from the capture's budget; False (and a note, once) when it is spent."""
+        if self._budget >= n:
+            self._budget -= n
+            return True
+        sender.complete = False
+        if self._spent_at is None:
+            self._spent_at = advert
+            self._version += 1  # misses judged before now did not know
+            self._notes.append(Finding(
+                "signature-budget", Severity.WARNING,
+                f"carpscope stopped searching for the passphrase and VIP set of new senders at {advert.src} "
+                f"(vhid {advert.vhid}): the search budget of {SEARCH_BUDGET} HMACs for one capture is spent, "
+                f"so adverts of senders not verified by then stay unverified; give the VIPs with --vip "
+                f"(nothing then needs searching)", advert.frame, advert.time, "carp", advert.vhid,
+                advert.family, tuple(advert.vlan)))
+        return False
+
+    def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes, sender: _Sender) -> _Config | None:
+        """Known VIP sets not tried yet for this sender, then (IPv4) one address of its /24 (§2.4)."""
         vhid, family = advert.vhid, advert.family
         lladdr = _lladdr(advert.src_mac)
-        for vips_from, sets, legacy in (("given", self._given_sets(vhid, family), True),
-                                        ("inferred", self._inferred_sets(vhid, advert.vlan, family), False)):
-            for addrs in sets:
-                layouts = _layouts(vhid, addrs, lladdr, legacy)
-                one_v4 = len(addrs) == 1 and addrs[0].family == 4
-                for position, key in self._keys:
-                    for lay in layouts:
-                        h = HMAC(key, _SHA1)
-                        h.update(lay.prefix + ctr)
-                        if compare_digest(h.finalize(), md):
-                            ctx = HMAC(key, _SHA1)
-                            ctx.update(lay.prefix)
-                            return _Config(ctx, advert.src_mac if lay.lladdr else None, position,
-                                           lay.variant, lay.vips, one_v4, vips_from)
+        tried = sender.tried
+        for vips_from, addrs, legacy in self._candidates(vhid, advert.vlan, family):
+            layouts = _layouts(vhid, addrs, lladdr, legacy)
+            one_v4 = len(addrs) == 1 and addrs[0].family == 4
+            for index, key in enumerate(self._keys):
+                for lay in layouts:
+                    token = hash((index, lay.prefix))
+                    if token in tried:
+                        continue
+                    if not self._spend(1, advert, sender):
+                        return None
+                    if len(tried) < _TRIED_MAX:
+                        tried.add(token)
+                    h = HMAC(key.key, _SHA1)
+                    h.update(lay.prefix + ctr)
+                    if compare_digest(h.finalize(), md):
+                        ctx = HMAC(key.key, _SHA1)
+                        ctx.update(lay.prefix)
+                        return _Config(ctx, advert.src_mac if lay.lladdr else None, key,
+                                       lay.variant, lay.vips, one_v4, vips_from)
         net = _slash24(advert.src) if family == 4 else None
         if net is not None:
-            return self._search(vhid, net, lladdr, advert.src_mac, ctr, md)
+            return self._search(advert, vhid, net, lladdr, ctr, md, sender)
         return None
 
-    def _search(self, vhid, net, lladdr, mac, ctr, md) -> _Config | None:
-        """One VIP anywhere in the sender's /24 (ucarp, single-VIP CARP): 256 HMACs a key."""
+    def _search(self, advert, vhid, net, lladdr, ctr, md, sender: _Sender) -> _Config | None:
+        """One VIP anywhere in the sender's /24 (ucarp, single-VIP CARP): 256 HMACs a key, once per key."""
+        mac = advert.src_mac
         tails = [bytes((i,)) + ctr for i in range(256)]
         heads = [(SORTED, _HEAD + bytes((vhid,)) + net)]
         if lladdr is not None:
             heads.append((OPENBSD_LLADDR, _HEAD + lladdr + bytes((vhid,)) + net))
-        for position, key in self._keys:
+        for index, key in enumerate(self._keys):
+            if index in sender.searched:
+                continue
+            if not self._spend(256 * len(heads), advert, sender):
+                return None
+            sender.searched.add(index)
             for variant, head in heads:
-                base = HMAC(key, _SHA1)
+                base = HMAC(key.key, _SHA1)
                 base.update(head)
                 for i, tail in enumerate(tails):
                     h = base.copy()
                     h.update(tail)
                     if compare_digest(h.finalize(), md):
-                        ctx = HMAC(key, _SHA1)
+                        ctx = HMAC(key.key, _SHA1)
                         ctx.update(head + bytes((i,)))
                         text = str(ipaddress.IPv4Address(net + bytes((i,))))
-                        return _Config(ctx, mac if variant == OPENBSD_LLADDR else None, position,
+                        return _Config(ctx, mac if variant == OPENBSD_LLADDR else None, key,
                                        variant, (text,), True, "searched")
         return None
+
+    def _candidates(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[_Addr, ...], bool]]:
+        """(vips_from, VIP set, try the legacy order) in the order they are tried, distinct sets only.
+
+        The same for every sender of a group until a claim or a verified configuration is new.
+        """
+        ckey = (vhid, vlan, family)
+        cached = self._sets_cache.get(ckey)
+        if cached is not None and cached[0] == (self._epoch, self._version):
+            return cached[1]
+        if len(self._sets_cache) >= _SENDERS_MAX:
+            self._sets_cache.clear()
+        unique = self._collect(vhid, vlan, family)
+        self._sets_cache[ckey] = ((self._epoch, self._version), unique)
+        return unique
+
+    def _collect(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[_Addr, ...], bool]]:
+        given = self._given_sets(vhid, family)
+        inferred = self._inferred_sets(vhid, vlan, family)
+        out = [("given", s, True) for s in given]
+        if given and inferred:  # given and claimed together: a dual-stack set given one family only
+            both = {a.hashed: a for a in given[0] + inferred[0]}
+            out += [("inferred", s, False) for s in _sets(tuple(both.values()), family, False)]
+        for cfg in self._good.get((vhid, vlan), ()):  # what another member verified with
+            addrs = tuple(a for a in map(_addr, cfg.vips) if a is not None)
+            out.append((cfg.vips_from, addrs, False))
+        out += [("inferred", s, False) for s in inferred]
+        seen: set[frozenset] = set()
+        unique = []
+        for vips_from, addrs, legacy in out:
+            k = frozenset(a.hashed for a in addrs)
+            if addrs and k not in seen:
+                seen.add(k)
+                unique.append((vips_from, addrs, legacy))
+        return unique
 
     def _given_sets(self, vhid: int, family: int) -> list[tuple[_Addr, ...]]:
         common, own = self._given.get(None, ()), self._given.get(vhid, ())
@@ -474,30 +646,53 @@ class Verifier:
         return _dedupe(_sets(union, family, True) + _sets(own, family, False))
 
     def _inferred_sets(self, vhid: int, vlan, family: int) -> list[tuple[_Addr, ...]]:
+        """Claims of this vhid, then with unattributed ones, then each other vhid's (§9.5 balancing)."""
         table = self._claims.get(vlan)
         if not table:
             return []
-        own = [c.addr for c in table.values() if c.vhid == vhid]
-        free = [c.addr for c in table.values() if c.vhid is None or c.vhid == vhid]
-        return _dedupe(_sets(own, family, False) + _sets(free, family, True))
+        own = [c.addr for c in table.values() if c.vhid == vhid][-_SET_MAX:]
+        free = [c.addr for c in table.values() if c.vhid is None or c.vhid == vhid][-_SET_MAX:]
+        sets = _sets(own, family, False) + _sets(free, family, False) + [(a,) for a in free[-_SINGLES_MAX:]]
+        others: dict[int, list[_Addr]] = {}
+        for c in table.values():
+            if c.vhid is not None and c.vhid != vhid:
+                others.setdefault(c.vhid, []).append(c.addr)
+        for addrs in others.values():
+            sets += _sets(addrs[-_SET_MAX:], family, False)
+        return _dedupe(sets)
 
-    def _failure(self, vhid: int, vlan, net: bytes | None) -> tuple:
-        """'bad' with a hint naming positions and addresses, never a passphrase."""
+    def _known(self, vhid: int, vlan) -> bool:
+        """Is the vhid's VIP set known: given, claimed from its virtual MAC, or verified (§9.7)?"""
+        if self._given.get(None) or self._given.get(vhid) or self._good.get((vhid, vlan)):
+            return True
+        table = self._claims.get(vlan)
+        return bool(table) and any(c.vhid == vhid for c in table.values())
+
+    def _failure(self, advert: CarpAdvert, sender: _Sender) -> tuple:
+        """'bad' only against a known VIP set, else 'unverified' with its reason; never a passphrase."""
+        vhid, vlan = advert.vhid, advert.vlan
+        net = _slash24(advert.src) if advert.family == 4 else None
         if not self._keys.given:
             return _UNVERIFIED
+        if not sender.complete:
+            return ("unverified", None, None, None, None,
+                    "the signature search budget of this capture is spent; give --vip", None, BUDGET_SPENT)
         group = self._good.get((vhid, vlan))
         if group:
             cfg = group[0]
             hint = (f"other adverts of vhid {vhid} verify with {_who(cfg.position)} and VIPs "
                     f"{', '.join(cfg.vips) or 'none'}: this sender has another passphrase or VIP set")
-        elif net is not None:
-            subnet = ipaddress.IPv4Address(net + bytes(1))
-            hint = ("no given passphrase verifies with the given or claimed VIPs, nor with any single "
-                    f"address of {subnet}/24: wrong passphrase, or VIPs unknown (--vip)")
-        else:
-            hint = ("no given passphrase verifies with the given or claimed VIPs (IPv6 adverts are "
-                    "not searched): wrong passphrase, or VIPs unknown (--vip)")
-        return ("bad", None, None, None, None, hint)
+            return ("bad", None, None, None, None, hint, None, None)
+        searched = (f", nor with any single address of {ipaddress.IPv4Address(net + bytes(1))}/24"
+                    if net is not None else " (IPv6 adverts are not searched)")
+        if self._known(vhid, vlan):
+            hint = (f"no given passphrase verifies with the given or claimed VIPs{searched}: "
+                    f"wrong passphrase, or other VIPs than those given (--vip)")
+            return ("bad", None, None, None, None, hint, None, None)
+        hint = (f"no given passphrase verifies with a VIP set carpscope could find{searched}, and the VIP set "
+                f"of vhid {vhid} is unknown (not given, not claimed from its virtual MAC): give --vip {vhid}=ADDR, "
+                f"or capture ARP and ICMPv6 too")
+        return ("unverified", None, None, None, None, hint, None, VIPS_UNKNOWN)
 
 
 def _slash24(src: str) -> bytes | None:

@@ -122,7 +122,9 @@ class CarpAdvert(Advert):
     passphrase: int | None = None  # 1-based position of the passphrase that verified; 0 = empty key
     vips: tuple[str, ...] | None = None  # the virtual address set that verified
     vips_from: str | None = None  # "given" | "inferred" | "searched"
-    hmac_hint: str | None = None  # when bad: what else would verify, without naming a secret
+    hmac_hint: str | None = None  # when not ok: what else would verify, or why nothing could be checked
+    key_form: str | None = None  # when ok and not the plain form: "netlink-20" | "pfsense-gui" | "stale-tail"
+    hmac_reason: str | None = None  # when unverified: "no-passphrase" | "vips-unknown" | "budget-spent"
 
     @property
     def id(self) -> int | None:

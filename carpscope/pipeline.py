@@ -31,15 +31,21 @@ class FindingTally:
 
 
 HOLD = 0.5  # seconds a failed CARP advert waits for the address claims that follow it
+HELD_MAX = 256  # frames queued behind a held advert (issue 20): past it, the advert is judged at once
 
 
 class _Held(NamedTuple):
-    """A CARP advert that failed verification, waiting for the claims that may fix it."""
+    """A CARP advert that failed verification, waiting for the claims that may fix it.
+
+    Every frame of the next HOLD seconds waits behind it, in order: its claims are
+    learned at once, and a dual-stack master's advert of the other family (which it
+    sends before its ARP and NA, PROTOCOL.md §2.1) does not cut the wait short.
+    """
 
     frame: Frame
     record: CarpAdvert  # as decoded, before verification
     shape: tuple[bytes, int] | None
-    claims: list  # AddressClaims that came after it, in order
+    queue: list  # (Frame, decoded record or None) that came after it, in order
 
 
 class _Template(NamedTuple):
@@ -69,6 +75,7 @@ class Pipeline:
     _templates: dict = field(default_factory=dict, repr=False)  # repeat.shape key -> _Template
     _held: _Held | None = field(default=None, repr=False)
     _failing: set = field(default_factory=set, repr=False)  # (vhid, vlan, src) whose last advert failed
+    _bad: dict = field(default_factory=dict, repr=False)  # (vhid, vlan, src) -> its first bad advert
 
     def feed(self, frame: Frame) -> list:
         """Everything one frame causes: timeouts due before it, its record, its events."""
@@ -83,19 +90,24 @@ class Pipeline:
                     return out
         return self._record(frame, decode_frame(frame, self.decode_as), shape)
 
-    def _record(self, frame: Frame, record, shape: tuple[bytes, int] | None) -> list:
-        """A decoded frame: timeouts due before it, then the record and what it causes."""
+    def _record(self, frame: Frame, record, shape: tuple[bytes, int] | None, counted: bool = False) -> list:
+        """A decoded frame: timeouts due before it, then the record and what it causes.
+
+        counted: it waited behind a held advert and was counted when it arrived.
+        """
         if record is None:
             return []
-        out = self._start(frame.time)
+        out = self.advance(frame.time) if counted else self._start(frame.time)
         if isinstance(record, AddressClaim):
             self.verifier.learn(record)
             return out + [record]
-        self.adverts += 1  # a protocol-112 packet, decoded or damaged
+        if not counted:
+            self.adverts += 1  # a protocol-112 packet, decoded or damaged
         if isinstance(record, CarpAdvert):
             verified = self.verifier.verify(record)
+            out += self._notes()
             sender = (record.vhid, record.vlan, record.src)
-            if verified.hmac != "bad":
+            if not _failed(verified):
                 self._failing.discard(sender)
             elif sender not in self._failing:
                 # A new master signs its first advert before its gratuitous ARPs tell
@@ -109,33 +121,77 @@ class Pipeline:
             record = verified
         return out + self._settle(frame, record, shape)
 
+    def _notes(self) -> list:
+        """Findings of the verifier itself (its search budget ran out)."""
+        notes = self.verifier.notes() if hasattr(self.verifier, "notes") else ()
+        self._tally(notes)
+        return list(notes)
+
     def _settle(self, frame: Frame, record, shape: tuple[bytes, int] | None) -> list:
         """A final record: its findings, the elections it moves, and the fast path's template."""
         self._tally(record.findings)
         out = [record]
+        if isinstance(record, CarpAdvert) and record.hmac in ("bad", "ok"):
+            self._rejudge(record)
         if isinstance(record, (CarpAdvert, VrrpAdvert)):
             out += self._keep(self.tracker.observe(record, frame.time))
             if shape is not None:
                 self._remember(shape, frame, record)
         return out
 
+    def _rejudge(self, record: CarpAdvert) -> None:
+        """A sender's earlier bad adverts that its verified configuration signs were good.
+
+        They failed against a VIP set known only in part (one claim of several); the
+        tracker's member verdict and the report's hmac-failed are corrected. A printed
+        line stays as printed.
+        """
+        sender = (record.vhid, record.vlan, record.src)
+        if record.hmac == "bad":
+            if sender not in self._bad:
+                if len(self._bad) >= _TEMPLATES_MAX:
+                    self._bad.clear()
+                self._bad[sender] = record
+            return
+        first = self._bad.pop(sender, None) if self._bad else None
+        signer = self.verifier.signer(record) if first is not None else None
+        if signer is None or not signer.matches(first.counter.to_bytes(8, "big"), first.md, first.src_mac):
+            return
+        if hasattr(self.tracker, "rejudge") and self.tracker.rejudge(record):
+            key = ("hmac-failed", "carp", record.vhid, record.family, tuple(record.vlan))
+            tally = self.findings.get(key)
+            if tally is not None and tally.first.detail.startswith(f"adverts from {record.src} "):
+                del self.findings[key]
+
     def _while_held(self, frame: Frame) -> list:
-        """Address claims right after a failed advert join it; anything else releases it."""
-        held, record = self._held, decode_frame(frame, self.decode_as)
-        if isinstance(record, AddressClaim) and frame.time - held.frame.time <= HOLD:
-            self._count(frame.time)
-            self.verifier.learn(record)
-            held.claims.append(record)
+        """Frames within HOLD of a failed advert wait behind it; its claims teach at once."""
+        held = self._held
+        if frame.time - held.frame.time <= HOLD and len(held.queue) < HELD_MAX:
+            record = decode_frame(frame, self.decode_as)
+            if record is not None:  # counted now, as -c and -w see frames arrive
+                self._count(frame.time)
+                if isinstance(record, AddressClaim):
+                    self.verifier.learn(record)
+                else:
+                    self.adverts += 1
+            held.queue.append((frame, record))
             return []
-        return self._release() + self._record(frame, record, repeat.shape(frame.linktype, frame.data))
+        return self._release() + self.feed(frame)
 
     def _release(self) -> list:
-        """The held advert, verified again with what the claims taught, then the claims."""
+        """The held advert, verified again with what the claims taught, then the frames behind it."""
         held, self._held = self._held, None
         record = self.verifier.verify(held.record)
-        if record.hmac != "bad":
+        out = self._notes()
+        if not _failed(record):
             self._failing.discard((record.vhid, record.vlan, record.src))
-        return self._settle(held.frame, record, held.shape) + held.claims
+        out += self._settle(held.frame, record, held.shape)
+        for frame, queued in held.queue:
+            if self._held is not None:  # one of them failed in turn: the rest waits behind it
+                self._held.queue.append((frame, queued))
+            else:
+                out += self._record(frame, queued, repeat.shape(frame.linktype, frame.data), counted=True)
+        return out
 
     def _start(self, time: float) -> list:
         """A frame gave a record: let timeouts due before it fire, and count it."""
@@ -205,14 +261,18 @@ class Pipeline:
 
     def advance(self, now: float) -> list:
         """Timeouts that fell due by `now` (a tick in live capture, or the next frame)."""
-        out = self._release() if self._held is not None and now - self._held.frame.time > HOLD else []
+        out = []
+        while self._held is not None and now - self._held.frame.time > HOLD:
+            out += self._release()
         if self.tracker.due(now):
             out += self._keep(self.tracker.advance(now))
         return out
 
     def finish(self) -> list:
         """End of capture: conclusions that need the whole picture."""
-        out = self._release() if self._held is not None else []
+        out = []
+        while self._held is not None:
+            out += self._release()
         if self.last_time is None:
             return out
         return out + self._keep(self.tracker.finish(self.last_time))
@@ -247,6 +307,11 @@ class Pipeline:
     def tallies(self) -> list[FindingTally]:
         """Findings, most severe first, then in order of appearance."""
         return sorted(self.findings.values(), key=lambda t: (-t.first.severity.rank, t.first.time or 0.0))
+
+
+def _failed(r: CarpAdvert) -> bool:
+    """A check that claims may still turn: bad, or unverified for want of the VIP set."""
+    return r.hmac == "bad" or r.hmac_reason == "vips-unknown"
 
 
 def is_packet(item: object) -> bool:

@@ -265,3 +265,59 @@ def write_pcap(path: str | Path, frames: Iterable[tuple[float, bytes]], linktype
 
 
 T0 = 1_795_000_000.0  # 2026-11-18 UTC, clearly synthetic
+
+
+# -- signature cases (issue 12): takeovers, split brains, balancing ---------------------
+
+def takeover(node: Node, t: float, families: Sequence[int] = (4,), claim_mac: str | None = None,
+             gap: float = 0.001) -> list[tuple[float, bytes]]:
+    """A new master: one advert per family first, then its ARP/NA claims (§2.1, §4.2).
+
+    claim_mac: the MAC the claims come from (OpenBSD balancing: 01:00:5e:00:01:<leader>, §9.5).
+    """
+    out = [(t + i * gap, node.advert(family=f)) for i, f in enumerate(families)]
+    t += len(out) * gap
+    for i, frame in enumerate(node.claims()):
+        if claim_mac is not None:
+            frame = frame[:6] + mac(claim_mac) + frame[12:]
+            if frame[12:14] == b"\x08\x06":  # ARP: the sender hardware address too
+                frame = frame[:22] + mac(claim_mac) + frame[28:]
+        out.append((t + i * gap, frame))
+    return out
+
+
+def adverts(node: Node, start: float, end: float, families: Sequence[int] = (4,),
+            interval: float | None = None) -> list[tuple[float, bytes]]:
+    """Adverts of a master every `interval` (default advbase) from start until before end."""
+    step = interval or node.advbase
+    out = []
+    t = start
+    while t < end:
+        out += [(t + i * 0.0005, node.advert(family=f)) for i, f in enumerate(families)]
+        t += step
+    return out
+
+
+def merged(*streams: Sequence[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
+    """Several nodes' frames in time order (a capture of the shared segment)."""
+    return sorted((f for s in streams for f in s), key=lambda f: f[0])
+
+
+def multicast_loss_proto112() -> list[tuple[float, bytes]]:
+    """captures/multicast-loss-proto112.pcap: a pfSense-style pair, protocol 112 only.
+
+    vhid 1, pass `s3cret` on both, VIPs 192.0.2.50 and 192.0.2.51 (two: no
+    single-address search finds them). A (advskew 0) is master; its advert of +5 s
+    is the last B receives: B (advskew 100) times out 3 x 1 s + 100/256 s after
+    +6 s and advertises too, every 1.39 s, starting from the counter of the last
+    advert it accepted + 1 (FreeBSD, PROTOCOL.md §3); at +18.7 s multicast reaches
+    B again and it steps down. The capture holds no ARP: the VIPs are nowhere in it.
+    """
+    vips = ["192.0.2.50", "192.0.2.51"]
+    key = bsd_key(b"s3cret")
+    a = Node("192.0.2.1", 1, key, vips, real_mac="02:00:00:00:00:01")
+    b = Node("192.0.2.2", 1, key, vips, advskew=100, real_mac="02:00:00:00:00:02")
+    from_a = adverts(a, T0, T0 + 23)
+    b.counter = a.counter - 17 + 1  # A's advert of +5 s (A sent 23, +0 … +22) was the last B heard
+    takeover_b = 6.0 + 3 + 100 / 256
+    return merged(from_a, adverts(b, T0 + takeover_b, T0 + 18.7 + 0.8, interval=1 + 100 / 256))

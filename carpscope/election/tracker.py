@@ -47,6 +47,9 @@ SEVERITY = MappingProxyType({
     "slow-failover": Severity.WARNING,
     "looped-advert": Severity.WARNING,
     "replayed-advert": Severity.WARNING,
+    "stale-key": Severity.WARNING,
+    "vips-unknown": Severity.INFO,
+    "gui-passphrase": Severity.INFO,
 })
 
 FLAP_WINDOW = 300.0  # three or more master changes within five minutes is flapping
@@ -63,7 +66,7 @@ class _Member:
     """What the tracker knows about one source of one group (mutable, private)."""
 
     __slots__ = ("addr", "mac", "first", "first_frame", "last", "last_frame", "prev_last", "adverts",
-                 "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "counters",
+                 "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "key_form", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
                  "run_record", "bad_run", "first_bad", "due", "down", "down_for")
 
@@ -80,6 +83,7 @@ class _Member:
         self.passphrase: int | None = None  # latest position that verified
         self.vips: tuple[str, ...] | None = None  # latest VIP set that verified
         self.vips_from: str | None = None
+        self.key_form: str | None = None  # how the passphrase became the key (auth key forms)
         self.counters: OrderedDict = OrderedDict()
         self.last_key: tuple | None = None
         self.last_key_time = 0.0
@@ -226,6 +230,20 @@ class Tracker:
             c = g.members[addr]
             if not in_split and min(master_last, t if c is m else c.last) - c.run_start > g.silence:
                 return False
+        return True
+
+    def rejudge(self, r: CarpAdvert) -> bool:
+        """r's sender verifies with a configuration that also signed its earlier "bad" adverts.
+
+        They failed only for want of the whole VIP set: its member verdict is "ok"
+        again (the caller knows the signatures; see Pipeline._rejudge).
+        """
+        g = self._groups.get(_tid(r))
+        m = g.members.get(r.src) if g is not None else None
+        if m is None or "bad" not in m.verdicts:
+            return False
+        m.verdicts.discard("bad")
+        m.bad_run = 0
         return True
 
     def due(self, now: float) -> bool:
@@ -380,7 +398,10 @@ class Tracker:
                 changed = True
             changed = changed or m.normal is None
             m.normal = r
-        m.verdicts.add(r.hmac)
+        if r.hmac == "ok":
+            m.verdicts.discard("unverified")  # it could not be checked before; now it is (re-judged)
+        if r.hmac != "unverified" or "ok" not in m.verdicts:
+            m.verdicts.add(r.hmac)
         identity = False
         if isinstance(r, CarpAdvert):
             m.bad_run = m.bad_run + 1 if r.hmac == "bad" else 0
@@ -388,8 +409,8 @@ class Tracker:
                 m.first_bad = r
             if r.hmac == "ok":
                 vips = tuple(sorted(r.vips or ()))
-                identity = (m.passphrase, m.vips) != (r.passphrase, vips)
-                m.passphrase, m.vips, m.vips_from = r.passphrase, vips, r.vips_from
+                identity = (m.passphrase, m.vips, m.key_form) != (r.passphrase, vips, r.key_form)
+                m.passphrase, m.vips, m.vips_from, m.key_form = r.passphrase, vips, r.vips_from, r.key_form
             elif m.bad_run >= 2 and ("hmac-failed", m.addr) not in g.raised:
                 hint = f" ({r.hmac_hint})" if r.hmac_hint else ""
                 found += self._raise(g, "hmac-failed", m.addr, m.first_bad,
@@ -397,6 +418,15 @@ class Tracker:
                                      f"tried{hint}: a node with another key or VIP set ignores its peers' "
                                      f"adverts and becomes master as well; check the pass "
                                      f"(19 characters at most) and the VIPs of vhid {g.key.id} on {m.addr}")
+            elif r.hmac_reason == "vips-unknown" and ("vips-unknown", None) not in g.raised:
+                # PROTOCOL.md §9.7: no evidence against the passphrase, so no critical finding.
+                found += self._raise(g, "vips-unknown", None, r,
+                                     f"adverts of vhid {g.key.id} (first from {m.addr}) could not be checked: "
+                                     f"no given passphrase verifies "
+                                     f"with a VIP set carpscope could find, and the VIP set of vhid {g.key.id} is "
+                                     f"unknown (no --vip, no ARP/NA claim from its virtual MAC in the capture). That is not "
+                                     f"evidence of a wrong passphrase: give --vip {g.key.id}=ADDR (every VIP of the "
+                                     f"vhid, both families), or capture ARP and ICMPv6 too, not only protocol 112")
             if rules.demoted(r) and ("demoted", m.addr) not in g.raised:
                 found += self._raise(g, "demoted", m.addr, r, _demoted_detail(m.addr, r))
             found += self._counters(g, m, r, prev)
@@ -503,6 +533,21 @@ class Tracker:
         passphrase-mismatch and differing (overlapping) VIP sets a vip-mismatch.
         """
         out: list[Finding] = []
+        if r.key_form == "stale-tail" and ("stale-key", r.src) not in g.raised:
+            out += self._raise(g, "stale-key", r.src, r,
+                               f"{r.src} signs vhid {g.key.id} with a stale key: {r.hmac_hint}. Its pass was "
+                               f"changed from a longer one with ifconfig on OpenBSD/FreeBSD, which copies the new "
+                               f"pass and a NUL over the old key and leaves the rest of the old key behind "
+                               f"(PROTOCOL.md §2.2); a node given the same pass afresh computes another key, so "
+                               f"the two drop each other's adverts although their passwords match. Destroy and "
+                               f"re-create the carp interface (FreeBSD: remove the vhid and add it again) "
+                               f"and set the pass once")
+        if r.key_form == "pfsense-gui" and ("gui-passphrase", r.src) not in g.raised:
+            out += self._raise(g, "gui-passphrase", r.src, r,
+                               f"{r.src} verifies with passphrase {r.passphrase} matched in its pfSense/OPNsense "
+                               f"form: the GUI removes spaces and escapes quotes and backslashes before it calls "
+                               f"ifconfig (PROTOCOL.md §9.1); a node configured with ifconfig or another tool must "
+                               f"be given that form, or it drops this node's adverts")
         if r.passphrase == 0:
             out += self._raise(g, "no-passphrase", None, r,
                                f"CARP vhid {g.key.id} adverts verify with the empty key (no pass set): anyone on "
@@ -521,8 +566,8 @@ class Tracker:
                     f"and {b.addr} for {', '.join(b.vips)}, with no address in common{keys}; each drops the "
                     f"other's adverts and FreeBSD/OpenBSD nodes share the virtual MAC "
                     f"00:00:5e:00:01:{g.key.id:02x}: give one cluster another vhid")
-        if len({m.passphrase for m in ids}) > 1:
-            listing = ", ".join(f"{m.addr} with {_position(m.passphrase)}" for m in ids)
+        if len({(m.passphrase, m.key_form) for m in ids}) > 1:
+            listing = ", ".join(f"{m.addr} with {_position(m.passphrase)}{_form(m.key_form)}" for m in ids)
             out += self._raise(g, "passphrase-mismatch", None, r,
                                f"members verify with different passphrases: {listing}; each node drops the "
                                f"other's adverts and becomes master too: set the same pass "
@@ -634,12 +679,24 @@ class Tracker:
         if ("vhid-collision", None) in g.raised:
             return f"two unrelated clusters share vhid {g.key.id} (see vhid-collision)"
         pair = (a, b)
-        if (any("bad" in m.verdicts for m in pair) or len({m.passphrase for m in pair if m.passphrase is not None}) > 1
-                or len({m.vips for m in pair if m.passphrase is not None}) > 1):
+        verified = [m for m in pair if m.passphrase is not None]
+        # Only evidence counts (PROTOCOL.md §9.7): a bad verdict is one against a known VIP set.
+        if (any("bad" in m.verdicts for m in pair) or len({(m.passphrase, m.key_form) for m in verified}) > 1
+                or len({m.vips for m in verified}) > 1):
             return ("their signatures do not verify across the members, so each drops the other's adverts: "
                     "the passphrases or the VIP sets differ; compare pass and the VIPs on both")
         if all(m.verdicts == {"ok"} for m in pair):
             return "every advert verifies, so " + unreachable
+        for x, y in (pair, pair[::-1]):
+            if _continues(y, x):
+                return (f"{y.addr}'s first advert as master continues {x.addr}'s counter ({y.run_record.counter} "
+                        f"= {x.addr}'s + 1): FreeBSD, pfSense and OPNsense copy the counter of each advert they "
+                        f"accept (PROTOCOL.md §3), so {y.addr} accepted {x.addr}'s signed adverts and the "
+                        f"passphrases and VIP sets match; the keys are not the problem: " + unreachable)
+        if all(m.verdicts <= {"ok", "unverified"} for m in pair) and any(
+                m.record.hmac_reason == "vips-unknown" for m in pair if isinstance(m.record, CarpAdvert)):
+            return ("no signature check points to the passphrases (the VIP set is unknown, so adverts could not be "
+                    "checked: give --vip to check them), so most likely " + unreachable)
         return ("signatures were not checked (give the passphrase with -p): either the passphrases or VIP sets "
                 "differ, or " + unreachable)
 
@@ -821,6 +878,24 @@ def _by_first(m: _Member) -> tuple:
 
 def _position(p: int | None) -> str:
     return "the empty key" if p == 0 else f"passphrase {p}"
+
+
+def _continues(y: _Member, x: _Member) -> bool:
+    """Does y's first advert of its run carry one of x's recent counters + 1 (PROTOCOL.md §3)?"""
+    first = y.run_record
+    if not isinstance(first, CarpAdvert) or first.counter is None:
+        return False
+    want = (first.counter - 1) % _COUNTER_MOD
+    return any(c == want for c, _ in x.counters)
+
+
+_FORMS = MappingProxyType({"pfsense-gui": "pfSense/OPNsense", "stale-tail": "stale-tail",
+                           "netlink-20": "20-byte netlink"})
+
+
+def _form(form: str | None) -> str:
+    """How a verified key was formed, when it is not the pass as typed (auth key forms)."""
+    return f" (in its {_FORMS.get(form, form)} form)" if form else ""
 
 
 def _diff(old, new) -> str:

@@ -45,7 +45,9 @@ def packet(r: CarpAdvert | VrrpAdvert) -> dict:
     out["hmac"] = r.hmac
     if isinstance(r, CarpAdvert) and r.hmac == "ok":
         out.update(passphrase=r.passphrase, vips=list(r.vips or ()), vips_from=r.vips_from,
-                   hmac_variant=r.hmac_variant)
+                   hmac_variant=r.hmac_variant, key_form=r.key_form or "plain")
+    elif isinstance(r, CarpAdvert):
+        out.update(hmac_reason=r.hmac_reason, hmac_hint=r.hmac_hint)
     out["findings"] = _packet_findings(r)
     return out
 

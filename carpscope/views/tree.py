@@ -40,10 +40,15 @@ def _checksum(r: CarpAdvert | VrrpAdvert) -> str:
     return f"    Checksum: 0x{r.cksum:04x} [{status}{form}]"
 
 
+_FORMS = {"pfsense-gui": "pfSense/OPNsense", "netlink-20": "20-byte netlink"}
+
+
 def carp(r: CarpAdvert) -> list[str]:
     sig = r.hmac
     if r.hmac == "ok":
-        sig += f" (passphrase {r.passphrase or 'empty'}, VIPs {', '.join(r.vips or ())} {r.vips_from}, layout {r.hmac_variant})"
+        form = f", matched in its {_FORMS.get(r.key_form, r.key_form)} form" if r.key_form else ""
+        sig += (f" (passphrase {r.passphrase or 'empty'}{form}, VIPs {', '.join(r.vips or ())} {r.vips_from}, "
+                f"layout {r.hmac_variant})")
     elif r.hmac_hint:
         sig += f" ({r.hmac_hint})"
     return [
