@@ -48,30 +48,33 @@ def multicast(dst: str) -> bool:
 
 
 def fingerprint(c: Clues) -> tuple[str, str]:
-    """(stack, evidence): the first rule that the wire settles, "unknown" when none does."""
+    """(stack, evidence): the first rule that the wire settles, "unknown" when none does.
+
+    The evidence is short: it goes in a table column.
+    """
     if c.proto == "vrrp":
-        return VRRP, f"VRRPv{c.version or '?'} adverts"
+        return VRRP, f"VRRPv{c.version or '?'}"
     if c.variant and c.variant.startswith("openbsd-lladdr"):
-        return OPENBSD, "the signature hashes the lladdr (only OpenBSD does)"
+        return OPENBSD, "lladdr in the HMAC"
     if c.demote:
-        return OPENBSD, f"demote byte {c.demote} (only OpenBSD sends one; the others send 0)"
+        return OPENBSD, f"demote byte {c.demote}"
     if c.bow_out:
-        return OPENBSD, "bow-out advert advbase 255 advskew 255 (OpenBSD; FreeBSD sends none)"
+        return OPENBSD, "bow-out 255/255"
     mac = (c.mac or "").lower()
     if mac.startswith(_UCARP_MAC):
-        return UCARP, f"advert source MAC {mac} (ucarp's 00:00:5e:00:00:vhid)"
+        return UCARP, f"source MAC {mac}"
     if c.adverts >= 2 and c.counters == 1:
-        return OPENBSD, f"the same replay counter in {c.adverts} adverts (OpenBSD's replay cookie)"
+        return OPENBSD, f"same counter in {c.adverts} adverts"
     if c.counters >= 2:
-        how = "counts up by one" if c.counting else "changes with every advert"
+        how = "counting counter" if c.counting else "changing counter"
         if c.advskew_over_cap:
-            return UNKNOWN, f"the counter {how} but advskew exceeds 240, which FreeBSD never sends"
+            return UNKNOWN, f"{how}, but advskew over 240"
         if mac.startswith(_VIRTUAL_MAC):
-            return FREEBSD, f"the counter {how}, demote 0, virtual MAC {mac}"
+            return FREEBSD, f"{how}, demote 0, virtual MAC"
         if c.unicast:
-            return FREEBSD, f"the counter {how}, demote 0, unicast adverts from the real MAC {mac or '?'}"
-        return UNKNOWN, f"the counter {how}, but the source MAC {mac or '?'} is no virtual MAC"
-    return UNKNOWN, "too few adverts to tell" if c.adverts < 2 else "nothing on the wire tells"
+            return FREEBSD, f"{how}, demote 0, unicast from the real MAC"
+        return UNKNOWN, f"{how}, no virtual MAC"
+    return UNKNOWN, "one advert" if c.adverts < 2 else ""
 
 
 # -- demotion (PROTOCOL.md §4.3, §9.2) ------------------------------------------------

@@ -46,6 +46,8 @@ def packet(r: CarpAdvert | VrrpAdvert) -> dict:
     if isinstance(r, CarpAdvert) and r.hmac == "ok":
         out.update(passphrase=r.passphrase, vips=list(r.vips or ()), vips_from=r.vips_from,
                    hmac_variant=r.hmac_variant)
+    if r.ah_spi is not None:
+        out.update(ah_spi=r.ah_spi, ah_seq=r.ah_seq)
     out["findings"] = _packet_findings(r)
     return out
 
@@ -63,7 +65,8 @@ def _member(m, proto: str) -> dict:
         out.update(advbase=m.advbase, advskew=m.advskew, demote=m.demote)
     else:
         out.update(priority=m.priority, adver_int=m.advbase)
-    out.update(adverts=m.adverts, hmac=m.hmac, first=m.first, last=m.last)
+    out.update(adverts=m.adverts, hmac=m.hmac, first=m.first, last=m.last, stack=m.stack,
+               stack_evidence=m.stack_evidence)
     return out
 
 
