@@ -55,6 +55,10 @@ FLAP_CHANGES = 3
 SLOW_FACTOR = 1.5  # a takeover later than 1.5 x master-down ...
 SLOW_INTERVALS = 2  # ... and two advert intervals late (ucarp acts up to ~1 interval late, captures/README)
 TIMER_SHARE = 0.5  # a takeover at least half a master-down after the last advert may be the timer's
+# A backup's takeover advert leaves just after its master-down timer fires (0.3-3 ms in
+# captures/vrrp-collision.pcap): a timeout is concluded only this much after it is due, so a
+# takeover on time is a master change, not a master-down followed by one.
+TAKEOVER_GRACE = 0.02
 END_MISSED = 1.5  # at the end of a capture, silent for 1.5 intervals while another advertises = stopped
 COUNTER_MEMORY = 256  # (counter, md) pairs remembered per source for replay detection
 _COUNTER_MOD = 1 << 64
@@ -247,7 +251,7 @@ class Tracker:
     def next_deadline(self) -> float | None:
         """The earliest time at which `advance` would conclude something, or None."""
         top = self._top()
-        return None if top is None else top[0]
+        return None if top is None else top[0] + TAKEOVER_GRACE
 
     def finish(self, now: float) -> list[Event | Finding]:
         """End of capture: timeouts due by `now`, then takeovers the capture ended too early to time out.
@@ -334,7 +338,7 @@ class Tracker:
         out: list = []
         while True:
             top = self._top()
-            if top is None or top[0] > until:
+            if top is None or top[0] + TAKEOVER_GRACE > until:
                 return out
             deadline, tid, addr = heapq.heappop(self._heap)
             g = self._groups[tid]
@@ -645,6 +649,10 @@ class Tracker:
             if rules.resigns(master.record) and master.last <= m.run_start:
                 master.active = False  # it said goodbye: no need to wait for its silence
                 return self._change(g, master, m, found)
+            if not g.contenders and g.silence is not None and master.last + g.silence <= r.time:
+                # The master's timeout was due (within TAKEOVER_GRACE): this advert is the takeover.
+                master.active = False
+                return self._change(g, master, m, found)
             if g.key.proto == "vrrp" and not g.contenders and rules.beats(r, master.record):
                 # RFC 3768/5798 §6.4.3: a master hearing a higher priority goes Backup at once, so
                 # the change is this frame's; if it goes on advertising it is a contender anew.
@@ -892,7 +900,11 @@ def _clues(m: _Member, r) -> bool:
 def _stack(m: _Member) -> tuple[str, str]:
     """(stack, evidence) of a member, from its clues, counters and MAC."""
     seen = m.seen
-    clues = stacks.Clues(m.record.proto, m.mac, m.adverts, len(m.counters), seen.get("counting", False),
+    counting = seen.get("counting", False)
+    if not counting and len(m.counters) >= 2:  # the latest two counters (repeats skip _counters)
+        (c1, _), (c2, _) = list(m.counters)[-2:]
+        counting = (c1 + 1) % _COUNTER_MOD == c2
+    clues = stacks.Clues(m.record.proto, m.mac, m.adverts, len(m.counters), counting,
                          seen.get("demote", 0), seen.get("bow_out", False), seen.get("advskew_over_cap", False),
                          seen.get("variant"), seen.get("unicast", False), m.params.version)
     return stacks.fingerprint(clues)
