@@ -134,6 +134,14 @@ def test_openbsd_takeover_is_timed_by_openbsd_formula_without_being_told():
     assert "master-down" in forced
 
 
+def test_timing_auto_is_the_cli_default(tmp_path):
+    path = stacks.write_pcap(tmp_path / "obsd.pcap", openbsd_failover())
+    default = carpscope("read", str(path), "-q").stdout.decode()
+    assert "master-down" not in default and "4.17s" in default
+    assert "master-down" in carpscope("read", str(path), "-q", "--timing", "bsd").stdout.decode()
+    assert "master-down" not in carpscope("read", str(path), "-q", "--timing", "openbsd").stdout.decode()
+
+
 # -- What was seen: normal demotion ------------------------------------------------------------
 
 def test_demotion_is_named_with_the_severity_it_deserves():
@@ -164,7 +172,7 @@ def test_demotion_is_named_with_the_severity_it_deserves():
     # A demotion that never clears is a warning.
     stuck = adverts(node(A, "openbsd"), stacks.every(0, 6, 1), demote=128)
     (found,) = findings(analyse(stuck)[0], "demoted")
-    assert found.severity is Severity.WARNING and "end of the capture" in found.detail
+    assert found.severity is Severity.WARNING and "still did at the end of the capture" in found.detail
 
 
 # -- What was seen: unicast peers ----------------------------------------------------------------

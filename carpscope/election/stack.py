@@ -8,6 +8,7 @@ carp(4) and cannot be told from it on the wire (PROTOCOL.md §2.6).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class Clues:
     version: int | None = None  # VRRP version
 
 
+@functools.lru_cache(maxsize=1024)
 def multicast(dst: str) -> bool:
     """Is this advert's destination a multicast group (224.0.0.18, ff02::12, or an other group)?"""
     try:
@@ -54,8 +56,8 @@ def fingerprint(c: Clues) -> tuple[str, str]:
     """
     if c.proto == "vrrp":
         return VRRP, f"VRRPv{c.version or '?'}"
-    if c.variant and c.variant.startswith("openbsd-lladdr"):
-        return OPENBSD, "lladdr in the HMAC"
+    if c.variant and c.variant.startswith("openbsd-"):
+        return OPENBSD, "lladdr in the HMAC" if "lladdr" in c.variant else f"OpenBSD's HMAC ({c.variant})"
     if c.demote:
         return OPENBSD, f"demote byte {c.demote}"
     if c.bow_out:
@@ -92,7 +94,10 @@ def demotion_reason(values: tuple[int, ...], *, openbsd: bool, mid_life: bool, c
     """
     if openbsd:
         first = values[0]
-        if not mid_life and first >= BOOT_DEMOTE:
+        if not mid_life and first >= BOOT_DEMOTE and not cleared:
+            why = ("OpenBSD's boot interlock that never ended (etc/rc demotes group carp by 128 and lifts it "
+                   "only when rc is done: check the boot log and /etc/rc.local), or an operator's carpdemote")
+        elif not mid_life and first >= BOOT_DEMOTE:
             why = ("OpenBSD's boot interlock (etc/rc demotes group carp by 128 until it is done"
                    + (", then pfsync's 32 during its bulk update"
                       if any(v in (PFSYNC_BULK, BOOT_DEMOTE + PFSYNC_BULK) for v in values) else "") + ")")

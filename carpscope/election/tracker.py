@@ -266,8 +266,10 @@ class Tracker:
             g = self._groups[tid]
             for m in sorted(g.members.values(), key=_by_first):
                 if m.demotion is not None:
-                    out += self._demotion_finding(g, m, f"still advertises it at the end of the capture, "
-                                                        f"{now - m.demotion[0].time:.2f}s later", Severity.WARNING)
+                    how = ("and still did at the end of the capture" if m.active else
+                           "and was not seen undemoted before the end of the capture")
+                    out += self._demotion_finding(g, m, f"{how}, {now - m.demotion[0].time:.2f}s later",
+                                                  Severity.WARNING)
             if g.master is None or not g.contenders:
                 continue
             active = [g.members[g.master], *(g.members[a] for a in g.contenders)]
@@ -444,7 +446,7 @@ class Tracker:
             m.seen["undemoted"] = True
             if d is None:
                 return []
-            return self._demotion_finding(g, m, f"then stopped ({rules.describe(r)}) after "
+            return self._demotion_finding(g, m, f"then cleared ({rules.describe(r)}) after "
                                                 f"{r.time - d[0].time:.2f}s", Severity.INFO, cleared=True)
         value = r.demote or r.advskew
         if d is None:
