@@ -66,8 +66,8 @@ def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
     ah = None
     if proto == IPPROTO_AH:
         size = (payload[1] + 2) * 4 if len(payload) > 1 else 12
-        if len(payload) < 12 or size < 12:
-            return _damaged(frame, "malformed", f"AH header of {len(payload)} bytes before protocol 112")
+        if len(payload) < max(size, 12):
+            return _damaged(frame, "malformed", f"AH header of {size} bytes, {len(payload)} captured")
         ah = (int.from_bytes(payload[4:8], "big"), int.from_bytes(payload[8:12], "big"), size)
         payload, total = payload[size:], total - size
     return _advert(frame, link, 4, src, dst, data[off + 8], total - ihl, payload, findings, decode_as, ah)
