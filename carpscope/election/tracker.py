@@ -483,6 +483,8 @@ class Tracker:
         key = (r.counter, r.md)
         if m.last_counter is not None and (m.last_counter + 1) % _COUNTER_MOD == r.counter:
             m.seen["counting"] = True
+        if m.adverts == 2 and len(m.counters) == 1 and key in m.counters:
+            g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)
         if key in m.counters:
             if key == m.last_key:
                 dt = abs(r.time - m.last_key_time)
@@ -904,7 +906,8 @@ def _stack(m: _Member) -> tuple[str, str]:
     seen = m.seen
     counting = seen.get("counting", False)
     if not counting and len(m.counters) >= 2:  # the latest two counters (repeats skip _counters)
-        (c1, _), (c2, _) = list(m.counters)[-2:]
+        latest = reversed(m.counters)
+        c2, c1 = next(latest)[0], next(latest)[0]
         counting = (c1 + 1) % _COUNTER_MOD == c2
     clues = stacks.Clues(m.record.proto, m.mac, m.adverts, len(m.counters), counting,
                          seen.get("demote", 0), seen.get("bow_out", False), seen.get("advskew_over_cap", False),
