@@ -189,9 +189,12 @@ def test_unicast_ttl_follows_the_receiving_stack():
 def test_unicast_multicast_mismatch_is_the_split_brain_cause():
     a = node(A, "freebsd", dst=B)  # ifconfig ... peer 192.0.2.2
     b = node(B, "freebsd", advskew=100)  # multicast
-    out, _ = analyse(stacks.schedule(adverts(a, stacks.every(0, 12, 1)), adverts(b, stacks.every(3, 12, 1.390625))))
+    out, pipeline = analyse(stacks.schedule(adverts(a, stacks.every(0, 12, 1)),
+                                            adverts(b, stacks.every(3, 12, 1.390625))))
     (split,) = findings(out, "split-brain")
     assert "unicast" in split.detail and "IGMP" not in split.detail
+    assert (members(pipeline)[A].stack, members(pipeline)[A].stack_evidence) == (
+        stack.FREEBSD, "counting counter, demote 0, unicast from the real MAC")
 
 
 # -- What was seen: VRRPv2 with AH -------------------------------------------------------------------
