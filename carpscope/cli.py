@@ -50,9 +50,11 @@ def shared_options(func):
                      help="Exit 1 when a finding of that severity or worse is seen."),
         click.option("--decode-as", type=click.Choice(["carp", "vrrp"]),
                      help="Decode every protocol-112 packet as this protocol, whatever its shape."),
-        click.option("--timing", type=click.Choice(["bsd", "openbsd"]), default="bsd", show_default=True,
-                     help="Master-down formula: 3*advbase+advskew/256 (FreeBSD, ucarp, OpenBSD<7.8) "
-                          "or 3*(advbase+advskew/256) (current OpenBSD)."),
+        click.option("--timing", type=click.Choice(["auto", "bsd", "openbsd"]), default="auto", show_default=True,
+                     help="Master-down formula: auto = each backup's stack as its adverts show it "
+                          "(OpenBSD's for OpenBSD, else the BSD one); bsd = 3*advbase+advskew/256 (FreeBSD, "
+                          "pfSense, OPNsense, ucarp, OpenBSD<7.8); openbsd = 3*(advbase+advskew/256) (current "
+                          "OpenBSD)."),
         click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
                      show_default=True, help="Colour the text output (auto: only on a terminal)."),
     ]
@@ -138,7 +140,7 @@ def build_pipeline(passphrases, pass_file, vips, decode_as, timing):
     for position in verifier.long_passphrases():
         click.echo(f"carpscope: note: passphrase {position} is longer than 19 characters; "
                    "BSD ifconfig and ucarp use only its first 19", err=True)
-    tracker = Tracker(timing=Timing.OPENBSD if timing == "openbsd" else Timing.BSD)
+    tracker = Tracker(timing=Timing(timing or "auto"))
     return Pipeline(verifier, tracker, decode_as)
 
 

@@ -95,6 +95,8 @@ class Advert:
     checksum: str | None = None  # "ok" | "bad" | None (not enough bytes to tell)
     why: str  # why this was decoded as CARP or VRRP
     findings: tuple[Finding, ...] = ()
+    ah_spi: int | None = None  # behind an IPv4 AH header (keepalived auth_type AH, PROTOCOL.md §9.6)
+    ah_seq: int | None = None
 
     @property
     def ok(self) -> bool:

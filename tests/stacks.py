@@ -321,3 +321,28 @@ def multicast_loss_proto112() -> list[tuple[float, bytes]]:
     b.counter = a.counter - 17 + 1  # A's advert of +5 s (A sent 23, +0 … +22) was the last B heard
     takeover_b = 6.0 + 3 + 100 / 256
     return merged(from_a, adverts(b, T0 + takeover_b, T0 + 18.7 + 0.8, interval=1 + 100 / 256))
+
+
+# -- election by stack (issue 13): VRRP routers, AH, schedules ---------------------------
+
+def keepalived_advert(src: str, vrid: int, priority: int, addresses: Sequence[str], *, adver_int: int = 1,
+                      ah_seq: int | None = None, spi: int = 0x1000, src_mac: str | None = None) -> bytes:
+    """A keepalived VRRPv2 advert from the host's real MAC (no use_vmac), multicast to 224.0.0.18.
+
+    ah_seq: keepalived `auth_type AH` — VRRP auth type 2 behind an AH header, IP protocol
+    51 (PROTOCOL.md §9.6; the ICV is not computed: nothing checks it passively).
+    """
+    mac_ = src_mac or "02:00:00:00:00:%02x" % ipaddress.ip_address(src).packed[-1]
+    if ah_seq is None:
+        return ip_frame(mac_, src, CARP_V4_GROUP, 112, vrrp2(vrid, priority, addresses, adver_int))
+    body = vrrp2(vrid, priority, addresses, adver_int, auth_type=2)
+    return ip_frame(mac_, src, CARP_V4_GROUP, 51, ah(112, body, spi=spi, seq=ah_seq))
+
+
+def every(start: float, stop: float, step: float) -> list[float]:
+    """start, start+step, ... while < stop (an advertising master's clock)."""
+    out, t = [], start
+    while t < stop - 1e-9:
+        out.append(round(t, 6))
+        t += step
+    return out

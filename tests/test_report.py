@@ -43,10 +43,10 @@ GOLDEN = """\
 carpscope report: 2023-11-14 22:13:20.000000 to 2023-11-14 22:13:49.250000 UTC (29.25s); 2 groups, 6 events, findings: 3 critical, 2 warning, 0 info
 
 Groups (2), * = master
-  group        family  VIPs                 master     member       mac                parameters                 adverts  signature  passphrase  first    last
-  CARP vhid 1  IPv4    192.0.2.50 (given)   192.0.2.2  192.0.2.1    00:00:5e:00:00:01  advbase 1 advskew 0        16       mixed      1           +0.000s  +23.000s
-                                                       192.0.2.2 *  00:00:5e:00:00:01  advbase 1 advskew 100      15       ok         1           +9.500s  +28.969s
-  VRRP vrid 1  IPv4    192.0.2.60 (advert)  192.0.2.3  192.0.2.3 *  00:00:5e:00:01:01  priority 150 adver_int 1s  30       n/a        n/a         +0.250s  +29.250s
+  group        family  VIPs                 master     member       mac                parameters                 adverts  signature  passphrase  first    last      stack (evidence)
+  CARP vhid 1  IPv4    192.0.2.50 (given)   192.0.2.2  192.0.2.1    00:00:5e:00:00:01  advbase 1 advskew 0        16       mixed      1           +0.000s  +23.000s  ucarp (source MAC 00:00:5e:00:00:01)
+                                                       192.0.2.2 *  00:00:5e:00:00:01  advbase 1 advskew 100      15       ok         1           +9.500s  +28.969s  ucarp (source MAC 00:00:5e:00:00:01)
+  VRRP vrid 1  IPv4    192.0.2.60 (advert)  192.0.2.3  192.0.2.3 *  00:00:5e:00:01:01  priority 150 adver_int 1s  30       n/a        n/a         +0.250s  +29.250s  keepalived/VRRP (VRRPv2)
 
 Timeline (6 events)
   time (UTC)                  since start  frame  group        event                from       to         cause          gap    expected  detail

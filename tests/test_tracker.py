@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from carpscope.election import rules
 from carpscope.election.events import Event, Snapshot
 from carpscope.election.rules import Timing
-from carpscope.election.tracker import Tracker
+from carpscope.election.tracker import TAKEOVER_GRACE, Tracker
 from carpscope.model import CarpAdvert, Finding, Severity, VrrpAdvert
 
 A, B, C = "192.0.2.1", "192.0.2.2", "192.0.2.3"
@@ -465,16 +465,16 @@ def test_next_deadline():
     tracker = Tracker()
     assert tracker.next_deadline() is None
     tracker.observe(s.carp(0, A), 0)
-    assert tracker.next_deadline() == 3.0
+    assert tracker.next_deadline() == 3.0 + TAKEOVER_GRACE
     tracker.observe(s.carp(1, A), 1)
-    assert tracker.next_deadline() == 4.0
+    assert tracker.next_deadline() == 4.0 + TAKEOVER_GRACE
     assert tracker.advance(3.99) == []
     tracker.observe(s.carp(2, B, advskew=100), 2)  # a newcomer: D is now B's 3.390625
-    assert tracker.next_deadline() == 1 + 3.390625
+    assert tracker.next_deadline() == 1 + 3.390625 + TAKEOVER_GRACE
     out = tracker.advance(5.0)
     assert [e.kind for e in out] == ["master-changed"]
-    assert tracker.next_deadline() == 2 + 3.390625
-    assert [e.kind for e in tracker.advance(2 + 3.390625)] == ["master-down"]
+    assert tracker.next_deadline() == 2 + 3.390625 + TAKEOVER_GRACE
+    assert [e.kind for e in tracker.advance(2 + 3.390625 + TAKEOVER_GRACE)] == ["master-down"]
     assert tracker.next_deadline() is None
 
 
@@ -482,7 +482,7 @@ def test_openbsd_timing_option():
     s = Script()
     tracker = Tracker(timing=Timing.OPENBSD)
     tracker.observe(s.carp(0, A, advskew=100), 0)
-    assert tracker.next_deadline() == 4.171875
+    assert tracker.next_deadline() == 4.171875 + TAKEOVER_GRACE
 
 
 def test_snapshot():

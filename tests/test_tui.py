@@ -76,9 +76,9 @@ def test_group_rows_show_master_backups_timers_countdown_and_verdict():
     table = rows(render(tui.groups_table(snapshot(), T + 21.0)), anchor=6)
     assert table[0] == list(tui.GROUP_COLUMNS)
     assert table[1] == ["CARP vhid 1", "192.0.2.50", "192.0.2.2", "192.0.2.1", "1/100", "1.0s ago", "2.4s",
-                        "ok (pass 1)"]
+                        "ok (pass 1)", "192.0.2.2: unknown; 192.0.2.1: unknown"]
     assert table[2] == ["VRRP vrid 7 IPv6 VLAN 10", "2001:db8::7", "fe80::1", "-", "prio 150 int 100cs",
-                        "0.5s ago", "2.9s", "n/a"]
+                        "0.5s ago", "2.9s", "n/a", "fe80::1: unknown"]
 
 
 def test_a_group_without_master_and_a_second_advertiser():
@@ -87,7 +87,8 @@ def test_a_group_without_master_and_a_second_advertiser():
     split = GroupState(GroupKey("carp", 2, 4), "192.0.2.1", T, state.members, T + 20.0, T + 20.5, ("192.0.2.60",),
                        "given", 1, "ok", ("192.0.2.1", "192.0.2.2"))
     table = rows(render(tui.groups_table(Snapshot(T + 21, (down, split)), T + 21.0)), anchor=6)
-    assert table[1] == ["CARP vhid 1", "?", "none", "192.0.2.1, 192.0.2.2", "-", "16.0s ago", "-", "mixed"]
+    assert table[1] == ["CARP vhid 1", "?", "none", "192.0.2.1, 192.0.2.2", "-", "16.0s ago", "-", "mixed",
+                        "192.0.2.1: unknown; 192.0.2.2: unknown"]
     assert table[2][:4] == ["CARP vhid 2", "192.0.2.60", "192.0.2.1", "192.0.2.2 (advertising)"]
     assert table[2][6] == "0.0s"  # overdue: the next tick declares it down
 

@@ -11,14 +11,17 @@ import re
 
 # Protocol 112 over IPv4 and IPv6 (extension headers included), plus what VIP
 # inference needs: ARP and ICMPv6 neighbour advertisements (PROTOCOL.md §2.1).
-PROTO_FILTER = "(ip proto 112 or ip6 protochain 112 or arp or (icmp6 and ip6[40] == 136))"
+# VRRPv2 behind an IPv4 AH header (keepalived auth_type AH, PROTOCOL.md §9.6): protocol 51
+# whose AH next header (its first byte, after the IP header) is 112.
+_AH_112 = "(ip proto 51 and ip[(ip[0] & 0xf) << 2] == 112)"
+PROTO_FILTER = f"(ip proto 112 or {_AH_112} or ip6 protochain 112 or arp or (icmp6 and ip6[40] == 136))"
 
 # `ip6 protochain` compiles to backward jumps, which the kernel's BPF checker refuses
 # (libpcap then filters every frame in user space); so live capture names the usual
 # chains instead: 112 right after the IPv6 header or after one hop-by-hop or
 # destination-options header.
 _IP6_112 = "ip6 proto 112 or (ip6 and (ip6[6] == 0 or ip6[6] == 60) and ip6[40] == 112)"
-KERNEL_PROTO_FILTER = f"(ip proto 112 or {_IP6_112} or arp or (icmp6 and ip6[40] == 136))"
+KERNEL_PROTO_FILTER = f"(ip proto 112 or {_AH_112} or {_IP6_112} or arp or (icmp6 and ip6[40] == 136))"
 
 # Keywords that shift the offsets of what follows them: a -f that names one says
 # where the packet starts itself (`vlan 20` on QinQ), so it is applied once, first.

@@ -67,6 +67,8 @@ class Member:
     adver_int in `advbase` (VRRP's own unit: s in v2, cs in v3). `hmac` sums up the
     member's adverts: "ok", "bad", "unverified", "n/a", or "mixed" (some verified,
     some failed). `passphrase` is the 1-based position that verified (0 = empty key).
+    `stack` is the implementation its adverts point to, `stack_evidence` why
+    (election/stack.py).
     """
 
     addr: str
@@ -81,6 +83,8 @@ class Member:
     last: float
     passphrase: int | None = None
     version: int | None = None
+    stack: str = "unknown"
+    stack_evidence: str = ""
 
 
 @dataclass(frozen=True, slots=True)

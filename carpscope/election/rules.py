@@ -22,10 +22,13 @@ class Timing(str, enum.Enum):
 
     BSD: 3·advbase + advskew/256 — FreeBSD, NetBSD, DragonFly, ucarp, OpenBSD ≤ 1.349.
     OPENBSD: 3·(advbase + advskew/256) — OpenBSD ip_carp.c 1.370 (2025).
+    AUTO: each backup's own stack, told from its adverts (election/stack.py,
+    PROTOCOL.md §9.3); the tracker resolves it to BSD or OPENBSD per member.
     """
 
     BSD = "bsd"
     OPENBSD = "openbsd"
+    AUTO = "auto"
 
 
 def carp_interval(advbase: int, advskew: int) -> float:

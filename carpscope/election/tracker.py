@@ -27,6 +27,7 @@ from types import MappingProxyType
 
 from carpscope.election import events as ev
 from carpscope.election import rules
+from carpscope.election import stack as stacks
 from carpscope.election.events import Event, GroupState, Member, Snapshot
 from carpscope.election.rules import Timing
 from carpscope.model import CarpAdvert, Finding, GroupKey, Severity, VrrpAdvert
@@ -57,6 +58,10 @@ FLAP_CHANGES = 3
 SLOW_FACTOR = 1.5  # a takeover later than 1.5 x master-down ...
 SLOW_INTERVALS = 2  # ... and two advert intervals late (ucarp acts up to ~1 interval late, captures/README)
 TIMER_SHARE = 0.5  # a takeover at least half a master-down after the last advert may be the timer's
+# A backup's takeover advert leaves just after its master-down timer fires (0.3-3 ms in
+# captures/vrrp-collision.pcap): a timeout is concluded only this much after it is due, so a
+# takeover on time is a master change, not a master-down followed by one.
+TAKEOVER_GRACE = 0.02
 END_MISSED = 1.5  # at the end of a capture, silent for 1.5 intervals while another advertises = stopped
 COUNTER_MEMORY = 256  # (counter, md) pairs remembered per source for replay detection
 _COUNTER_MOD = 1 << 64
@@ -68,7 +73,7 @@ class _Member:
     __slots__ = ("addr", "mac", "first", "first_frame", "last", "last_frame", "prev_last", "adverts",
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "key_form", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
-                 "run_record", "bad_run", "first_bad", "due", "down", "down_for")
+                 "run_record", "bad_run", "first_bad", "due", "down", "down_for", "seen", "demotion")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -99,6 +104,8 @@ class _Member:
         self.due: float | None = None  # deadline of this member's entry in the tracker's heap
         self.down = 0.0  # its master-down time as a backup of down_for = (its params, the master's)
         self.down_for: tuple | None = None
+        self.seen: dict = {}  # stack clues from its adverts (stack.Clues fields)
+        self.demotion: list | None = None  # [first demoted advert, values seen, advertised undemoted before]
 
     @property
     def params(self) -> CarpAdvert | VrrpAdvert:
@@ -132,7 +139,7 @@ class _Group:
 class Tracker:
     """Elections of every group seen, from records fed in capture order."""
 
-    def __init__(self, timing: Timing = Timing.BSD):
+    def __init__(self, timing: Timing = Timing.AUTO):
         self.timing = timing
         self._groups: dict[tuple, _Group] = {}  # by (proto, id, family, vlan)
         # (deadline, key, addr): one entry per active member, at or before its last
@@ -198,6 +205,8 @@ class Tracker:
                 # OpenBSD repeats its counter: fine unless it comes back too soon (a loop).
                 if key != m.last_key or t - m.last_key_time < max(rules.interval(r), 1 / 256) / 2:
                     return None
+                if len(counters) == 1 and m.adverts == 1:
+                    g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)
                 counters.move_to_end(key)
             elif len(counters) >= COUNTER_MEMORY:
                 counters.popitem(last=False)
@@ -260,7 +269,7 @@ class Tracker:
     def next_deadline(self) -> float | None:
         """The earliest time at which `advance` would conclude something, or None."""
         top = self._top()
-        return None if top is None else top[0]
+        return None if top is None else top[0] + TAKEOVER_GRACE
 
     def finish(self, now: float) -> list[Event | Finding]:
         """End of capture: timeouts due by `now`, then takeovers the capture ended too early to time out.
@@ -273,6 +282,12 @@ class Tracker:
         out = self.advance(now)
         for tid in sorted(self._groups):
             g = self._groups[tid]
+            for m in sorted(g.members.values(), key=_by_first):
+                if m.demotion is not None:
+                    how = ("and still did at the end of the capture" if m.active else
+                           "and was not seen undemoted before the end of the capture")
+                    out += self._demotion_finding(g, m, f"{how}, {now - m.demotion[0].time:.2f}s later",
+                                                  Severity.WARNING)
             if g.master is None or not g.contenders:
                 continue
             active = [g.members[g.master], *(g.members[a] for a in g.contenders)]
@@ -343,7 +358,7 @@ class Tracker:
         out: list = []
         while True:
             top = self._top()
-            if top is None or top[0] > until:
+            if top is None or top[0] + TAKEOVER_GRACE > until:
                 return out
             deadline, tid, addr = heapq.heappop(self._heap)
             g = self._groups[tid]
@@ -363,7 +378,7 @@ class Tracker:
         if g.master is None:
             return None
         master = g.members[g.master].params
-        own = rules.master_down(master, master, self.timing)
+        own = rules.master_down(master, master, self._timing(g.members[g.master]))
         others = [self._down(m, master) for m in g.members.values() if m.addr != g.master and m.normal is not None]
         return max(own, min(others)) if others else own
 
@@ -372,10 +387,17 @@ class Tracker:
         normal = m.normal
         if normal.version != 3 or normal.proto != "vrrp":
             master = None  # CARP and VRRPv2 backups time out on their own parameters alone
-        if m.down_for is not None and m.down_for[0] is normal and m.down_for[1] is master:
+        timing = self._timing(m)
+        if m.down_for is not None and m.down_for[0] is normal and m.down_for[1] is master and m.down_for[2] is timing:
             return m.down
-        m.down_for, m.down = (normal, master), rules.master_down(normal, master, self.timing)
+        m.down_for, m.down = (normal, master, timing), rules.master_down(normal, master, timing)
         return m.down
+
+    def _timing(self, m: _Member) -> Timing:
+        """The master-down formula `m` runs: --timing, or (auto) its stack's (PROTOCOL.md §9.3)."""
+        if self.timing is not Timing.AUTO:
+            return self.timing
+        return Timing.OPENBSD if _stack(m)[0] == stacks.OPENBSD else Timing.BSD
 
     # -- learning from one advert --------------------------------------------------
 
@@ -391,6 +413,8 @@ class Tracker:
             m.last, m.last_frame = r.time, r.frame
         m.record = r
         changed = new
+        if _clues(m, r):
+            g.dirty = True  # its stack, and so its timer, may have changed
         if not rules.resigns(r):
             if m.normal is not None and rules.parameters(m.normal) != rules.parameters(r):
                 happened.append(self._event(g, r.time, r.frame, ev.PARAMETERS_CHANGED, to=m.addr,
@@ -427,8 +451,7 @@ class Tracker:
                                      f"unknown (no --vip, no ARP/NA claim from its virtual MAC in the capture). That is not "
                                      f"evidence of a wrong passphrase: give --vip {g.key.id}=ADDR (every VIP of the "
                                      f"vhid, both families), or capture ARP and ICMPv6 too, not only protocol 112")
-            if rules.demoted(r) and ("demoted", m.addr) not in g.raised:
-                found += self._raise(g, "demoted", m.addr, r, _demoted_detail(m.addr, r))
+            found += self._demotion(g, m, r)
             found += self._counters(g, m, r, prev)
         else:
             m.vips, m.vips_from = tuple(r.addresses), "advert"
@@ -437,6 +460,43 @@ class Tracker:
         if changed and ("vhid-collision", None) not in g.raised:  # two clusters' settings are not comparable
             found += self._consistency(g, r)
         return changed, happened
+
+    def _demotion(self, g: _Group, m: _Member, r: CarpAdvert) -> list[Finding]:
+        """demoted, at the severity it deserves (PROTOCOL.md §9.2).
+
+        A demotion from a member's first advert may be the boot interlock or pfsync's
+        bulk update: info once it clears, a warning if it never does (`finish`) or if
+        the member loses the mastership by it (`_change`). One that appears after
+        undemoted adverts (mid-life) is a warning at once.
+        """
+        if rules.resigns(r):
+            return []
+        d = m.demotion
+        if not rules.demoted(r):
+            m.seen["undemoted"] = True
+            if d is None:
+                return []
+            return self._demotion_finding(g, m, f"then cleared ({rules.describe(r)}) after "
+                                                f"{r.time - d[0].time:.2f}s", Severity.INFO, cleared=True)
+        value = r.demote or r.advskew
+        if d is None:
+            m.demotion = d = [r, [value], bool(m.seen.get("undemoted"))]
+        elif d[1][-1] != value:
+            d[1].append(value)
+        if d[2]:
+            return self._demotion_finding(g, m, "after advertising undemoted", Severity.WARNING, keep=True)
+        return []
+
+    def _demotion_finding(self, g: _Group, m: _Member, how: str, severity: Severity, cleared: bool = False,
+                          keep: bool = False) -> list[Finding]:
+        """The demoted finding of `m`'s current demotion episode, once per episode."""
+        first, values, mid_life = m.demotion
+        if not keep:
+            m.demotion = None
+        if ("demoted", (m.addr, first.frame)) in g.raised:
+            return []
+        return self._raise(g, "demoted", (m.addr, first.frame), first,
+                           _demoted_detail(m.addr, first, tuple(values), how, mid_life, cleared), severity)
 
     def _counters(self, g: _Group, m: _Member, r: CarpAdvert, prev) -> list[Finding]:
         """looped-advert and replayed-advert from the counter and md (PROTOCOL.md §3).
@@ -451,6 +511,10 @@ class Tracker:
             return []
         out: list[Finding] = []
         key = (r.counter, r.md)
+        if m.last_counter is not None and (m.last_counter + 1) % _COUNTER_MOD == r.counter:
+            m.seen["counting"] = True
+        if m.adverts == 2 and len(m.counters) == 1 and key in m.counters:
+            g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)
         if key in m.counters:
             if key == m.last_key:
                 dt = abs(r.time - m.last_key_time)
@@ -634,6 +698,15 @@ class Tracker:
             if rules.resigns(master.record) and master.last <= m.run_start:
                 master.active = False  # it said goodbye: no need to wait for its silence
                 return self._change(g, master, m, found)
+            if not g.contenders and g.silence is not None and master.last + g.silence <= r.time:
+                # The master's timeout was due (within TAKEOVER_GRACE): this advert is the takeover.
+                master.active = False
+                return self._change(g, master, m, found)
+            if g.key.proto == "vrrp" and not g.contenders and rules.beats(r, master.record):
+                # RFC 3768/5798 §6.4.3: a master hearing a higher priority goes Backup at once, so
+                # the change is this frame's; if it goes on advertising it is a contender anew.
+                master.active = False
+                return self._change(g, master, m, found)
             g.contenders[m.addr] = False
         return self._split(g, found)
 
@@ -675,9 +748,14 @@ class Tracker:
                 return "their Adver_Int differ, and RFC 3768 §7.1 receivers discard such adverts"
             if (na.version or 0) != 3 and (na.auth_type, na.auth_data) != (nb.auth_type, nb.auth_data):
                 return "their VRRPv2 authentication differs, so each discards the other's adverts"
+            if _mode_mismatch(a, b):
+                return _mode_mismatch(a, b)
             return "every advert is well formed, so " + unreachable
         if ("vhid-collision", None) in g.raised:
             return f"two unrelated clusters share vhid {g.key.id} (see vhid-collision)"
+        mismatch = _mode_mismatch(a, b)
+        if mismatch:
+            return mismatch
         pair = (a, b)
         verified = [m for m in pair if m.passphrase is not None]
         # Only evidence counts (PROTOCOL.md §9.7): a bad verdict is one against a known VIP set.
@@ -750,7 +828,7 @@ class Tracker:
         gap = max(0.0, new.run_start - old.last)
         overlap = old.last >= new.run_start
         first = new.params if rules.resigns(new.run_record) else new.run_record
-        expected = rules.master_down(first, old.params, self.timing)
+        expected = rules.master_down(first, old.params, self._timing(new))
         last = old.record
         better = rules.beats(first, old.params if rules.resigns(last) else last)
         if rules.resigns(last):
@@ -764,6 +842,9 @@ class Tracker:
                                                    and rules.preference(last) > rules.preference(g.master_start))):
             cause = ev.DEMOTED
             why = f"{old.addr} advertised {rules.describe(last)}, so {new.addr} ({rules.describe(first)}) is preferred"
+            if old.demotion is not None:
+                found += self._demotion_finding(g, old, f"and lost the mastership to {new.addr} by it",
+                                                Severity.WARNING, keep=True)
         elif better:
             cause = ev.PREEMPTED
             when = ("while it still advertised" if overlap else "right after its last advert" if gap < 0.01
@@ -804,8 +885,7 @@ class Tracker:
             return []
         return self._raise(g, "flapping", ("episode", event.frame), None,
                            f"the master changed {len(recent)} times within {FLAP_WINDOW:.0f}s (latest to "
-                           f"{event.to}): check link state, demotion counters, preemption settings and "
-                           f"multicast delivery between the members",
+                           f"{event.to}): {_flap_cause(g)}",
                            frame=event.frame, time=event.time)
 
     # -- values out -------------------------------------------------------------------
@@ -850,11 +930,67 @@ def _tid(r: CarpAdvert | VrrpAdvert) -> tuple:
 
 def _member(m: _Member) -> Member:
     p = m.params
+    name, evidence = _stack(m)
     if isinstance(p, CarpAdvert):
         return Member(m.addr, m.mac, p.advbase, p.advskew, p.demote, None, m.adverts, _verdict(m.verdicts),
-                      m.first, m.last, m.passphrase, p.version)
+                      m.first, m.last, m.passphrase, p.version, name, evidence)
     return Member(m.addr, m.mac, p.adver_int, None, None, p.priority, m.adverts, _verdict(m.verdicts),
-                  m.first, m.last, None, p.version)
+                  m.first, m.last, None, p.version, name, evidence)
+
+
+def _clues(m: _Member, r) -> bool:
+    """Note what `r` tells about `m`'s stack; True when that is news (stack.py)."""
+    seen, news = m.seen, {}
+    if isinstance(r, CarpAdvert):
+        if r.demote and r.demote > seen.get("demote", 0):
+            news["demote"] = r.demote
+        if rules.resigns(r):
+            news["bow_out"] = True
+        elif r.advskew > stacks.MAX_WIRE_ADVSKEW:
+            news["advskew_over_cap"] = True
+        if r.hmac == "ok" and r.hmac_variant:
+            news["variant"] = r.hmac_variant
+    unicast = not stacks.multicast(r.dst)
+    if unicast != seen.get("unicast", False):
+        news["unicast"] = unicast
+    news = {k: v for k, v in news.items() if seen.get(k) != v}
+    seen.update(news)
+    return bool(news)
+
+
+def _stack(m: _Member) -> tuple[str, str]:
+    """(stack, evidence) of a member, from its clues, counters and MAC."""
+    seen = m.seen
+    counting = seen.get("counting", False)
+    if not counting and len(m.counters) >= 2:  # the latest two counters (repeats skip _counters)
+        latest = reversed(m.counters)
+        c2, c1 = next(latest)[0], next(latest)[0]
+        counting = (c1 + 1) % _COUNTER_MOD == c2
+    clues = stacks.Clues(m.record.proto, m.mac, m.adverts, len(m.counters), counting,
+                         seen.get("demote", 0), seen.get("bow_out", False), seen.get("advskew_over_cap", False),
+                         seen.get("variant"), seen.get("unicast", False), m.params.version)
+    return stacks.fingerprint(clues)
+
+
+def _flap_cause(g: _Group) -> str:
+    """What to check for a flapping group: a protocol-112 collision first, when there is one."""
+    if any(kind == "vrrp-collision" for kind, _ in g.raised):
+        return (f"the CARP adverts of vhid {g.key.id} on the same segment disturb the VRRP routers' timers "
+                f"(see vrrp-collision): a backup times out and the master preempts it again; give one group "
+                f"another id")
+    return ("check link state, demotion counters, preemption settings and multicast delivery between the "
+            "members")
+
+
+def _mode_mismatch(a: _Member, b: _Member) -> str:
+    """A split-brain cause of its own: one sends unicast, the other multicast (PROTOCOL.md §9.4)."""
+    ua, ub = a.seen.get("unicast", False), b.seen.get("unicast", False)
+    if ua == ub:
+        return ""
+    uni, multi = (a, b) if ua else (b, a)
+    return (f"{uni.addr} sends its adverts unicast (to {uni.record.dst}) and {multi.addr} multicast (to "
+            f"{multi.record.dst}): a node configured for unicast peers ignores multicast adverts and vice versa; "
+            f"configure carppeer/peer on both or on neither")
 
 
 def _verdict(verdicts) -> str:
@@ -909,11 +1045,12 @@ def _diff(old, new) -> str:
     return ", ".join(parts)
 
 
-def _demoted_detail(addr: str, r: CarpAdvert) -> str:
-    if r.demote:
-        return (f"{addr} advertises demote {r.demote}: OpenBSD's carpdemote counter is raised (a link down, "
-                f"send errors, or an admin or daemon demoting an interface group), so it loses every election to "
-                f"an undemoted member; check ifconfig -g carp on it")
-    return (f"{addr} advertises advskew 240: FreeBSD's demotion cap (net.inet.carp.demotion, a parent link down "
-            f"or send errors) or NetBSD/ucarp suppressing preemption, unless 240 is configured "
-            f"; check its interfaces, logs and sysctl net.inet.carp.demotion")
+def _demoted_detail(addr: str, first: CarpAdvert, values: tuple[int, ...], how: str, mid_life: bool,
+                    cleared: bool) -> str:
+    """What a demotion looked like on the wire, and its likely reason (PROTOCOL.md §9.2)."""
+    openbsd = bool(first.demote)
+    field = "demote" if openbsd else "advskew"
+    seen = " -> ".join(str(v) for v in values)
+    reason = stacks.demotion_reason(values, openbsd=openbsd, mid_life=mid_life, cleared=cleared)
+    tail = " (normal while a node boots)" if cleared and not mid_life else ""
+    return f"{addr} advertised {field} {seen} {how}{tail}: likely {reason}"

@@ -48,6 +48,8 @@ def packet(r: CarpAdvert | VrrpAdvert) -> dict:
                    hmac_variant=r.hmac_variant, key_form=r.key_form or "plain")
     elif isinstance(r, CarpAdvert):
         out.update(hmac_reason=r.hmac_reason, hmac_hint=r.hmac_hint)
+    if r.ah_spi is not None:
+        out.update(ah_spi=r.ah_spi, ah_seq=r.ah_seq)
     out["findings"] = _packet_findings(r)
     return out
 
@@ -65,7 +67,8 @@ def _member(m, proto: str) -> dict:
         out.update(advbase=m.advbase, advskew=m.advskew, demote=m.demote)
     else:
         out.update(priority=m.priority, adver_int=m.advbase)
-    out.update(adverts=m.adverts, hmac=m.hmac, first=m.first, last=m.last)
+    out.update(adverts=m.adverts, hmac=m.hmac, first=m.first, last=m.last, stack=m.stack,
+               stack_evidence=m.stack_evidence)
     return out
 
 

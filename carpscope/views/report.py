@@ -17,7 +17,7 @@ _EVENT_STYLE = {"master-down": "bold red", "split-brain-started": "bold red", "s
                 "master-changed": "magenta", "master-elected": "green", "parameters-changed": "cyan"}
 
 GROUP_COLUMNS = ("group", "family", "VIPs", "master", "member", "mac", "parameters", "adverts", "signature",
-                 "passphrase", "first", "last")
+                 "passphrase", "first", "last", "stack (evidence)")
 EVENT_COLUMNS = ("time (UTC)", "since start", "frame", "group", "event", "from", "to", "cause", "gap",
                  "expected", "detail")
 FINDING_COLUMNS = ("severity", "kind", "group", "frame", "time (UTC)", "since start", "detail")
@@ -43,6 +43,11 @@ def _parameters(m, proto: str) -> str:
     return f"priority {m.priority} adver_int {m.advbase}{unit}"
 
 
+def _stack(m) -> str:
+    """Which stack the member's adverts point to, and why (election/stack.py)."""
+    return f"{m.stack} ({m.stack_evidence})" if m.stack_evidence else m.stack
+
+
 def group_rows(snapshot, first: float | None) -> list[tuple[str, ...]]:
     """One row per member; the group's own columns only on its first row."""
     rows: list[tuple[str, ...]] = []
@@ -56,7 +61,7 @@ def group_rows(snapshot, first: float | None) -> list[tuple[str, ...]]:
             rows.append((*(head if i == 0 else ("",) * len(head)), member, m.mac or "?",
                          _parameters(m, g.key.proto), str(m.adverts), m.hmac,
                          _position(m.passphrase) if g.key.proto == "carp" else "n/a",
-                         _relative(m.first, first), _relative(m.last, first)))
+                         _relative(m.first, first), _relative(m.last, first), _stack(m)))
         if not g.members:
             rows.append((*head, *("-",) * (len(GROUP_COLUMNS) - len(head))))
     return rows

@@ -41,7 +41,7 @@ def group_name(proto: str | None, id_: int | None, family: int | None = 4, vlan:
     """CARP vhid 1, VRRP vrid 7 IPv6 VLAN 10: family and VLAN said unless IPv4 untagged."""
     if not proto:
         return "-"
-    name = f"{proto.upper()} {'vhid' if proto == 'carp' else 'vrid'} {id_}"
+    name = f"{proto.upper()} {'vhid' if proto == 'carp' else 'vrid'} {'?' if id_ is None else id_}"
     return name if family in (None, 4) and not vlan else f"{name} {where(family, vlan)}"
 
 

@@ -25,6 +25,8 @@ def _ip(r: CarpAdvert | VrrpAdvert) -> list[str]:
     version = "4" if r.family == 4 else "6"
     hop = "TTL" if r.family == 4 else "Hop limit"
     lines.append(f"Internet Protocol Version {version}, Src: {r.src}, Dst: {r.dst}, {hop}: {r.ttl}")
+    if r.ah_spi is not None:
+        lines.append(f"Authentication Header, SPI: 0x{r.ah_spi:08x}, Sequence: {r.ah_seq}")
     return lines
 
 

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, group_name, utc
 
-GROUP_COLUMNS = ("group", "VIPs", "master", "backups", "timers", "last advert", "down in", "signature")
+GROUP_COLUMNS = ("group", "VIPs", "master", "backups", "timers", "last advert", "down in", "signature", "stack")
 _NO_WRAP = ("master", "down in", "time (UTC)", "severity")
 
 
@@ -47,6 +47,13 @@ def _signature(group) -> Text:
     return Text(word, style=HMAC_STYLE.get(group.hmac or "", ""))
 
 
+def stacks(group) -> str:
+    """Each member's stack (election/stack.py), the master first; the evidence of a known one."""
+    members = sorted(group.members, key=lambda m: m.addr != group.master)
+    return "; ".join(f"{m.addr}: {m.stack}" + (f" ({m.stack_evidence})" if m.stack != "unknown" else "")
+                     for m in members) or "-"
+
+
 def groups_table(snapshot, now: float) -> Table:
     """One row per group: master, backups seen, timers, advert age, master-down countdown, signature."""
     table = _table("Groups", GROUP_COLUMNS)
@@ -57,7 +64,8 @@ def groups_table(snapshot, now: float) -> Table:
         age = f"{max(now - g.last_advert, 0.0):.1f}s ago" if g.last_advert is not None else "-"
         table.add_row(group_name(g.key.proto, g.key.id, g.key.family, g.key.vlan), ", ".join(g.vips) or "?",
                       Text(g.master or "none", style="bold" if g.master else "bold red"),
-                      ", ".join(backups) or "-", timers(master), age, countdown(g, now), _signature(g))
+                      ", ".join(backups) or "-", timers(master), age, countdown(g, now), _signature(g),
+                      stacks(g))
     if not snapshot.groups:
         table.add_row("no protocol-112 packets yet", *[""] * (len(GROUP_COLUMNS) - 1))
     return table

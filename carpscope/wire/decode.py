@@ -13,6 +13,7 @@ from carpscope.wire import carp, linklayer, vrrp
 from carpscope.wire.classify import classify
 
 IPPROTO_112 = 112
+IPPROTO_AH = 51  # keepalived auth_type AH: VRRPv2 behind an AH header (PROTOCOL.md §9.6)
 _IPV6_EXTENSIONS = {0, 43, 60, 51}  # hop-by-hop, routing, destination options, AH
 _IPV6_FRAGMENT = 44
 _ICMPV6 = 58
@@ -46,7 +47,8 @@ def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
             return _damaged(frame, "short-capture", "IPv4 header cut short by the snaplen")
         return None
     ihl = (data[off] & 0x0F) * 4
-    if data[off + 9] != IPPROTO_112:
+    proto = data[off + 9]
+    if proto != IPPROTO_112 and not (proto == IPPROTO_AH and data[off + ihl : off + ihl + 1] == b"\x70"):
         return None
     total = int.from_bytes(data[off + 2 : off + 4], "big")
     if ihl < 20 or total < ihl:
@@ -61,7 +63,14 @@ def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
                                 frame.number, frame.time, family=4, vlan=link.vlan))
     src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
     payload = data[off + ihl : off + total]
-    return _advert(frame, link, 4, src, dst, data[off + 8], total - ihl, payload, findings, decode_as)
+    ah = None
+    if proto == IPPROTO_AH:
+        size = (payload[1] + 2) * 4 if len(payload) > 1 else 12
+        if len(payload) < max(size, 12):
+            return _damaged(frame, "malformed", f"AH header of {size} bytes, {len(payload)} captured")
+        ah = (int.from_bytes(payload[4:8], "big"), int.from_bytes(payload[8:12], "big"), size)
+        payload, total = payload[size:], total - size
+    return _advert(frame, link, 4, src, dst, data[off + 8], total - ihl, payload, findings, decode_as, ah)
 
 
 def _ipv6(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None) -> Record | None:
@@ -98,11 +107,13 @@ def _ipv6(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
 
 
 def _advert(frame: Frame, link: linklayer.Link, family: int, src: bytes, dst: bytes, ttl: int,
-            length: int, payload: bytes, findings: list[Finding], decode_as: str | None) -> Record:
-    """Build the CARP or VRRP record of a protocol-112 payload."""
+            length: int, payload: bytes, findings: list[Finding], decode_as: str | None,
+            ah: tuple[int, int, int] | None = None) -> Record:
+    """Build the CARP or VRRP record of a protocol-112 payload (`ah`: SPI, sequence, size of an AH before it)."""
     proto, why, ambiguous = classify(payload, length, link.src_mac)
     if decode_as:
         proto, why = decode_as, f"--decode-as {decode_as}"
+    gid = payload[1] if len(payload) > 1 else None  # vhid or vrid, for the group of a finding
     af = socket.AF_INET if family == 4 else socket.AF_INET6
     base = {
         "frame": frame.number, "time": frame.time, "family": family,
@@ -110,17 +121,33 @@ def _advert(frame: Frame, link: linklayer.Link, family: int, src: bytes, dst: by
         "src_mac": link.src_mac, "dst_mac": link.dst_mac, "vlan": link.vlan, "ttl": ttl,
         "length": length, "caplen": len(payload), "why": why,
     }
-    if ttl != _TTL:
+    if ah is not None:
+        base["ah_spi"], base["ah_seq"] = ah[0], ah[1]
+    if ttl != _TTL and not _ttl_unchecked(proto, dst, payload, link.src_mac):
         # Receivers drop TTL/hop limit != 255 (OpenBSD always, FreeBSD for multicast,
         # ucarp always, RFC 3768/5798 §7.1): a routed or forged advert.
         findings.append(Finding("bad-ttl", Severity.WARNING, f"TTL {ttl}, receivers drop anything but 255",
-                                frame.number, frame.time, proto, family=family, vlan=link.vlan))
+                                frame.number, frame.time, proto, gid, family, link.vlan))
     if ambiguous and not decode_as:
         findings.append(Finding("ambiguous", Severity.INFO, f"decoded as {proto.upper()}: {why}",
-                                frame.number, frame.time, proto, family=family, vlan=link.vlan))
+                                frame.number, frame.time, proto, gid, family, link.vlan))
     if proto == "carp":
         return carp.decode(payload, base, findings)
     return vrrp.decode(payload, base, findings, src, dst)
+
+
+def _ttl_unchecked(proto: str, dst: bytes, payload: bytes, src_mac: str | None) -> bool:
+    """A unicast CARP advert from a FreeBSD-family sender: its peer does not check the TTL.
+
+    FreeBSD checks the TTL only for multicast adverts (PROTOCOL.md §9.4); its unicast
+    adverts keep the parent's real MAC (§1.4) and carry demote 0. OpenBSD (demote
+    byte, carp lladdr 00:00:5e:00:01:xx) and ucarp (00:00:5e:00:00:xx) always require 255.
+    """
+    multicast = dst[0] == 0xFF if len(dst) == 16 else 224 <= dst[0] <= 239
+    if proto != "carp" or multicast:
+        return False
+    virtual = (src_mac or "").startswith(("00:00:5e:00:01:", "00:00:5e:00:00:"))
+    return len(payload) > 4 and payload[4] == 0 and not virtual
 
 
 def _arp(frame: Frame, data: bytes, link: linklayer.Link) -> AddressClaim | None:
