@@ -150,20 +150,33 @@ def wants_color(color: str, out) -> bool:
 
 
 def make_sink(fmt: str, verbose: bool, quiet: bool, color: str):
-    """The output sink for -T; rich colours only on a terminal unless asked."""
+    """The output sink for -T: text laid out to the terminal's width (80 when piped); colour only colours."""
     from carpscope import output
 
     out = click.get_text_stream("stdout")
     if fmt == "json":
-        return output.JsonDocumentSink(out)
+        return output.JsonDocumentSink(out, quiet)
     if fmt == "jsonl":
-        return output.JsonLinesSink(out)
+        return output.JsonLinesSink(out, quiet)
     console = None
     if wants_color(color, out):
         from rich.console import Console
 
-        console = Console(file=out, force_terminal=True, no_color=False, highlight=False)
-    return output.TextSink(out, console, verbose=verbose, quiet=quiet)
+        console = Console(file=out, force_terminal=True, no_color=False, highlight=False, soft_wrap=True)
+    width = terminal_width(out)
+    return output.TextSink(out, console, verbose=verbose, quiet=quiet, width=width or output.PIPE_WIDTH,
+                           wrap=width is not None)
+
+
+def terminal_width(out) -> int | None:
+    """The columns of the terminal `out` is, or None when it is none."""
+    try:
+        if not out.isatty():
+            return None
+        columns = os.get_terminal_size(out.fileno()).columns
+    except (OSError, ValueError):
+        return None
+    return max(columns, 20) if columns else 80
 
 
 def exit_status(pipeline, fail_on: str) -> int:
