@@ -421,8 +421,9 @@ class _Dashboard:
         from rich.live import Live
 
         self.pipeline, self.iface = pipeline, iface
-        console = Console(file=out, force_terminal=True, no_color=not color, highlight=False)
-        self.live = Live(console=console, auto_refresh=False, transient=False)
+        self.console = Console(file=out, force_terminal=True, no_color=not color, highlight=False)
+        # The dashboard fits the screen itself (views/tui.py): rich never cuts a line with "...".
+        self.live = Live(console=self.console, auto_refresh=False, transient=True, vertical_overflow="crop")
         self.last = 0.0
 
     def start(self, now: float) -> None:
@@ -437,8 +438,10 @@ class _Dashboard:
         self.last = now
         p = self.pipeline
         findings = [(t.first, t.count) for t in p.tallies()]
-        self.live.update(tui.dashboard(p.tracker.snapshot(), p.events, findings, now, self.iface, p.adverts),
-                         refresh=True)
+        width, height = self.console.size
+        screen = tui.dashboard(p.tracker.snapshot(), p.events, findings, now, self.iface, p.adverts,
+                               max(width, 20), max(height - 1, 8))
+        self.live.update(screen, refresh=True)
 
     def stop(self) -> None:
         self.live.stop()
