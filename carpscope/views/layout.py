@@ -111,26 +111,27 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Segment]], width: int 
     With `wrap_last`, a last column too wide is wrapped at word boundaries within
     what the others leave (if at least MIN_DETAIL); continuation lines start under it.
     """
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, (t, _) in enumerate(row):
-            if len(t) > widths[i]:
-                widths[i] = len(t)
+    widths = [max(len(h), max((len(cell[0]) for cell in column), default=0))
+              for h, column in zip(headers, zip(*rows) if rows else [()] * len(headers))]
     last_at = indent + sum(widths[:-1]) + 2 * (len(widths) - 1)
     room = None
     if width is not None and last_at + widths[-1] > width:
         if not wrap_last or width - last_at < MIN_DETAIL:
             return None
         room = width
+    lead = [(" " * indent, "")] if indent else []
+    pads = [w + 2 for w in widths[:-1]]
     out: list[Line] = []
     for row in ([(h, header_style) for h in headers], *rows):
-        line: Line = [(" " * indent, "")] if indent else []
-        for i, (t, style) in enumerate(row[:-1]):
-            line += [(t, style), (" " * (widths[i] - len(t) + 2), "")]
+        # A cell carries its padding: half the segments, and the same text.
+        line = lead + [(t.ljust(pad), style) for (t, style), pad in zip(row, pads)]
         t, style = row[-1]
-        pieces = words(t, room, last_at, last_at, style) if room else [[(t, style)]]
-        out.append(_rstrip(line + pieces[0]))
-        out += [_rstrip([(" " * last_at, "")] + piece) for piece in pieces[1:]]
+        if room and last_at + len(t) > room:
+            pieces = words(t, room, last_at, last_at, style)
+            out.append(_rstrip(line + pieces[0]))
+            out += [_rstrip([(" " * last_at, "")] + piece) for piece in pieces[1:]]
+        else:
+            out.append(_rstrip(line + [(t, style)]))
     return out
 
 
