@@ -193,7 +193,7 @@ def test_dashboard_on_a_terminal_then_the_report_on_sigint(lab):
     term = Terminal(["ip", "netns", "exec", lab.bridge_ns, sys.executable, "-m", "carpscope", "live", "br0",
                      "-p", "tui-pass"])
     try:
-        assert term.wait_for(r"carpscope live br0 .*protocol-112 packets", 10), term.screen()
+        assert term.wait_for(r"carpscope live br0 .* \d+ packets  Ctrl-C: report", 10), term.screen()
         assert peer.wait_for("MASTER", timeout=8), peer.text()
         row = term.wait_for(r"CARP vhid 9 +MASTER 192\.0\.2\.1 +master-down in +\d\.\ds\s+VIPs 192\.0\.2\.90 +"
                             r"advbase 1 advskew 0 +last advert \d\.\ds ago +signature ok \(pass 1\)", 8)
