@@ -496,7 +496,8 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
             if dashboard is not None:
                 dashboard.stop()
     if use_dashboard:
-        sink.quiet = False  # the report follows the dashboard
+        sink.quiet = False  # the report follows the dashboard,
+        sink.width = terminal_width(stdout) or sink.width  # at the terminal's width now
     conclude(pipeline, sink, fail_on, lost, EXIT_LIVE, write_error)
 
 
