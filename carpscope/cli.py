@@ -450,8 +450,10 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
     from carpscope.errors import LiveCaptureError
 
     if list_interfaces:
+        from carpscope.views.text import escape
+
         for number, name in enumerate(capture_live.interfaces(), 1):
-            click.echo(f"{number}.{name}")
+            click.echo(f"{number}.{escape(name)}")
         return
     if not iface:
         raise UsageError("live needs an interface (carpscope live --list shows them)")
