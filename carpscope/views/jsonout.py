@@ -32,8 +32,9 @@ def packet(r: CarpAdvert | VrrpAdvert) -> dict:
         "version": r.version, "msg_type": r.type, "length": r.length, "why": r.why,
     }
     if isinstance(r, CarpAdvert):
+        counter = None if r.counter is None else str(r.counter)  # schema 2: digits, never rounded
         out.update(vhid=r.vhid, advbase=r.advbase, advskew=r.advskew, authlen=r.authlen,
-                   demote=r.demote, counter=None if r.counter is None else str(r.counter), md=r.md.hex() if r.md else None)
+                   demote=r.demote, counter=counter, md=r.md.hex() if r.md else None)
     else:
         out.update(vrid=r.vrid, priority=r.priority, adver_int=r.adver_int, count=r.count,
                    addresses=list(r.addresses))
