@@ -284,7 +284,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     names = _openable(files)
     try:
-        sources = capture_files.open_sources(list(names), bpf)
+        sources = capture_files.open_sources([path for path, _ in names], bpf)
     except CarpscopeError as err:
         raise type(err)(_named(str(err), names)) from None
     # The -w file before the sink: a -w that cannot be created fails before any output.
@@ -315,27 +315,27 @@ def _progress(sources, quiet: bool):
     return progress.FileProgress(sources, sys.stderr)
 
 
-def _openable(files) -> dict[str, str]:
-    """{path libpcap can open: name the user gave}. libpcap (through pcapy) takes only UTF-8
-    names; a name that is not (the OS gives bytes) is opened here, as bytes, and read through
-    /proc/PID/fd/N, which the child that scans big files can open as well."""
-    names = {}
+def _openable(files) -> list[tuple[str, str]]:
+    """(path libpcap can open, name the user gave) per file. libpcap (through pcapy) takes only
+    UTF-8 names; a name that is not (the OS gives bytes) is opened here, as bytes, and read
+    through /proc/PID/fd/N, which the child that scans big files can open as well."""
+    names = []
     for name in files:
         try:
             name.encode()
-            names[name] = name
+            names.append((name, name))
         except UnicodeEncodeError:
             try:
                 fd = os.open(os.fsencode(name), os.O_RDONLY | os.O_CLOEXEC)
             except OSError as err:
                 raise CaptureError(f"{name}: {err.strerror or err}") from None
-            names[f"/proc/{os.getpid()}/fd/{fd}"] = name
+            names.append((f"/proc/{os.getpid()}/fd/{fd}", name))
     return names
 
 
-def _named(message: str, names: dict[str, str]) -> str:
+def _named(message: str, names: list[tuple[str, str]]) -> str:
     """A capture layer message with the user's own spelling of the file names."""
-    for path, name in names.items():
+    for path, name in names:
         if path != name:
             message = message.replace(path, name)
     return message
