@@ -953,7 +953,7 @@ def check_json(case: Case, run: Run, stats: Stats) -> dict | None:
     except ValueError as err:
         stats.fail(case, "json", f"{err}: {run.stdout[-300:]!r}", "does not parse")
         return None
-    if doc.get("schema") != 1 or not {"packets", "groups", "events", "findings"} <= set(doc):
+    if doc.get("schema") != 2 or not {"packets", "groups", "events", "findings"} <= set(doc):
         stats.fail(case, "json", f"schema/keys: {sorted(doc)}", "schema")
         return None
     if run.exit_code == 3 and not any(f["kind"] == "truncated-capture" for f in doc["findings"]):

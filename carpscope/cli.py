@@ -19,11 +19,20 @@ from carpscope.errors import CaptureError, CarpscopeError, PassphraseError, Usag
 from carpscope.model import Finding, Severity
 
 EXIT_FINDING, EXIT_USAGE, EXIT_CAPTURE, EXIT_LIVE, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
+MAX_DURATION = 366 * 86400  # live --duration: finite and bounded (issue 20)
 _FAIL_ON = {"critical": Severity.CRITICAL, "warning": Severity.WARNING, "never": None}
 
 
+def say(message: str) -> None:
+    """One line on standard error, escaped: it may quote the user's file names and arguments,
+    which can hold control bytes, escape sequences or bidi overrides (issue 20)."""
+    from carpscope.views.text import escape
+
+    click.echo(f"carpscope: {escape(message)}", err=True)
+
+
 def _fail(message: str, code: int) -> None:
-    click.echo(f"carpscope: {message}", err=True)
+    say(message)
     sys.exit(code)
 
 
@@ -32,7 +41,7 @@ def shared_options(func):
     options = [
         click.option("-p", "--pass", "passphrases", multiple=True, metavar="TEXT",
                      help="Candidate CARP passphrase, tried against every group (repeatable)."),
-        click.option("--pass-file", type=click.Path(dir_okay=False), metavar="PATH",
+        click.option("--pass-file", metavar="PATH",
                      help="File with one passphrase per line (keeps them out of shell history and ps)."),
         click.option("--vip", "vips", multiple=True, metavar="[VHID=]ADDR",
                      help="Virtual address covered by the CARP HMAC (repeatable); inferred when absent."),
@@ -40,7 +49,7 @@ def shared_options(func):
                      help="Capture filter, added to the protocol-112 default."),
         click.option("-c", "--count", type=click.IntRange(min=1), metavar="N",
                      help="Stop after N protocol-112 packets."),
-        click.option("-w", "--write", "write_path", type=click.Path(dir_okay=False), metavar="FILE",
+        click.option("-w", "--write", "write_path", metavar="FILE",
                      help="Save the analysed packets as pcap."),
         click.option("-q", "--quiet", is_flag=True, help="No per-packet lines, only the report."),
         click.option("-V", "--verbose", is_flag=True, help="Protocol tree per packet."),
@@ -85,8 +94,8 @@ def _guard(func):
         except KeyboardInterrupt:
             sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
-            # `carpscope read … | head`: the reader left; say nothing more.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            # The reader left before the sinks knew (they go on to the earned status, _Unbroken).
+            _silence_stdout()
             sys.exit(0)
 
     return wrapper
@@ -103,7 +112,7 @@ def read_passphrases(passphrases: tuple[str, ...], pass_file: str | None) -> lis
         except OSError as err:
             raise PassphraseError(f"--pass-file {pass_file}: {err.strerror or err}") from None
         if st.st_mode & (stat.S_IRGRP | stat.S_IROTH):
-            click.echo(f"carpscope: warning: {pass_file} is readable by other users; chmod 600 it", err=True)
+            say(f"warning: {pass_file} is readable by other users; chmod 600 it")
         keys += [line.rstrip(b"\r") for line in data.split(b"\n") if line.rstrip(b"\r")]
     return keys
 
@@ -124,7 +133,7 @@ def parse_vips(vips: tuple[str, ...]) -> dict[int | None, list[str]]:
         try:
             out.setdefault(vhid, []).append(str(ipaddress.ip_address(addr)))
         except ValueError:
-            raise UsageError(f"--vip {item}: {addr!r} is not an IP address") from None
+            raise UsageError(f"--vip {item}: '{addr}' is not an IP address") from None
     return out
 
 
@@ -138,8 +147,7 @@ def build_pipeline(passphrases, pass_file, vips, decode_as, timing):
     keys = read_passphrases(passphrases, pass_file)
     verifier = Verifier(keys, parse_vips(vips))
     for position in verifier.long_passphrases():
-        click.echo(f"carpscope: note: passphrase {position} is longer than 19 characters; "
-                   "BSD ifconfig and ucarp use only its first 19", err=True)
+        say(f"note: passphrase {position} is longer than 19 characters; BSD ifconfig and ucarp use only its first 19")
     tracker = Tracker(timing=Timing(timing or "auto"))
     return Pipeline(verifier, tracker, decode_as)
 
@@ -152,20 +160,33 @@ def wants_color(color: str, out) -> bool:
 
 
 def make_sink(fmt: str, verbose: bool, quiet: bool, color: str):
-    """The output sink for -T; rich colours only on a terminal unless asked."""
+    """The output sink for -T: text laid out to the terminal's width (80 when piped); colour only colours."""
     from carpscope import output
 
-    out = click.get_text_stream("stdout")
+    out = _Unbroken(click.get_text_stream("stdout"))
     if fmt == "json":
-        return output.JsonDocumentSink(out)
+        return output.JsonDocumentSink(out, quiet)
     if fmt == "jsonl":
-        return output.JsonLinesSink(out)
+        return output.JsonLinesSink(out, quiet)
     console = None
     if wants_color(color, out):
         from rich.console import Console
 
-        console = Console(file=out, force_terminal=True, no_color=False, highlight=False)
-    return output.TextSink(out, console, verbose=verbose, quiet=quiet)
+        console = Console(file=out, force_terminal=True, no_color=False, highlight=False, soft_wrap=True)
+    width = terminal_width(out)
+    return output.TextSink(out, console, verbose=verbose, quiet=quiet, width=width or output.PIPE_WIDTH,
+                           wrap=width is not None)
+
+
+def terminal_width(out) -> int | None:
+    """The columns of the terminal `out` is, or None when it is none."""
+    try:
+        if not out.isatty():
+            return None
+        columns = os.get_terminal_size(out.fileno()).columns
+    except (OSError, ValueError):
+        return None
+    return max(columns, 20) if columns else 80
 
 
 def exit_status(pipeline, fail_on: str) -> int:
@@ -240,7 +261,7 @@ def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_cod
     sink.close(pipeline, pipeline.tracker.snapshot())
     for message in (damage, write_error):
         if message:
-            click.echo(f"carpscope: {message}", err=True)
+            say(message)
     if damage:
         sys.exit(damage_code)
     sys.exit(EXIT_CAPTURE if write_error else exit_status(pipeline, fail_on))
@@ -263,7 +284,11 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
     if write_path:
         refuse_overwriting_inputs(write_path, files, pass_file)
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
-    sources = capture_files.open_sources(list(files), bpf)
+    names = _openable(files)
+    try:
+        sources = capture_files.open_sources([path for path, _ in names], bpf)
+    except CarpscopeError as err:
+        raise type(err)(_named(str(err), names)) from None
     # The -w file before the sink: a -w that cannot be created fails before any output.
     writer = PcapWriter.open(write_path, sources[0].linktype) if write_path else None
     sink = make_sink(fmt, verbose, quiet, color)
@@ -275,9 +300,9 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
         sink.close(pipeline, pipeline.tracker.snapshot())
         sys.exit(EXIT_INTERRUPTED)
     if writer is not None and writer.skipped:
-        click.echo(f"carpscope: note: -w {write_path}: {writer.skipped} frame(s) of another link type than the "
-                   f"first file's not saved (a pcap holds one link type)", err=True)
-    damage = next((f"{s.damage.path}: {s.damage.reason}" for s in sources if s.damage), None)
+        say(f"note: -w {write_path}: {writer.skipped} frame(s) of another link type than the "
+            f"first file's not saved (a pcap holds one link type)")
+    damage = next((_named(f"{s.damage.path}: {s.damage.reason}", names) for s in sources if s.damage), None)
     conclude(pipeline, sink, fail_on, damage, write_error=write_error)
 
 
@@ -292,8 +317,103 @@ def _progress(sources, quiet: bool):
     return progress.FileProgress(sources, sys.stderr)
 
 
+def _openable(files) -> list[tuple[str, str]]:
+    """(path libpcap can open, name the user gave) per file. libpcap (through pcapy) takes only
+    UTF-8 names; a name that is not (the OS gives bytes) is opened here, as bytes, and read
+    through /proc/PID/fd/N, which the child that scans big files can open as well."""
+    names = []
+    for name in files:
+        try:
+            name.encode()
+            names.append((name, name))
+        except UnicodeEncodeError:
+            try:
+                fd = os.open(os.fsencode(name), os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as err:
+                raise CaptureError(f"{name}: {err.strerror or err}") from None
+            names.append((f"/proc/{os.getpid()}/fd/{fd}", name))
+    return names
+
+
+def _named(message: str, names: list[tuple[str, str]]) -> str:
+    """A capture layer message with the user's own spelling of the file names."""
+    for path, name in names:
+        if path != name:
+            message = message.replace(path, name)
+    return message
+
+
+def _silence_stdout() -> None:
+    """Standard output to /dev/null: the reader of the pipe has gone."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+class _Unbroken:
+    """Standard output that outlives its reader: `carpscope read … | head -1` still reads to the
+    end and exits with the status the run earned (1 for --fail-on, 3 for damage), not 0."""
+
+    def __init__(self, out):
+        self._out, self.broken = out, False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._out.write(text)
+            except BrokenPipeError:
+                self._break()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._out.flush()
+            except BrokenPipeError:
+                self._break()
+
+    def _break(self) -> None:
+        self.broken = True
+        _silence_stdout()
+
+    def __getattr__(self, name):
+        return getattr(self._out, name)
+
+
+def refuse_unsafe_output(write_path: str) -> None:
+    """-w onto standard output or a terminal would mix pcap bytes into the text or JSON, or send
+    bytes from packets (escape sequences among them) to the screen (issue 20)."""
+    try:
+        out = os.stat(write_path)
+    except OSError:
+        return
+    if stat.S_ISDIR(out.st_mode):
+        raise UsageError(f"-w {write_path}: is a directory")
+    for fd, what in ((1, "the standard output"), (2, "the standard error")):
+        try:
+            if not stat.S_ISCHR(out.st_mode) and os.path.samestat(out, os.fstat(fd)):  # /dev/null is fine
+                raise UsageError(f"-w {write_path}: that is {what}; -w writes pcap bytes, give it a file")
+        except OSError:
+            continue
+    if stat.S_ISCHR(out.st_mode) and _is_terminal(write_path):
+        raise UsageError(f"-w {write_path}: that is a terminal; -w writes pcap bytes, give it a file")
+
+
+def _is_terminal(path: str) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
+
+
 def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = None) -> None:
     """-w onto an input (a capture, the --pass-file) would empty it, whatever the path's spelling."""
+    refuse_unsafe_output(write_path)
     try:
         out = os.stat(write_path)
     except OSError:
@@ -315,7 +435,7 @@ def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = No
 @main.command()
 @click.argument("iface", required=False, metavar="IFACE")
 @click.option("--list", "list_interfaces", is_flag=True, help="List the interfaces to capture on, like tcpdump -D.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+@click.option("--duration", type=float, metavar="SECONDS",
               help="Stop after this many seconds and print the report.")
 @shared_options
 @_guard
@@ -332,17 +452,27 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
     from carpscope.errors import LiveCaptureError
 
     if list_interfaces:
+        from carpscope.views.text import escape
+
         for number, name in enumerate(capture_live.interfaces(), 1):
-            click.echo(f"{number}.{name}")
+            click.echo(f"{number}.{escape(name)}")
         return
     if not iface:
         raise UsageError("live needs an interface (carpscope live --list shows them)")
+    if duration is not None and not (0 < duration <= MAX_DURATION):  # also refuses nan and inf
+        raise UsageError(f"--duration {duration}: give a number of seconds above 0 and at most {MAX_DURATION}"
+                         " (a year)")
+    try:
+        iface.encode()
+    except UnicodeEncodeError:
+        raise LiveCaptureError(f"{iface}: no such interface (an interface name libpcap can open is UTF-8)") \
+            from None
     if write_path:
         refuse_overwriting_inputs(write_path, (), pass_file)
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     reader = capture_live.open_live(iface, bpf)
     writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None
-    stdout = click.get_text_stream("stdout")
+    stdout = _Unbroken(click.get_text_stream("stdout"))
     use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
     sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
     stop_at = time.time() + duration if duration else None
@@ -370,7 +500,8 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
             if dashboard is not None:
                 dashboard.stop()
     if use_dashboard:
-        sink.quiet = False  # the report follows the dashboard
+        sink.quiet = False  # the report follows the dashboard,
+        sink.width = terminal_width(stdout) or sink.width  # at the terminal's width now
     conclude(pipeline, sink, fail_on, lost, EXIT_LIVE, write_error)
 
 
@@ -410,8 +541,9 @@ class _Dashboard:
         from rich.live import Live
 
         self.pipeline, self.iface = pipeline, iface
-        console = Console(file=out, force_terminal=True, no_color=not color, highlight=False)
-        self.live = Live(console=console, auto_refresh=False, transient=False)
+        self.console = Console(file=out, force_terminal=True, no_color=not color, highlight=False)
+        # The dashboard fits the screen itself (views/tui.py): rich never cuts a line with "...".
+        self.live = Live(console=self.console, auto_refresh=False, transient=True, vertical_overflow="crop")
         self.last = 0.0
 
     def start(self, now: float) -> None:
@@ -426,8 +558,10 @@ class _Dashboard:
         self.last = now
         p = self.pipeline
         findings = [(t.first, t.count) for t in p.tallies()]
-        self.live.update(tui.dashboard(p.tracker.snapshot(), p.events, findings, now, self.iface, p.adverts),
-                         refresh=True)
+        width, height = self.console.size
+        screen = tui.dashboard(p.tracker.snapshot(), p.events, findings, now, self.iface, p.adverts,
+                               max(width, 20), max(height - 1, 8))
+        self.live.update(screen, refresh=True)
 
     def stop(self) -> None:
         self.live.stop()

@@ -42,6 +42,7 @@ class Finding:
     id: int | None = None
     family: int | None = None  # with proto, id and vlan: the group (vhid 1 on two VLANs is two)
     vlan: tuple[int, ...] = ()
+    members: tuple[str, ...] = ()  # the members' addresses it is about (JSON schema 2)
 
 
 class Frame(NamedTuple):

@@ -9,7 +9,7 @@ import json
 from typing import TextIO
 
 from carpscope.model import AddressClaim, CarpAdvert, Damaged, Finding, VrrpAdvert
-from carpscope.views import jsonout, lines, report, tree
+from carpscope.views import jsonout, layout, lines, report, tree
 
 
 def _dumps(obj: dict) -> str:
@@ -17,11 +17,22 @@ def _dumps(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
 
 
-class TextSink:
-    """Per-packet lines (or trees with -V), events inline, then the report."""
+PIPE_WIDTH = 80  # the report's width when stdout is no terminal (README's tour, files, less)
 
-    def __init__(self, out: TextIO, console=None, verbose: bool = False, quiet: bool = False):
+
+class TextSink:
+    """Per-packet lines (or trees with -V), events inline, then the report.
+
+    `width` is what the report is laid out to; `wrap` also folds packet lines at
+    their spaces (a terminal: no word cut by the screen's edge). A pipe keeps one
+    line per packet for grep. `console`, when given, only adds colour: the text,
+    and so the layout, is the same with and without it (issue 14).
+    """
+
+    def __init__(self, out: TextIO, console=None, verbose: bool = False, quiet: bool = False,
+                 width: int | None = PIPE_WIDTH, wrap: bool = False):
         self.out, self.console, self.verbose, self.quiet = out, console, verbose, quiet
+        self.width, self.wrap = width, wrap
 
     @property
     def wants_records(self) -> bool:
@@ -33,49 +44,64 @@ class TextSink:
             return
         if isinstance(item, (CarpAdvert, VrrpAdvert, AddressClaim, Damaged)):
             if self.verbose:
-                self._write_plain("\n".join(tree.record(item)) + "\n\n")
+                self._lines([[(line, "")] for line in tree.record(item)] + [[]])
                 return
             segments = lines.record(item)
         elif isinstance(item, Finding):
             segments = lines.finding(item)
         else:
             segments = lines.event(item)
-        if self.console is not None:
-            from rich.text import Text
-
-            self.console.print(Text.assemble(*segments), soft_wrap=True, highlight=False)
+        if self.console is None and not self.wrap:
+            self.out.write(lines.plain(segments) + "\n")  # the common case, kept fast
         else:
-            self.out.write(lines.plain(segments) + "\n")
+            self._lines([segments])
 
-    def _write_plain(self, text: str) -> None:
-        if self.console is not None:
-            from rich.text import Text
+    def _lines(self, styled: list[layout.Line]) -> None:
+        """Lines as they are, or folded to the terminal (under the time, or under their indent)."""
+        if self.wrap:
+            styled = [part for line in styled for part in layout.wrap(line, self.width, _hang(line))]
+        if self.console is None:
+            self.out.write("".join(layout.text(line) + "\n" for line in styled))
+            return
+        from rich.text import Text
 
-            self.console.print(Text(text.rstrip("\n") + "\n"), soft_wrap=True, highlight=False)
-        else:
-            self.out.write(text)
+        for line in styled:
+            self.console.print(Text.assemble(*line), soft_wrap=True, highlight=False, markup=False,
+                               emoji=False)
 
     def close(self, pipeline, snapshot) -> None:
         first, last = pipeline.first_time, pipeline.last_time
         findings = [(t.first, t.count) for t in pipeline.tallies()]
-        if self.console is not None:
-            for renderable in report.rich_report(snapshot, pipeline.events, findings, first, last):
-                self.console.print(renderable)
-        else:
+        styled = report.report_lines(snapshot, pipeline.events, findings, first, last, self.width)
+        if self.console is None:
             if not self.quiet:
                 self.out.write("\n")
-            self.out.write(report.text_report(snapshot, pipeline.events, findings, first, last))
+            self.out.write("".join(layout.text(line) + "\n" for line in styled))
+        else:
+            self._lines(([[]] if not self.quiet else []) + styled)
         self.out.flush()
 
 
+def _hang(line: layout.Line) -> int:
+    """Continuation lines start under the time of a packet line, or 4 past a line's indent."""
+    t = layout.text(line)
+    indent = len(t) - len(t.lstrip(" "))
+    return 7 if t[:7].strip().isdigit() or not t[:7].strip() else indent + 4
+
+
 class JsonLinesSink:
-    """One object per line, in the order things happen, groups last; flushed per line."""
+    """One object per line, in the order things happen, groups last; flushed per line.
 
-    wants_records = True
+    With -q no packet lines: only events, findings and groups (schema 2).
+    """
 
-    def __init__(self, out: TextIO):
-        self.out = out
+    def __init__(self, out: TextIO, quiet: bool = False):
+        self.out, self.quiet = out, quiet
         self.streamed: set[Finding] = set()  # findings already written on a line of their own
+
+    @property
+    def wants_records(self) -> bool:
+        return not self.quiet
 
     def _line(self, obj: dict) -> None:
         self.out.write(_dumps(obj) + "\n")
@@ -83,7 +109,8 @@ class JsonLinesSink:
 
     def emit(self, item: object) -> None:
         if isinstance(item, (CarpAdvert, VrrpAdvert)):
-            self._line({"type": "packet", **jsonout.packet(item)})
+            if not self.quiet:
+                self._line({"type": "packet", **jsonout.packet(item)})
         elif isinstance(item, Finding):
             self.streamed.add(item)
             self._line({"type": "finding", **jsonout.finding(item)})
@@ -104,17 +131,19 @@ class JsonLinesSink:
 
 
 class JsonDocumentSink:
-    """One document; packets are streamed into it so memory stays flat."""
+    """One document; packets are streamed into it so memory stays flat (none with -q)."""
 
-    wants_records = True
-
-    def __init__(self, out: TextIO):
-        self.out = out
+    def __init__(self, out: TextIO, quiet: bool = False):
+        self.out, self.quiet = out, quiet
         self.first = True
-        out.write('{"schema":%d,"packets":[' % jsonout.SCHEMA)
+        out.write('{"schema":%d' % jsonout.SCHEMA + (',\n' if quiet else ',"packets":['))
+
+    @property
+    def wants_records(self) -> bool:
+        return not self.quiet
 
     def emit(self, item: object) -> None:
-        if isinstance(item, (CarpAdvert, VrrpAdvert)):
+        if isinstance(item, (CarpAdvert, VrrpAdvert)) and not self.quiet:
             self.out.write(("\n" if self.first else ",\n") + _dumps(jsonout.packet(item)))
             self.first = False
 
@@ -122,8 +151,8 @@ class JsonDocumentSink:
         events = [jsonout.event(e) for e in pipeline.events]
         findings = [jsonout.finding(t.first, t.count) for t in pipeline.tallies()]
         groups = jsonout.groups(snapshot)
-        self.out.write('\n],\n"groups":' + _dumps_list(groups) + ',\n"events":' + _dumps_list(events)
-                       + ',\n"findings":' + _dumps_list(findings) + "}\n")
+        self.out.write(("" if self.quiet else "\n],\n") + '"groups":' + _dumps_list(groups) + ',\n"events":'
+                       + _dumps_list(events) + ',\n"findings":' + _dumps_list(findings) + "}\n")
         self.out.flush()
 
 

@@ -36,7 +36,8 @@ def run(command: str) -> str:
 
 def test_the_first_command_is_the_main_job():
     first = README.read_text().split("```sh\n", 1)[1].splitlines()
-    assert first[0].startswith("python3 -m pip install . && carpscope read captures/")
+    # PEP 668: Debian 12 and Ubuntu 24.04 refuse `pip install .` into the system Python.
+    assert first[0].startswith("python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/carpscope read captures/")
     assert first[1] == "sudo tests/bootstrap && sudo python3 -m pytest -q"
     capture = first[0].split("carpscope read ", 1)[1].split()[0]
     assert (ROOT / capture).is_file()

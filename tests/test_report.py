@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
+from rich.text import Text
 
 from carpscope.election.events import Event, Snapshot
 from carpscope.election.tracker import Tracker
@@ -100,14 +102,38 @@ def test_packet_borne_text_is_escaped():
     assert "\x1b" not in text and "\\x1b[2J" in text
 
 
-def test_rich_report_renders_the_same_facts():
-    renderables = report.rich_report(*scenario())
-    assert len(renderables) == 4
-    console = Console(file=io.StringIO(), width=250, force_terminal=False, color_system=None)
-    for r in renderables:
-        console.print(r)
-    out = console.file.getvalue()
-    for needle in ("Groups", "Timeline", "Findings", "split-brain-started", "master-silent", "4.50s", "3.39s",
-                   "192.0.2.2 *", "passphrase", "vrrp-collision", "bad-ttl (x3)", "+14.000s"):
-        assert needle in out, needle
-    assert out.index("vrrp-collision") < out.index("bad-ttl")  # critical first
+def test_colour_only_colours():
+    """The styled lines a terminal colours carry exactly the text a pipe gets, at any width."""
+    for width in (None, 80, 120, 200):
+        lines = report.report_lines(*scenario(), width=width)
+        assert "\n".join("".join(t for t, _ in line) for line in lines) + "\n" == \
+            report.text_report(*scenario(), width=width)
+    console = Console(file=io.StringIO(), width=80, force_terminal=True, color_system="standard")
+    for line in report.report_lines(*scenario(), width=80):
+        console.print(Text.assemble(*line), soft_wrap=True)
+    coloured = console.file.getvalue()
+    assert "\x1b[" in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == report.text_report(*scenario(), width=80)
+
+
+def test_80_columns_break_no_word():
+    """At 80 columns every line fits and every word of every detail is whole, under its finding."""
+    text = report.text_report(*scenario(), width=80)
+    assert max(map(len, text.splitlines())) <= 80
+    words = set(text.split())
+    _, events, findings, _, _ = scenario()
+    for f, _ in findings:
+        assert set(f.detail.split()) <= words, f.kind
+    for e in events:
+        assert set(e.detail.split()) <= words
+    assert "192.0.2.2 *" in text and "vrrp-collision" in text
+    findings_part = text.split("Findings (5)")[1]
+    assert findings_part.index("CRITICAL hmac-failed") < findings_part.index("adverts from 192.0.2.1") \
+        < findings_part.index("CRITICAL split-brain")
+
+
+def test_wide_terminals_use_the_width():
+    wide = report.text_report(*scenario(), width=200).splitlines()
+    assert max(map(len, wide)) <= 200 and max(map(len, wide)) > 150
+    # the groups as one table, or a member table under each group's line (the stack evidence is wide)
+    assert any(line.startswith(("  group ", "    member ")) for line in wide)

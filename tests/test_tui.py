@@ -48,88 +48,94 @@ def snapshot() -> Snapshot:
     return Snapshot(T + 21.0, (carp, vrrp))
 
 
-def render(renderable, width: int = 120) -> str:
-    console = Console(record=True, width=width, no_color=True, color_system=None, file=open(os.devnull, "w"))
+def render(renderable, width: int = 120, height: int = 40) -> str:
+    console = Console(record=True, width=width, height=height, no_color=True, color_system=None,
+                      file=open(os.devnull, "w"))
     console.print(renderable)
     return console.export_text()
 
 
-def rows(text: str, anchor: int = 0) -> list[list[str]]:
-    """The cells of the header (┃ between them) and of every row (│); wrapped cells joined.
-
-    A line whose `anchor` cell (a column that never wraps nor stays empty) is blank continues
-    the row above.
-    """
-    out: list[list[str]] = []
-    for line in text.splitlines():
-        if "│" not in line and "┃" not in line:
-            continue
-        cells = [cell.strip() for cell in re.split("[│┃]", line)]
-        if len(out) > 1 and not cells[anchor]:
-            out[-1] = [f"{a} {b}".strip() for a, b in zip(out[-1], cells)]
-        else:
-            out.append(cells)
-    return out
+def screen(snap, events=(), findings=(), now=T + 21.0, width=120, height=40) -> str:
+    return render(tui.dashboard(snap, list(events), list(findings), now, "br0", 42, width, height), width, height)
 
 
-def test_group_rows_show_master_backups_timers_countdown_and_verdict():
-    table = rows(render(tui.groups_table(snapshot(), T + 21.0)), anchor=6)
-    assert table[0] == list(tui.GROUP_COLUMNS)
-    assert table[1] == ["CARP vhid 1", "192.0.2.50", "192.0.2.2", "192.0.2.1", "1/100", "1.0s ago", "2.4s",
-                        "ok (pass 1)", "192.0.2.2: unknown; 192.0.2.1: unknown"]
-    assert table[2] == ["VRRP vrid 7 IPv6 VLAN 10", "2001:db8::7", "fe80::1", "-", "prio 150 int 100cs",
-                        "0.5s ago", "2.9s", "n/a", "fe80::1: unknown"]
+def test_group_rows_say_the_state_in_words_with_a_countdown():
+    text = screen(snapshot())
+    assert re.search(r"^CARP vhid 1 +MASTER 192\.0\.2\.2 +master-down in +2\.4s", text, re.M), text
+    assert re.search(r"^VRRP vrid 7 IPv6 VLAN 10 +MASTER fe80::1 +master-down in +2\.9s", text, re.M), text
+    assert "VIPs 192.0.2.50  advbase 1 advskew 100  last advert 1.0s ago  signature ok (pass 1)" in text
+    assert "priority 150 adver_int 100cs" in text
+    assert "stack 192.0.2.2: unknown; 192.0.2.1: unknown" in text
+    # The old master went silent: it is no backup, it is a member last heard 16s ago.
+    assert "others: 192.0.2.1 silent 16.0s" in text and "backup" not in text
 
 
-def test_a_group_without_master_and_a_second_advertiser():
+def test_stable_columns():
+    """The state and countdown start in the same column on every row, whatever the values."""
+    text = screen(snapshot())
+    rows = [line for line in text.splitlines() if "MASTER" in line]
+    assert len({line.index("MASTER") for line in rows}) == 1
+    assert len({line.index("master-down in") for line in rows}) == 1
+
+
+def test_no_master_and_split_brain_in_words():
     state = snapshot().groups[0]
     down = GroupState(CARP1, None, None, state.members, T + 5, None, (), None, None, "mixed")
     split = GroupState(GroupKey("carp", 2, 4), "192.0.2.1", T, state.members, T + 20.0, T + 20.5, ("192.0.2.60",),
                        "given", 1, "ok", ("192.0.2.1", "192.0.2.2"))
-    table = rows(render(tui.groups_table(Snapshot(T + 21, (down, split)), T + 21.0)), anchor=6)
-    assert table[1] == ["CARP vhid 1", "?", "none", "192.0.2.1, 192.0.2.2", "-", "16.0s ago", "-", "mixed",
-                        "192.0.2.1: unknown; 192.0.2.2: unknown"]
-    assert table[2][:4] == ["CARP vhid 2", "192.0.2.60", "192.0.2.1", "192.0.2.2 (advertising)"]
-    assert table[2][6] == "0.0s"  # overdue: the next tick declares it down
+    started = Event(T + 15, 9, "carp", 2, "split-brain-started", "192.0.2.1", "192.0.2.2", expected=3.39)
+    text = screen(Snapshot(T + 21, (down, split)), [started])
+    assert re.search(r"^CARP vhid 1 +NO MASTER", text, re.M), text
+    assert re.search(r"^CARP vhid 2 +SPLIT BRAIN 192\.0\.2\.1 and 192\.0\.2\.2 +master-down now", text, re.M), text
+    assert "(advertising)" not in text and "others: 192.0.2.2" not in text
 
 
-def test_no_groups_yet():
-    assert rows(render(tui.groups_table(Snapshot(None, ()), T)))[1][0] == "no protocol-112 packets yet"
+def test_no_groups_events_or_findings_yet():
+    text = screen(Snapshot(None, ()))
+    assert "no protocol-112 packets yet" in text
+    assert text.count("  none") == 2  # events and findings say so instead of staying blank
 
 
-def test_recent_events_oldest_first_and_limited():
+def test_recent_events_oldest_first_and_counted():
     events = [Event(T + i, i, "carp", 1, "master-elected", None, "192.0.2.1") for i in range(10)]
     events.append(Event(T + 28, 17, "carp", 1, "master-down", "192.0.2.1", None, expected=3.0))
     events.append(Event(T + 29.5, 18, "carp", 1, "master-changed", "192.0.2.1", "192.0.2.2", "master-silent", 4.5))
-    table = rows(render(tui.events_table(events)))
-    assert table[0] == ["time (UTC)", "group", "event", "from → to", "cause / gap"]
-    assert len(table) == 1 + 8
-    assert table[-2] == ["22:13:48.000", "CARP vhid 1", "master-down", "192.0.2.1 → -", ""]
-    assert table[-1] == ["22:13:49.500", "CARP vhid 1", "master-changed", "192.0.2.1 → 192.0.2.2",
-                         "master-silent gap 4.50s"]
+    text = screen(snapshot(), events)
+    part = text.split("Recent events (12)")[1].split("Findings")[0].splitlines()[1:]
+    assert part[0].strip() == "+4 more events (in the report after Ctrl-C)"
+    assert part[-2] == "22:13:48.000  CARP vhid 1  master-down  192.0.2.1 -> -"
+    assert part[-1] == "22:13:49.500  CARP vhid 1  master-changed  192.0.2.1 -> 192.0.2.2  master-silent, gap 4.50s"
 
 
-def test_findings_with_counts_and_escaped_detail():
-    findings = [(Finding("split-brain", Severity.CRITICAL, "both advertise", 3, T, "carp", 1), 1),
+def test_findings_with_counts_escaped_and_never_markup():
+    findings = [(Finding("split-brain", Severity.CRITICAL, "both advertise [fd00::50] [bold]x[/bold]", 3, T,
+                         "carp", 1), 1),
                 (Finding("bad-ttl", Severity.WARNING, "TTL 64\x1b[2J", 7, T, "vrrp", 7), 3)]
-    table = rows(render(tui.findings_table(findings)))
-    assert table[1:] == [["critical", "split-brain", "CARP vhid 1", "both advertise"],
-                         ["warning", "bad-ttl (x3)", "VRRP vrid 7", "TTL 64\\x1b[2J"]]
+    text = screen(snapshot(), (), findings)
+    assert "CRITICAL split-brain  CARP vhid 1  frame 3" in text
+    assert "both advertise [fd00::50] [bold]x[/bold]" in text  # issue 20: rich markup would eat these
+    assert "WARNING bad-ttl (x3)  VRRP vrid 7  frame 7" in text and "TTL 64\\x1b[2J" in text
 
 
 def test_the_whole_screen():
-    text = render(tui.dashboard(snapshot(), [], [], T + 21.0, "br0", 42))
-    assert text.splitlines()[0] == ("carpscope live br0  2023-11-14 22:13:41 UTC  42 protocol-112 packets  "
-                                    "(Ctrl-C for the report)")
-    assert [line.strip() for line in text.splitlines() if line.strip() in ("Groups", "Recent events", "Findings")] \
-        == ["Groups", "Recent events", "Findings"]
+    text = screen(snapshot())
+    assert text.splitlines()[0] == "carpscope live br0  2023-11-14 22:13:41 UTC  42 packets  Ctrl-C: report"
+    assert [line.split(" (")[0] for line in text.splitlines() if line.split(" (")[0] in
+            ("Groups", "Recent events", "Findings")] == ["Groups", "Recent events", "Findings"]
 
 
-def test_an_80_column_terminal_folds_cells_instead_of_cutting_them():
-    findings = [(Finding("bad-ttl", Severity.WARNING, "TTL 64", 7, T, "vrrp", 7), 1)]
-    text = render(tui.dashboard(snapshot(), [], findings, T + 21.0, "br0", 42), width=80)
-    assert "…" not in text and max(map(len, text.splitlines())) <= 80
-    assert "192.0.2.2" in text and "fe80::1" in text  # masters never wrap
+def test_an_80x24_terminal_fits_without_cutting():
+    long = "the passphrases or the VIP sets differ; compare pass and the VIPs on both " * 3
+    findings = [(Finding("split-brain", Severity.CRITICAL, long, 7, T, "carp", 1), 1),
+                (Finding("bad-ttl", Severity.WARNING, "TTL 64", 7, T, "vrrp", 7), 1)]
+    events = [Event(T + i, i, "carp", 1, "master-elected", None, "192.0.2.1") for i in range(10)]
+    text = screen(snapshot(), events, findings, width=80, height=24)
+    lines = text.rstrip("\n").splitlines()
+    assert len(lines) <= 24 and max(map(len, lines)) <= 80
+    assert "…" not in text and "..." not in text
+    assert "192.0.2.2" in text and "fe80::1" in text
+    words = set(text.split())
+    assert set(long.split()) <= words  # the critical finding whole, wrapped at word boundaries
 
 
 # -- end to end under a pseudo-terminal ----------------------------------------------------
@@ -188,19 +194,19 @@ def test_dashboard_on_a_terminal_then_the_report_on_sigint(lab):
     term = Terminal(["ip", "netns", "exec", lab.bridge_ns, sys.executable, "-m", "carpscope", "live", "br0",
                      "-p", "tui-pass"])
     try:
-        assert term.wait_for(r"carpscope live br0 .*protocol-112 packets", 10), term.screen()
+        assert term.wait_for(r"carpscope live br0 .* \d+ packets  Ctrl-C: report", 10), term.screen()
         assert peer.wait_for("MASTER", timeout=8), peer.text()
-        row = term.wait_for(r"CARP vhid 9\s*│\s*192\.0\.2\.90\s*│\s*192\.0\.2\.1\s*│.*│\s*1/0\s*│"
-                            r"\s*\d\.\ds ago\s*│\s*\d\.\ds\s*│\s*ok \(pass 1\)", 8)
+        row = term.wait_for(r"CARP vhid 9 +MASTER 192\.0\.2\.1 +master-down in +\d\.\ds\s+VIPs 192\.0\.2\.90 +"
+                            r"advbase 1 advskew 0 +last advert \d\.\ds ago +signature ok \(pass 1\)", 8)
         assert row, term.screen()
-        assert term.wait_for(r"master-elected\s*│\s*- → 192\.0\.2\.1", 2), term.screen()
+        assert term.wait_for(r"master-elected +- -> 192\.0\.2\.1", 2), term.screen()
         shown = len(term.data)
         term.proc.send_signal(signal.SIGINT)
         assert term.proc.wait(5) == 0
         term.thread.join(2)
         report = term.screen(shown)
         assert "carpscope report" in report and "CARP vhid 9" in report, report
-        assert re.search(r"master-elected\s*│\s*-\s*│\s*192\.0\.2\.1", report), report
+        assert re.search(r"master-elected\s+- -> 192\.0\.2\.1", report), report
         assert "Traceback" not in term.screen()
     finally:
         term.close()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import re
 from collections import OrderedDict
 from types import MappingProxyType
 
@@ -907,7 +908,13 @@ class Tracker:
             frame = r.frame if frame is None else frame
             time = r.time if time is None else time
         k = g.key
-        return [Finding(kind, severity or SEVERITY[kind], detail, frame, time, k.proto, k.id, k.family, k.vlan)]
+        # Which members it is about (JSON schema 2): the subject, else the members the detail names.
+        named = dict.fromkeys(w.rstrip(".:") for w in re.findall(r"[0-9A-Fa-f:.]{3,}", detail))
+        members = (subject,) if isinstance(subject, str) else tuple(a for a in named if a in g.members)
+        if not members and getattr(r, "src", None) in g.members:
+            members = (r.src,)
+        return [Finding(kind, severity or SEVERITY[kind], detail, frame, time, k.proto, k.id, k.family, k.vlan,
+                        members)]
 
     def _state(self, g: _Group) -> GroupState:
         members = tuple(_member(m) for m in sorted(g.members.values(), key=_by_first))

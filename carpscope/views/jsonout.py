@@ -1,18 +1,21 @@
-"""JSON schema 1 (DESIGN.md): dicts for packets, events, findings and groups.
+"""JSON schema 2 (DESIGN.md): dicts for packets, events, findings and groups.
 
 Passphrases never appear: a group names the one that matched by its position.
+Schema 2 (issue 14): `counter` is a string of decimal digits (a 64-bit integer is
+rounded by jq 1.6 and JavaScript), findings name the `members` they are about.
 """
 
 from __future__ import annotations
 
 from carpscope.model import CarpAdvert, Finding, VrrpAdvert
 
-SCHEMA = 1
+SCHEMA = 2
 
 
 def finding(f: Finding, count: int | None = None) -> dict:
     out = {"time": f.time, "frame": f.frame, "proto": f.proto, "id": f.id, "family": f.family,
-           "vlan": list(f.vlan), "severity": f.severity.value, "kind": f.kind, "detail": f.detail}
+           "vlan": list(f.vlan), "severity": f.severity.value, "kind": f.kind, "detail": f.detail,
+           "members": list(f.members)}
     if count is not None:
         out["count"] = count
     return out
@@ -29,8 +32,9 @@ def packet(r: CarpAdvert | VrrpAdvert) -> dict:
         "version": r.version, "msg_type": r.type, "length": r.length, "why": r.why,
     }
     if isinstance(r, CarpAdvert):
+        counter = None if r.counter is None else str(r.counter)  # schema 2: digits, never rounded
         out.update(vhid=r.vhid, advbase=r.advbase, advskew=r.advskew, authlen=r.authlen,
-                   demote=r.demote, counter=r.counter, md=r.md.hex() if r.md else None)
+                   demote=r.demote, counter=counter, md=r.md.hex() if r.md else None)
     else:
         out.update(vrid=r.vrid, priority=r.priority, adver_int=r.adver_int, count=r.count,
                    addresses=list(r.addresses))

@@ -1,9 +1,9 @@
 """The post-mortem at the end of `read` (and of `live`): groups, timeline, findings.
 
 Pure: takes a tracker snapshot, the events, the findings and the capture's first and
-last timestamps, returns text (piped output, golden tests) or rich renderables (a
-terminal). Both are built from the same rows, so they never disagree. Passphrases
-never appear, only their 1-based positions (DESIGN.md).
+last timestamps, returns styled lines laid out to a width (views/layout.py): a pipe
+joins them as plain text, a terminal colours the same text, so the two never differ
+but in colour. Passphrases never appear, only their 1-based positions (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from carpscope.model import Finding, Severity
+from carpscope.views import layout
+from carpscope.views.layout import Line
 from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, group_name, seconds, utc, where
 
 _EVENT_STYLE = {"master-down": "bold red", "split-brain-started": "bold red", "split-brain-ended": "green",
@@ -21,6 +23,7 @@ GROUP_COLUMNS = ("group", "family", "VIPs", "master", "member", "mac", "paramete
 EVENT_COLUMNS = ("time (UTC)", "since start", "frame", "group", "event", "from", "to", "cause", "gap",
                  "expected", "detail")
 FINDING_COLUMNS = ("severity", "kind", "group", "frame", "time (UTC)", "since start", "detail")
+_GROUP_HEAD = GROUP_COLUMNS[:4]  # a group's own columns; the rest are its members'
 
 
 # -- rows shared by both renderings ----------------------------------------------------
@@ -112,72 +115,98 @@ def summary(snapshot, events, findings, first: float | None, last: float | None)
             f"findings: {found}")
 
 
-# -- plain text ---------------------------------------------------------------------------
+# -- layout -------------------------------------------------------------------------------
 
-def _columns(headers: tuple[str, ...], rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
-    """Left-aligned columns two spaces apart, no trailing blanks: stable for golden files."""
-    widths = [max(map(len, column)) for column in zip(headers, *rows)]
-    # One format string for every row: thousands of timeline rows are formatted in C.
-    line = indent + "  ".join(f"{{:<{w}}}" for w in widths)
-    return [line.format(*row).rstrip() for row in (headers, *rows)]
+def _styled(row: tuple[str, ...], styles: dict[int, str]) -> list[tuple[str, str]]:
+    return [(cell, styles.get(i, "")) for i, cell in enumerate(row)]
 
 
-def text_report(snapshot, events, findings, first_time: float | None, last_time: float | None) -> str:
-    """The post-mortem as plain text, for pipes, files and golden tests."""
-    events, findings = list(events), list(findings)
-    out = [summary(snapshot, events, findings, first_time, last_time), ""]
-    out.append(f"Groups ({len(snapshot.groups)}), * = master")
-    rows = group_rows(snapshot, first_time)
-    out += _columns(GROUP_COLUMNS, rows) if rows else ["  none"]
-    out += ["", f"Timeline ({len(events)} events)"]
-    rows = event_rows(events, first_time)
-    out += _columns(EVENT_COLUMNS, rows) if rows else ["  none"]
-    out += ["", f"Findings ({len(findings)}), most severe first"]
-    tallied = finding_rows(findings, first_time)
-    if not tallied:
-        out.append("  none")
-    for severity, kind, group, frame, time, rel, detail in tallied:
+def _group_lines(snapshot, first: float | None, width: int | None) -> list[Line]:
+    """One table when it fits; else a line per group over a member table; else a block per member."""
+    rows = group_rows(snapshot, first)
+    styled = [_styled(r, {3: "bold" if r[3] not in ("none", "") else "bold red", 4: "bold" if r[4].endswith(" *")
+                          else "", 8: HMAC_STYLE.get(r[8], "")}) for r in rows]
+    if not rows:
+        return [[("  none", "")]]
+    whole = layout.table(GROUP_COLUMNS, styled, width)
+    if whole is not None:
+        return whole
+    out: list[Line] = []
+    head, start = len(_GROUP_HEAD), 0
+    for g in snapshot.groups:
+        n = max(len(g.members), 1)
+        own = styled[start:start + n]
+        start += n
+        name, family, vips, master = (cell for cell, _ in own[0][:head])
+        out += layout.flow([(name, "bold"), (family, ""), ("VIPs " + vips, ""),
+                            ("master " + master, own[0][3][1])], width, 2, 6)
+        members = [r[head:] for r in own if r[head][0] != "-"]
+        sub = layout.table(GROUP_COLUMNS[head:], members, width, indent=4)
+        if sub is not None:
+            out += sub
+            continue
+        for r in members:
+            member, mac, params, adverts, sig, pos, seen_first, seen_last, stack = r
+            out += layout.flow([member, ("mac " + mac[0], ""), params, (adverts[0] + " adverts", ""),
+                                ("signature " + sig[0], sig[1]), ("passphrase " + pos[0], ""),
+                                (f"seen {seen_first[0]} to {seen_last[0]}", ""), ("stack " + stack[0], "")],
+                               width, 4, 6)
+    return out
+
+
+def _event_lines(events: list, first: float | None, width: int | None) -> list[Line]:
+    """A table (detail wrapped in its column) when it fits; else a few lines per event."""
+    rows = event_rows(events, first)
+    if not rows:
+        return [[("  none", "")]]
+    styled = [_styled(r, {0: "dim", 4: _EVENT_STYLE.get(r[4], "")}) for r in rows]
+    whole = layout.table(EVENT_COLUMNS, styled, width, wrap_last=True)
+    if whole is not None:
+        return whole
+    out: list[Line] = []
+    for r in styled:
+        (time, _), (rel, _), (frame, _), (group, _), kind, (from_, _), (to, _), (cause, _), (gap, _), \
+            (expected, _), (detail, _) = r
+        fields = [(time, "dim"), (rel, ""), ("frame " + frame if frame != "-" else "", ""), (group, ""), kind,
+                  (f"{from_} -> {to}", ""), ("cause " + cause if cause != "-" else "", ""),
+                  ("gap " + gap if gap != "-" else "", ""), ("expected " + expected if expected != "-" else "", "")]
+        out += layout.flow(fields, width, 2, 4)
+        if detail:
+            out += layout.paragraph(detail, width, 4)
+    return out
+
+
+def _finding_lines(findings: list, first: float | None, width: int | None) -> list[Line]:
+    """Each finding's head, then its detail wrapped at word boundaries under it."""
+    out: list[Line] = []
+    for severity, kind, group, frame, time, rel, detail in finding_rows(findings, first):
+        style = SEVERITY_STYLE.get(severity, "")
+        fields = [(f"{severity.upper()} {kind}", style), (group, "")]
         where = ([f"frame {frame}"] if frame != "-" else []) + ([f"{time} UTC ({rel})"] if time != "-" else [])
-        out.append(f"  {severity.upper()} {kind}  {group}" + (f"  {', '.join(where)}" if where else ""))
-        out.append(f"    {detail}")
-    return "\n".join(out) + "\n"
+        fields.append((", ".join(where), ""))
+        out += layout.flow(fields, width, 2, 4)
+        out += layout.paragraph(detail, width, 4)
+    return out or [[("  none", "")]]
 
 
-# -- rich ---------------------------------------------------------------------------------
-
-def _table(title: str, headers: tuple[str, ...], no_wrap: tuple[str, ...] = ()):
-    from rich.table import Table  # rich only for a terminal: plain text starts faster without it
-
-    table = Table(title=title, title_justify="left", title_style="bold", expand=False)
-    for h in headers:
-        table.add_column(h, no_wrap=h in no_wrap, overflow="fold")
-    return table
-
-
-def rich_report(snapshot, events, findings, first_time: float | None, last_time: float | None) -> list:
-    """The post-mortem as rich renderables (a terminal): header, groups, timeline, findings."""
-    from rich.text import Text
-
+def report_lines(snapshot, events, findings, first_time: float | None, last_time: float | None,
+                 width: int | None = None) -> list[Line]:
+    """The post-mortem as styled lines of at most `width` columns (None: one line per row)."""
     events, findings = list(events), list(findings)
-    header = Text(summary(snapshot, events, findings, first_time, last_time), style="bold")
+    parts = summary(snapshot, events, findings, first_time, last_time).split("; ")
+    out = layout.flow([(p + ";" * (i < len(parts) - 1), "bold") for i, p in enumerate(parts)], width, 0, 0, " ")
+    out.append([])
+    out.append([(f"Groups ({len(snapshot.groups)}), * = master", "bold")])
+    out += _group_lines(snapshot, first_time, width)
+    out += [[], [(f"Timeline ({len(events)} events)", "bold")]]
+    out += _event_lines(events, first_time, width)
+    out += [[], [(f"Findings ({len(findings)}), most severe first", "bold")]]
+    out += _finding_lines(findings, first_time, width)
+    return out
 
-    groups = _table("Groups (* = master)", GROUP_COLUMNS, ("group", "member", "mac", "first", "last"))
-    for row in group_rows(snapshot, first_time):
-        cells = [Text(c) for c in row]
-        cells[3].stylize("bold" if row[3] not in ("none", "") else "red")
-        cells[8].stylize(HMAC_STYLE.get(row[8], ""))
-        groups.add_row(*cells)
 
-    timeline = _table("Timeline", EVENT_COLUMNS, ("time (UTC)", "since start", "frame", "event"))
-    for row in event_rows(events, first_time):
-        cells = [Text(c) for c in row]
-        cells[4].stylize(_EVENT_STYLE.get(row[4], ""))
-        timeline.add_row(*cells)
-
-    found = _table("Findings (most severe first)", FINDING_COLUMNS, ("severity", "kind", "frame"))
-    for row in finding_rows(findings, first_time):
-        cells = [Text(c) for c in row]
-        cells[0].stylize(SEVERITY_STYLE.get(row[0], ""))
-        cells[1].stylize(SEVERITY_STYLE.get(row[0], ""))
-        found.add_row(*cells)
-    return [header, groups, timeline, found]
+def text_report(snapshot, events, findings, first_time: float | None, last_time: float | None,
+                width: int | None = None) -> str:
+    """The post-mortem as plain text; the same lines a terminal shows in colour."""
+    lines = report_lines(snapshot, events, findings, first_time, last_time, width)
+    return "\n".join(layout.text(line) for line in lines) + "\n"

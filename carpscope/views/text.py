@@ -11,13 +11,20 @@ SEVERITY_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 _SAFE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 _SAFE[ord("\\")] = "\\\\"
 _SAFE[ord('"')] = '\\"'
+# Text from the user's own arguments (file and interface names) comes as str: bytes that
+# are not UTF-8 arrive as surrogates (PEP 383), shown as the byte; marks that reorder or
+# hide text (bidi overrides and isolates, zero-width) are shown as code points (issue 20).
+_SAFE.update({c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)})
+_SAFE.update({c: f"\\u{c:04x}" for c in (0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                                          *range(0x2066, 0x206A), 0xFEFF)})
 
 
 def escape(raw: bytes | str) -> str:
     """Make packet-borne text safe for a terminal: control bytes become \\xNN.
 
     Anything from the wire (a VRRPv2 password, say) is attacker-controlled; an ESC
-    byte reaching a terminal could rewrite the screen (issue 8).
+    byte reaching a terminal could rewrite the screen (issue 8). The CLI escapes its
+    one-line errors with it too, as they quote file names and other arguments.
     """
     text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
     return text.translate(_SAFE)

@@ -1,50 +1,73 @@
-"""The `carpscope live` dashboard: rich renderables built from immutable snapshots.
+"""The `carpscope live` dashboard: styled lines built from immutable snapshots.
 
-Pure: takes a snapshot, the events, the findings and the time, returns a
-renderable. The CLI owns the rich Live that shows it (DESIGN.md, principle 5).
+Pure: takes a snapshot, the events, the findings, the time and the screen's size,
+returns the lines to show (views/layout.py) and a rich Text of them. The CLI owns
+the rich Live that shows it (DESIGN.md, principle 5). Text from packets is escaped
+and never parsed as markup, so a bracketed IPv6 address shows as it is (issue 20).
+
+Each group says its state in words (MASTER x, NO MASTER, SPLIT BRAIN x and y) with
+the time left before its master is declared down; the screen fits the terminal
+(80x24 and up): whole lines are left out, with a count, never cut.
 """
 
 from __future__ import annotations
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
+from carpscope.views import layout
+from carpscope.views.layout import Line
 from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, group_name, utc
 
-GROUP_COLUMNS = ("group", "VIPs", "master", "backups", "timers", "last advert", "down in", "signature", "stack")
-_NO_WRAP = ("master", "down in", "time (UTC)", "severity")
-
-
-def _table(title: str, columns) -> Table:
-    table = Table(title=title, expand=True, title_justify="left", show_edge=False, pad_edge=False)
-    for column in columns:
-        table.add_column(column, no_wrap=column in _NO_WRAP, overflow="fold")  # fold: no address cut short
-    return table
+EVENT_LIMIT = 8
 
 
 def timers(member) -> str:
-    """advbase/advskew (and demote) for CARP; priority and interval for VRRP."""
+    """advbase and advskew (and demote) for CARP; priority and interval for VRRP."""
     if member is None:
-        return "-"
+        return ""
     if member.priority is not None:
-        return f"prio {member.priority} int {member.advbase}{'cs' if member.version == 3 else 's'}"
-    return f"{member.advbase}/{member.advskew}" + (f" demote {member.demote}" if member.demote else "")
+        return f"priority {member.priority} adver_int {member.advbase}{'cs' if member.version == 3 else 's'}"
+    return f"advbase {member.advbase} advskew {member.advskew}" + (f" demote {member.demote}" if member.demote else "")
 
 
-def countdown(group, now: float) -> Text:
+def countdown(group, now: float) -> tuple[str, str]:
     """Time left until the master is declared down if it stays silent."""
-    if group.master_down_at is None:
-        return Text("-", style="dim")
+    if group.master is None or group.master_down_at is None:
+        return ("", "")
     left = group.master_down_at - now
-    return Text(f"{max(left, 0.0):.1f}s", style="bold red" if left < 1.0 else "")
+    if left <= 0:
+        return ("master-down now", "bold red")
+    return (f"master-down in {left:4.1f}s", "bold red" if left < 1.0 else "")
 
 
-def _signature(group) -> Text:
+def _split(group, events) -> tuple[str, ...]:
+    """The sources of a split brain still going on in this group (from its events), or ()."""
+    key = group.key
+    last = None
+    for e in events:
+        if e.kind in ("split-brain-started", "split-brain-ended") and (e.proto, e.id, e.family, e.vlan) == \
+                (key.proto, key.id, key.family, key.vlan):
+            last = e
+    if last is None or last.kind != "split-brain-started" or len(group.advertising) < 2:
+        return ()
+    return group.advertising
+
+
+def state(group, events) -> tuple[str, str]:
+    """MASTER x, NO MASTER, or SPLIT BRAIN x and y: the group's state in words."""
+    both = _split(group, events)
+    if both:
+        return ("SPLIT BRAIN " + " and ".join(both), "bold red")
+    if group.master is None:
+        return ("NO MASTER", "bold red")
+    return ("MASTER " + group.master, "bold green")
+
+
+def _signature(group) -> tuple[str, str]:
     word = group.hmac or "-"
     if word == "ok" and group.passphrase is not None:
         word += " (empty key)" if group.passphrase == 0 else f" (pass {group.passphrase})"
-    return Text(word, style=HMAC_STYLE.get(group.hmac or "", ""))
+    return ("signature " + word, HMAC_STYLE.get(group.hmac or "", ""))
 
 
 def stacks(group) -> str:
@@ -54,45 +77,127 @@ def stacks(group) -> str:
                      for m in members) or "-"
 
 
-def groups_table(snapshot, now: float) -> Table:
-    """One row per group: master, backups seen, timers, advert age, master-down countdown, signature."""
-    table = _table("Groups", GROUP_COLUMNS)
-    for g in snapshot.groups:
+def _others(group, now: float) -> str:
+    """Members that advertised once and do not now: how long they have been silent (not 'backups':
+    a CARP backup sends nothing, so silence cannot tell a backup from a dead node)."""
+    quiet = [m for m in group.members if m.addr != group.master and m.addr not in group.advertising]
+    return ", ".join(f"{m.addr} silent {max(now - m.last, 0.0):.1f}s" for m in quiet)
+
+
+def group_blocks(snapshot, events, now: float, width: int) -> list[tuple[list[Line], list[Line]]]:
+    """Per group: its head (name, state, countdown in stable columns) and its details."""
+    name_w = max((len(group_name(g.key.proto, g.key.id, g.key.family, g.key.vlan)) for g in snapshot.groups),
+                 default=0)
+    states = [state(g, events) for g in snapshot.groups]
+    state_w = max((len(s) for s, _ in states), default=0)
+    blocks = []
+    for g, (word, style) in zip(snapshot.groups, states):
+        name = group_name(g.key.proto, g.key.id, g.key.family, g.key.vlan)
         master = next((m for m in g.members if m.addr == g.master), None)
-        backups = [m.addr + (" (advertising)" if m.addr in g.advertising else "")
-                   for m in g.members if m.addr != g.master]
-        age = f"{max(now - g.last_advert, 0.0):.1f}s ago" if g.last_advert is not None else "-"
-        table.add_row(group_name(g.key.proto, g.key.id, g.key.family, g.key.vlan), ", ".join(g.vips) or "?",
-                      Text(g.master or "none", style="bold" if g.master else "bold red"),
-                      ", ".join(backups) or "-", timers(master), age, countdown(g, now), _signature(g),
-                      stacks(g))
-    if not snapshot.groups:
-        table.add_row("no protocol-112 packets yet", *[""] * (len(GROUP_COLUMNS) - 1))
-    return table
+        age = f"last advert {max(now - g.last_advert, 0.0):.1f}s ago" if g.last_advert is not None else ""
+        left, left_style = countdown(g, now)
+        head = [(name.ljust(name_w), "bold"), (word.ljust(state_w) if len(word) < 30 else word, style),
+                (left.ljust(20) if left else "", left_style)]
+        others = _others(g, now)
+        rest = [("VIPs " + (", ".join(g.vips) or "?"), ""), (timers(master), ""), (age, ""), _signature(g),
+                (f"others: {others}" if others else "", ""),
+                (f"stack {stacks(g)}", "")]
+        blocks.append((layout.flow(head, width, 0, 2), layout.flow(rest, width, 2, 4)))
+    return blocks
 
 
-def events_table(events, limit: int = 8) -> Table:
-    """The latest events, oldest first."""
-    table = _table("Recent events", ("time (UTC)", "group", "event", "from → to", "cause / gap"))
+def event_blocks(events, width: int, limit: int = EVENT_LIMIT) -> list[list[Line]]:
+    """The latest events, oldest first, one (wrapped) line each."""
+    blocks = []
     for e in list(events)[-limit:]:
-        gap = f"gap {e.gap:.2f}s" if e.gap is not None else ""
-        table.add_row(utc(e.time)[11:23], group_name(e.proto, e.id, e.family, e.vlan), e.kind,
-                      f"{e.from_ or '-'} → {e.to or '-'}", " ".join(x for x in (e.cause, gap) if x))
-    return table
+        extra = ", ".join(x for x in (e.cause, f"gap {e.gap:.2f}s" if e.gap is not None else None) if x)
+        fields = [(utc(e.time)[11:23], "dim"), (group_name(e.proto, e.id, e.family, e.vlan), ""),
+                  (e.kind, "bold"), (f"{e.from_ or '-'} -> {e.to or '-'}", ""), (extra, "")]
+        blocks.append(layout.flow(fields, width, 0, 4))
+    return blocks
 
 
-def findings_table(findings, limit: int = 8) -> Table:
-    """(finding, count) pairs, most severe first as the pipeline sorts them."""
-    table = _table("Findings", ("severity", "kind", "group", "detail"))
-    for f, count in list(findings)[:limit]:
-        group = group_name(f.proto, f.id, f.family, f.vlan)
-        table.add_row(Text(f.severity.value, style=SEVERITY_STYLE[f.severity.value]),
-                      f.kind + (f" (x{count})" if count > 1 else ""), group, escape(f.detail))
-    return table
+def finding_blocks(findings, width: int) -> list[list[Line]]:
+    """(finding, count) pairs, most severe first as the pipeline sorts them, details wrapped whole."""
+    blocks = []
+    for f, count in findings:
+        style = SEVERITY_STYLE[f.severity.value]
+        head = [(f"{f.severity.value.upper()} {f.kind}" + (f" (x{count})" if count > 1 else ""), style),
+                (group_name(f.proto, f.id, f.family, f.vlan), ""),
+                (f"frame {f.frame}" if f.frame is not None else "", "dim")]
+        blocks.append(layout.flow(head, width, 0, 4) + layout.paragraph(escape(f.detail), width, 4))
+    return blocks
 
 
-def dashboard(snapshot, events, findings, now: float, iface: str, adverts: int) -> Group:
-    """The whole screen."""
-    header = Text.assemble(("carpscope live ", "bold"), (escape(iface), "bold cyan"),
-                           f"  {utc(now)[:19]} UTC  {adverts} protocol-112 packets  (Ctrl-C for the report)")
-    return Group(header, groups_table(snapshot, now), events_table(events), findings_table(findings))
+def _take(blocks: list[list[Line]], budget: int, noun: str, newest_last: bool = False, unseen: int = 0) -> list[Line]:
+    """Whole blocks while they fit in `budget` lines; the rest (and `unseen` more) counted on one
+    line, never cut."""
+    if not blocks:
+        return [[("  none", "dim")]] if budget > 0 else []
+    order = list(reversed(blocks)) if newest_last else blocks
+    kept: list[list[Line]] = []
+    used = 0
+    for i, block in enumerate(order):
+        left = len(order) - i - 1
+        need = len(block) + (1 if left else 0)
+        if used + need > budget:
+            break
+        kept.append(block)
+        used += len(block)
+    if not kept and budget >= 2:
+        kept.append(order[0][:1])  # at least the head of the first one (its detail is in the report)
+        used += 1
+    dropped = len(order) - len(kept) + unseen
+    if newest_last:
+        kept.reverse()
+    out = [line for block in kept for line in block]
+    if dropped and used < budget:
+        more = [(f"  +{dropped} more {noun}{'s' if dropped > 1 else ''} (in the report after Ctrl-C)", "dim")]
+        out = [more] + out if newest_last else out + [more]
+    return out
+
+
+def dashboard_lines(snapshot, events, findings, now: float, iface: str, adverts: int, width: int = 80,
+                    height: int = 24) -> list[Line]:
+    """The whole screen as styled lines, at most `width` wide and `height` high."""
+    events, findings = list(events), list(findings)
+    header = layout.flow([("carpscope live " + escape(iface), "bold"), (f"{utc(now)[:19]} UTC", ""),
+                          (f"{adverts} packets", ""), ("Ctrl-C: report", "dim")], width, 0, 2)
+    groups = group_blocks(snapshot, events, now, width)
+    found = finding_blocks(findings, width)
+    recent = event_blocks(events, width)
+    titles = [[(f"Groups ({len(snapshot.groups)})", "bold underline")],
+              [(f"Recent events ({len(events)})", "bold underline")],
+              [(f"Findings ({len(findings)})", "bold underline")]]
+    room = max(height - len(header) - len(titles), 3)
+    event_room = min(max(len(recent), 1), 3)
+    finding_room = min(sum(map(len, found)) or 1, max(room // 3, 2))
+    group_room = max(room - event_room - finding_room, 1)
+    if not groups:
+        shown_groups = [[("  no protocol-112 packets yet", "dim")]]
+    elif sum(len(head) + len(rest) for head, rest in groups) <= group_room:
+        shown_groups = [line for head, rest in groups for line in head + rest]
+    else:  # the heads only: name, state, countdown
+        shown_groups = _take([head for head, _ in groups], group_room, "group")
+    room -= len(shown_groups)
+    shown_findings = _take(found, max(room - event_room, 1), "finding")
+    room -= len(shown_findings)
+    shown_events = _take(recent, max(room, 1), "event", newest_last=True, unseen=len(events) - len(recent))
+    return header + [titles[0]] + shown_groups + [titles[1]] + shown_events + [titles[2]] + shown_findings
+
+
+def render(lines: list[Line]) -> Text:
+    """The lines as one rich Text: styles applied, nothing parsed as markup."""
+    out = Text(no_wrap=True, overflow="ignore")
+    for i, line in enumerate(lines):
+        if i:
+            out.append("\n")
+        for t, style in line:
+            out.append(t, style or None)
+    return out
+
+
+def dashboard(snapshot, events, findings, now: float, iface: str, adverts: int, width: int = 80,
+              height: int = 24) -> Text:
+    """The whole screen, ready for rich Live."""
+    return render(dashboard_lines(snapshot, events, findings, now, iface, adverts, width, height))
