@@ -6,6 +6,8 @@ Frames come from tests/stacks.py, built from the protocol facts (PROTOCOL.md §1
 
 from __future__ import annotations
 
+import re
+
 import json
 import os
 import subprocess
@@ -247,7 +249,7 @@ def test_vrrp_collision_capture_agrees_with_keepalived_logs():
     assert group.endswith(f"master {C}")  # the final master keepalived logged
     assert report.count("preempted") == 3
     flapping = report[report.index("WARNING flapping"):]
-    assert "(see vrrp-collision)" in " ".join(flapping.split("\n  ", 1)[0].split())
+    assert "(see vrrp-collision)" in " ".join(re.split(r"\n  (?=\S)", flapping)[0].split())
 
 
 # -- What was seen: tcpdump's VRRP test captures ------------------------------------------------
