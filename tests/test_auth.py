@@ -18,8 +18,7 @@ from carpscope import auth
 from carpscope.auth import Keyring, Verifier
 from carpscope.model import AddressClaim, CarpAdvert
 
-GENERATED = Path("/work/shared/captures/generated")
-needs_captures = pytest.mark.skipif(not GENERATED.is_dir(), reason="shared captures not available")
+GENERATED = Path(__file__).resolve().parent / "data"  # the ucarp recordings (tests/data/README.md)
 
 
 def advert(vhid=1, counter="0000000100000002", md="00" * 20, *, src="192.0.2.1", family=4,
@@ -284,7 +283,6 @@ def run(v: Verifier, records, learn=True) -> list[CarpAdvert]:
     return out
 
 
-@needs_captures
 @pytest.mark.parametrize("name", ["ucarp_v4.pcap", "ucarp_failover.pcap"])
 def test_ucarp_captures_verify_with_the_vip_from_the_garp(name):
     adverts = run(Verifier([b"correct horse"]), read_records(GENERATED / name))
@@ -292,14 +290,12 @@ def test_ucarp_captures_verify_with_the_vip_from_the_garp(name):
     assert {outcome(r) for r in adverts} == {("ok", "ucarp", 1, ("192.0.2.100",), "inferred")}
 
 
-@needs_captures
 @pytest.mark.parametrize("name", ["ucarp_v4.pcap", "ucarp_failover.pcap"])
 def test_ucarp_captures_verify_with_only_the_passphrase(name):
     adverts = run(Verifier([b"correct horse"]), read_records(GENERATED / name), learn=False)
     assert {outcome(r) for r in adverts} == {("ok", "ucarp", 1, ("192.0.2.100",), "searched")}
 
 
-@needs_captures
 def test_ucarp_badpass_b_is_bad_and_verifies_with_the_second_passphrase():
     records = read_records(GENERATED / "ucarp_badpass.pcap")
     one = run(Verifier([b"correct horse"]), records)
@@ -315,7 +311,6 @@ def test_ucarp_badpass_b_is_bad_and_verifies_with_the_second_passphrase():
         ("192.0.2.1", "ok", 1, ("192.0.2.100",)), ("192.0.2.2", "ok", 2, ("192.0.2.100",))}
 
 
-@needs_captures
 @pytest.mark.parametrize("vips", [
     {1: ["192.0.2.100", "2001:db8::100"]},
     {None: ["2001:db8::100", "192.0.2.100"]},
@@ -382,7 +377,6 @@ def test_a_failing_sender_is_searched_once_even_after_a_new_claim(monkeypatch):
     assert v._budget == auth.SEARCH_BUDGET - 3 * 256 - 3
 
 
-@needs_captures
 def test_second_member_of_a_group_reuses_the_first_members_config(monkeypatch):
     calls = []
     real = Verifier._find

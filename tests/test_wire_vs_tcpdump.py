@@ -1,7 +1,7 @@
 """carpscope's decoding equals tcpdump's, frame by frame, on the shipped captures.
 
 The expected outputs beside the captures were produced by tcpdump itself
-(../shared/captures/*/README.md); parsing them keeps this test honest.
+(tests/data/README.md says how); parsing them keeps this test honest.
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ from carpscope.model import CarpAdvert, Damaged, VrrpAdvert
 from carpscope.views.text import utc
 from carpscope.wire.decode import decode_frame
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "captures"
-PUBLIC = SHARED / "public"
-GENERATED = SHARED / "generated"
-
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/captures not beside the checkout")
+DATA = Path(__file__).resolve().parent / "data"
+PUBLIC = GENERATED = DATA  # public VRRP captures and ucarp recordings, with tcpdump's output
 
 
 def decoded(path: Path) -> dict[int, object]:
