@@ -1,14 +1,17 @@
-"""libpcap's filter pass over a capture file, in a child process on the other core.
+"""The filter pass over a big capture file, in a child process on the other core.
 
 On a big capture in which protocol 112 is a small share, reading the file and
-running the BPF filter takes as long as tcpdump's whole run; done here, in a
-child, it overlaps with the analysis in the parent (issue 6). Threads cannot do
-this: pcapy takes the GIL back for every packet it reads.
+filtering it takes as long as tcpdump's whole run; done here, in a child, it
+overlaps with the analysis in the parent (issue 6). Threads cannot do this: pcapy
+takes the GIL back for every packet it reads.
 
-The child sends next_batch's buffers unchanged. Per batch: (meta length, data
-length) as two native 32-bit integers, then the meta and data bytes; (0, 0) at
-the end. A child that stops without (0, 0) hit damage (or died): the parent
-walks the file itself from there, which also finds the reason.
+The child reads every frame (libpcap's own filter would hide how many it skipped,
+and frames are numbered as in the file, issue 14) and runs the BPF program on each.
+Per batch: (frames read, meta length, data length) as three native 32-bit
+integers, then one META record per admitted frame (its number in the file, sec,
+usec, offset, caplen) and their bytes; (0, 0, 0) at the end. A child that stops
+without it hit damage (or died): the parent walks the file itself from the last
+whole batch, which also finds the reason.
 
 Usage (by capture.files only): python -m carpscope.capture.scan FILE [FILTER]
 """
@@ -18,31 +21,46 @@ from __future__ import annotations
 import struct
 import sys
 
-HEAD = struct.Struct("=II")
-END = HEAD.pack(0, 0)
+HEAD = struct.Struct("=III")
+END = HEAD.pack(0, 0, 0)
+META = struct.Struct("=IIIII")  # number, sec, usec, offset, caplen
 BATCH = 2048
+_RECORD = struct.Struct("=IIII")  # next_batch's: sec, usec, offset, caplen
 
 
 def main(path: str, user_filter: str | None) -> None:
     import pcapy
 
-    from carpscope.capture.files import set_filter
+    from carpscope.capture.files import program
 
     out = sys.stdout.buffer
     try:
         reader = pcapy.open_offline(path)
-        set_filter(reader, user_filter)
+        admits = program(reader.datalink(), user_filter)
+        admit = admits.filter if admits is not None else (lambda data: 1)
+        number = 0
         while True:
             buf, meta = reader.next_batch(BATCH)
             if not meta:
                 out.write(END)
                 break
-            out.write(HEAD.pack(len(meta), len(buf)))
-            out.write(meta)
-            out.write(buf)
+            kept, parts, size = [], [], 0
+            for sec, usec, offset, caplen in _RECORD.iter_unpack(meta):
+                number += 1
+                data = buf[offset : offset + caplen]
+                if admit(data):
+                    kept.append(META.pack(number, sec, usec, size, caplen))
+                    parts.append(data)
+                    size += caplen
+            head, body = b"".join(kept), b"".join(parts)
+            out.write(HEAD.pack(len(meta) // _RECORD.size, len(head), len(body)))
+            out.write(head)
+            out.write(body)
         out.flush()
     except (pcapy.PcapError, BrokenPipeError, KeyboardInterrupt):
         pass  # damage (the parent finds it), or the parent stopped reading (-c, Ctrl-C)
+    except Exception:  # noqa: BLE001 (a bad -f or link type: the parent, reading itself, says which)
+        pass
 
 
 if __name__ == "__main__":
