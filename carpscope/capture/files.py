@@ -229,14 +229,21 @@ class FileSource:
                 self.delivered += 1
                 yield new(Frame, (number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen))
             return
-        admit = admits.filter if admits is not None else _ALL.filter
+        if pending is None:
+            for index in scan.admitted(buf, meta, admits.filter):
+                sec, usec, offset, caplen = _META.unpack_from(meta, index * _META.size)
+                self.delivered += 1
+                yield new(Frame, (number + index + 1, sec + usec / 1e6, linktype, buf[offset : offset + caplen],
+                                  caplen))
+            return
+        admit = admits.filter if admits is not None else len
         for sec, usec, offset, caplen in _META.iter_unpack(meta):
             number += 1
             data = buf[offset : offset + caplen]
             if admit(data):
                 self.delivered += 1
                 yield new(Frame, (number, sec + usec / 1e6, linktype, data, caplen))
-            elif pending is not None:
+            else:
                 pending.append(sec + usec / 1e6)
 
     def _salvage(self) -> Iterator[Frame]:
@@ -348,17 +355,6 @@ class FileSource:
 
 class _Scans:
     running = 0  # big-file children reading now
-
-
-class _All:
-    """Admits every frame: link types the decoder alone judges."""
-
-    @staticmethod
-    def filter(data: bytes) -> int:
-        return 1
-
-
-_ALL = _All()
 
 
 _MIXED_LINKTYPES = "different from the type of the first interface"  # libpcap 1.x, sf-pcapng.c
