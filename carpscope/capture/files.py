@@ -506,7 +506,10 @@ def _libpcap(name: str, source: str):
 
 def _pumped(fd: int, name: str):
     """libpcap reading what a decompressing child copies from `fd` into a pipe."""
-    out, child = _PUMPS.pipe(fd)
+    try:
+        out, child = _PUMPS.pipe(fd)
+    except OSError as err:
+        raise CaptureError(f"{name}: {err.strerror or err}") from None
     try:
         return _libpcap(name, f"/dev/fd/{out}"), child
     except CaptureError as err:
@@ -558,9 +561,7 @@ while True:
     if len(fds) != 2:
         break
     threading.Thread(target=pump, args=fds, daemon=True).start()
-for thread in threading.enumerate():
-    if thread is not threading.current_thread():
-        thread.join()
+os._exit(0)  # the reading process has gone: nothing still copying is wanted (a stalled FIFO writer included)
 """
 
 
@@ -572,27 +573,39 @@ class _Pumps:
         self.turn = 0
 
     def pipe(self, fd: int) -> tuple[int, subprocess.Popen]:
-        """The read end of a pipe the child fills from `fd`, and the child."""
-        self.children = [c for c in self.children if c[0].poll() is None]
-        if len(self.children) < _MAX_PUMPS:
-            ours, theirs = socket.socketpair()
-            child = subprocess.Popen([sys.executable, "-c", _PUMP, str(theirs.fileno())], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     pass_fds=(theirs.fileno(),))
-            theirs.close()
-            self.children.append((child, ours))
-        self.turn += 1
-        child, control = self.children[self.turn % len(self.children)]
+        """The read end of a pipe a child fills from `fd`, and the child; OSError if none can be had."""
         out, into = os.pipe()
         try:
             fcntl.fcntl(out, _F_SETPIPE_SZ, _PIPE_SIZE)
         except OSError:
             pass
         try:
-            socket.send_fds(control, [b"p"], [fd, into])
+            for _ in range(2):  # (a child that died since its last input is replaced once)
+                child, control = self._next()
+                try:
+                    socket.send_fds(control, [b"p"], [fd, into])
+                    return out, child
+                except OSError:
+                    child.kill()
+                    child.wait()
+            raise OSError("the decompressing process does not answer")
+        except OSError:
+            os.close(out)
+            raise
         finally:
             os.close(into)
-        return out, child
+
+    def _next(self) -> tuple[subprocess.Popen, socket.socket]:
+        self.children = [c for c in self.children if c[0].poll() is None]
+        if len(self.children) < _MAX_PUMPS:
+            ours, theirs = socket.socketpair()
+            with theirs:
+                child = subprocess.Popen([sys.executable, "-c", _PUMP, str(theirs.fileno())],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
+            self.children.append((child, ours))
+        self.turn += 1
+        return self.children[self.turn % len(self.children)]
 
 
 _PUMPS = _Pumps()
