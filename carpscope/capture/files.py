@@ -24,8 +24,11 @@ import subprocess
 import sys
 import zlib
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add, truediv
 
 import pcapy
 
@@ -126,7 +129,8 @@ class FileSource:
     scan_in_child: bool | None = None  # None: when the file is at least CHILD_MIN bytes
     finished: bool = False
     kind: str = "file"  # "file", "gzip" or "stream" (a pipe, FIFO or terminal: read once)
-    pending: array | None = None  # merging: times of the frames read and not handed on
+    times: array | None = None  # merging: the time of every frame read, less the first `passed`
+    passed: int = 0
     _reader: object = field(default=None, repr=False)
     _scanner: object = field(default=None, repr=False)  # the child that reads the file (None: this process)
     _fd: tuple[int, int] | None = field(default=None, repr=False)  # (pid, descriptor) found for it
@@ -163,8 +167,8 @@ class FileSource:
             in_child = self.scan_in_child
             if in_child is None:
                 in_child = self.kind == "file" and os.path.getsize(self.path) >= CHILD_MIN
-            if self.pending is not None or _Scans.running >= _MAX_PUMPS:
-                in_child = False  # a merge needs every frame's time; and few children at once
+            if _Scans.running >= _MAX_PUMPS:
+                in_child = False  # few children at once
             yield from self._from_child() if in_child else self._batches(self._reader)
         self.finished = True
 
@@ -220,31 +224,15 @@ class FileSource:
         """The frames of one unfiltered next_batch that pass the filter, numbered on in the file."""
         number = self.read
         self.read += len(meta) // _META.size
+        if self.times is not None:
+            _extend_times(self.times, meta)
         admits = self._program(linktype)
         new = tuple.__new__  # Frame(...) without its Python-level __new__: half the cost per frame
-        pending = self.pending
-        if admits is None and pending is None:
-            for sec, usec, offset, caplen in _META.iter_unpack(meta):
-                number += 1
-                self.delivered += 1
-                yield new(Frame, (number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen))
-            return
-        if pending is None:
-            for index in scan.admitted(buf, meta, admits.filter):
-                sec, usec, offset, caplen = _META.unpack_from(meta, index * _META.size)
-                self.delivered += 1
-                yield new(Frame, (number + index + 1, sec + usec / 1e6, linktype, buf[offset : offset + caplen],
-                                  caplen))
-            return
-        admit = admits.filter if admits is not None else len
-        for sec, usec, offset, caplen in _META.iter_unpack(meta):
-            number += 1
-            data = buf[offset : offset + caplen]
-            if admit(data):
-                self.delivered += 1
-                yield new(Frame, (number, sec + usec / 1e6, linktype, data, caplen))
-            else:
-                pending.append(sec + usec / 1e6)
+        indexes = range(len(meta) // _META.size) if admits is None else scan.admitted(buf, meta, admits.filter)
+        for index in indexes:
+            sec, usec, offset, caplen = _META.unpack_from(meta, index * _META.size)
+            self.delivered += 1
+            yield new(Frame, (number + index + 1, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen))
 
     def _salvage(self) -> Iterator[Frame]:
         """next_batch loses the batch that hit damage: reopen, walk up to it one frame at a time."""
@@ -253,7 +241,8 @@ class FileSource:
     def _from_child(self) -> Iterator[Frame]:
         """The admitted frames of a child reading the file (capture/scan.py), on the other core."""
         try:
-            command = [sys.executable, "-m", "carpscope.capture.scan", self.path, self.user_filter or ""]
+            command = [sys.executable, "-m", "carpscope.capture.scan", self.path, self.user_filter or "",
+                       "times" if self.times is not None else ""]
             child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
         except OSError:
@@ -272,7 +261,11 @@ class FileSource:
                 if len(head) == scan.HEAD.size:
                     records, meta_len, buf_len = scan.HEAD.unpack(head)
                     meta, buf = read(meta_len), read(buf_len)
-                    if len(meta) == meta_len and len(buf) == buf_len:
+                    expected = records * _META.size if self.times is not None else 0
+                    every = read(expected) if expected else b""
+                    if len(meta) == meta_len and len(buf) == buf_len and len(every) == expected:
+                        if self.times is not None:
+                            _extend_times(self.times, every)
                         for number, sec, usec, offset, caplen in scan.META.iter_unpack(meta):
                             self.delivered += 1
                             yield new(Frame, (number, sec + usec / 1e6, linktype, buf[offset : offset + caplen],
@@ -292,7 +285,7 @@ class FileSource:
         """Frame by frame: a stream as it arrives, or the rest of a damaged file after `skip` frames."""
         linktype = reader.datalink()
         admits = self._program(linktype)
-        pending = self.pending
+        times = self.times
         number = 0
         while True:
             try:
@@ -317,9 +310,9 @@ class FileSource:
                 # next_batch hands them over unsigned: the same file read through a
                 # pipe (gzip, stdin) or after damage must give the same times.
                 sec &= 0xFFFFFFFF
+            if times is not None:
+                times.append(sec + usec / 1e6)
             if admits is not None and not admits.filter(data):
-                if pending is not None:
-                    pending.append(sec + usec / 1e6)
                 continue
             self.delivered += 1
             yield Frame(number, sec + usec / 1e6, linktype, data, len(data))
@@ -340,10 +333,10 @@ class FileSource:
                     self.read = number
                     if linktype not in linklayer.SUPPORTED:
                         raise _Broken(f"interface of {unsupported(linktype)}")
+                    if self.times is not None:
+                        self.times.append(time)
                     admits = self._program(linktype)
                     if admits is not None and not admits.filter(data):
-                        if self.pending is not None:
-                            self.pending.append(time)
                         continue
                     self.delivered += 1
                     yield Frame(number, time, linktype, data, len(data))
@@ -626,32 +619,38 @@ def frames(sources: list[FileSource]) -> Iterator[Frame]:
 
     One file: numbered as in the file. Several: numbered as in the capture
     `mergecap -w merged.pcapng FILE...` writes (frames in time order, ties to the
-    earlier file on the command line), which Wireshark opens by that number; each
-    source keeps the times of the frames it read but did not hand on, to count them.
+    earlier file on the command line), which Wireshark opens by that number. A
+    frame's number there is its number in its file plus, for each other file, how
+    many of its frames come first; each source keeps every frame's time to count
+    them (8 bytes a frame, dropped as the merge passes them; files in time order).
     """
     if len(sources) == 1:
         yield from sources[0].packets()
         return
     for source in sources:
-        source.pending = array("d")
-    heads = [0] * len(sources)  # how many of each source's pending times are counted
-    number = 0
+        source.times, source.passed = array("d"), 0
     streams = [_tagged(s.packets(), i) for i, s in enumerate(sources)]
+    last = 0
     for (time, index), frame in heapq.merge(*streams, key=lambda item: item[0]):
+        number = frame.number
         for j, source in enumerate(sources):
-            pending, head = source.pending, heads[j]
-            if j == index:
-                head = len(pending)  # everything the file had before this frame
-            else:
-                while head < len(pending) and (pending[head] < time or (j < index and pending[head] == time)):
-                    head += 1
-            number += head - heads[j]
-            heads[j] = head
-            if head > 65536 and head * 2 > len(pending):
-                del pending[:head]
-                heads[j] = 0
-        number += 1
-        yield frame._replace(number=number)
+            if j != index:
+                times = source.times
+                before = bisect_left(times, time) if j > index else bisect_right(times, time)
+                number += source.passed + before
+                if before > 65536:
+                    del times[:before]
+                    source.passed += before
+        # A file out of time order has no exact count here; its numbers still only grow.
+        last = max(number, last + 1)
+        yield frame._replace(number=last)
+
+
+def _extend_times(times: array, meta: bytes) -> None:
+    """Append the time of every next_batch record, computed as Frame.time is, without a Python loop."""
+    fields = array("I")
+    fields.frombytes(meta)
+    times.extend(map(add, fields[0::4], map(truediv, fields[1::4], repeat(1e6))))
 
 
 def _tagged(frames_: Iterator[Frame], index: int) -> Iterator[tuple[tuple[float, int], Frame]]:

@@ -11,9 +11,10 @@ Per batch: (frames read, meta length, data length) as three native 32-bit
 integers, then one META record per admitted frame (its number in the file, sec,
 usec, offset, caplen) and their bytes; (0, 0, 0) at the end. A child that stops
 without it hit damage (or died): the parent walks the file itself from the last
-whole batch, which also finds the reason.
+whole batch, which also finds the reason. With "times" (a merge), each batch
+ends with its next_batch records unchanged, so the parent has every frame's time.
 
-Usage (by capture.files only): python -m carpscope.capture.scan FILE [FILTER]
+Usage (by capture.files only): python -m carpscope.capture.scan FILE [FILTER [times]]
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def admitted(buf: bytes, meta: bytes, admit) -> Iterator[int]:
     return compress(range(len(offsets)), verdicts)
 
 
-def main(path: str, user_filter: str | None) -> None:
+def main(path: str, user_filter: str | None, times: bool = False) -> None:
     import pcapy
 
     from carpscope.capture.files import program
@@ -73,6 +74,8 @@ def main(path: str, user_filter: str | None) -> None:
             out.write(HEAD.pack(len(meta) // _RECORD.size, len(head), len(body)))
             out.write(head)
             out.write(body)
+            if times:
+                out.write(meta)  # every frame's time, for a merge's numbers
         out.flush()
     except (pcapy.PcapError, BrokenPipeError, KeyboardInterrupt):
         pass  # damage (the parent finds it), or the parent stopped reading (-c, Ctrl-C)
@@ -81,4 +84,4 @@ def main(path: str, user_filter: str | None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None)
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None, sys.argv[3:4] == ["times"])
