@@ -59,8 +59,10 @@ _BPF_LINKTYPES = {0, 1, 12, 14, 101, 108, 113, 228, 229, 276}
 # Raw IP under another number: OpenBSD's DLT_RAW (14) and LINKTYPE_RAW compile as
 # this platform's DLT_RAW (libpcap refuses "unknown data link type 14").
 _RAW_IP = {14: pcapy.DLT_RAW, 101: pcapy.DLT_RAW}
-# Concurrent decompressing children (gzip and streams), whatever the number of inputs.
+# Concurrent decompressing children (gzip and streams), and big-file scanning
+# children (capture/scan.py), whatever the number of inputs.
 _MAX_PUMPS = 4
+_MAX_SCANS = 4
 
 
 def program(linktype: int, user: str | None):
@@ -167,7 +169,7 @@ class FileSource:
             in_child = self.scan_in_child
             if in_child is None:
                 in_child = self.kind == "file" and os.path.getsize(self.path) >= CHILD_MIN
-            if _Scans.running >= _MAX_PUMPS:
+            if _Scans.running >= _MAX_SCANS:
                 in_child = False  # few children at once
             yield from self._from_child() if in_child else self._batches(self._reader)
         self.finished = True
