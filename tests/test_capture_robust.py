@@ -194,6 +194,27 @@ def test_a_link_type_carpscope_cannot_decode_is_named_in_one_line(tmp_path):
     assert len(err) == 1 and "link type 9 (PPP)" in err[0] and "not supported" in err[0]
 
 
+def test_a_pcapng_interface_of_a_link_type_carpscope_cannot_decode_is_named(tmp_path):
+    """The second interface is PPP: the frames before it are analysed, then one line and exit 3."""
+    frames = pcap_frames(FAILOVER)
+    blocks = [stacks.pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+              stacks.pcapng_block(1, struct.pack("<HHI", 1, 0, 262144))]
+    for t, data in frames[:4]:
+        stamp = int(t * 1e6)
+        blocks.append(stacks.pcapng_block(6, struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(data),
+                                                         len(data)) + data))
+    blocks.append(stacks.pcapng_block(1, struct.pack("<HHI", 9, 0, 262144)))
+    ppp = b"\xff\x03\x00\x21" + frames[4][1][14:]
+    blocks.append(stacks.pcapng_block(6, struct.pack("<IIIII", 1, 0, 0, len(ppp), len(ppp)) + ppp))
+    path = tmp_path / "ppp-interface.pcapng"
+    path.write_bytes(b"".join(blocks))
+    result, _ = carpscope("read", str(path), "-T", "json")
+    assert result.returncode == 3
+    err = result.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and "link type 9 (PPP) is not supported" in err[0]
+    assert [p["frame"] for p in json.loads(result.stdout)["packets"]] == [2, 3, 4]
+
+
 def test_decompressing_children_are_capped(tmp_path):
     """Twelve .gz inputs used to start twelve children at once."""
     gz = tmp_path / "0.pcap.gz"
@@ -247,7 +268,7 @@ def carpscope_numbers(*paths: Path) -> list[int]:
     return [p["frame"] for p in json.loads(result.stdout)["packets"] if p.get("proto") in ("carp", "vrrp")]
 
 
-@pytest.mark.parametrize("container", ["pcap", "pcapng", "gzip"])
+@pytest.mark.parametrize("container", ["pcap", "pcapng", "gzip", "stdin"])
 def test_frame_numbers_are_wiresharks(tmp_path, container):
     path = mixed_capture(tmp_path)
     if container == "pcapng":
@@ -259,7 +280,13 @@ def test_frame_numbers_are_wiresharks(tmp_path, container):
         gz.write_bytes(gzip.compress(path.read_bytes()))
         path = gz
     assert len(expected) == 24 and expected != list(range(1, 25))
-    assert carpscope_numbers(path) == expected
+    if container == "stdin":
+        with path.open("rb") as stdin:
+            result, _ = carpscope("read", "-", "-T", "json", stdin=stdin)
+        got = [p["frame"] for p in json.loads(result.stdout)["packets"] if p.get("proto") in ("carp", "vrrp")]
+        assert got == expected
+    else:
+        assert carpscope_numbers(path) == expected
 
 
 def test_frame_numbers_of_a_capture_read_in_the_big_file_child(tmp_path):
