@@ -993,7 +993,8 @@ def check_jsonl(case: Case, run: Run, stats: Stats) -> None:
 def seen_frames(case: Case) -> list[tuple[int, Rec, bytes, int]] | None:
     """(frame number, record, bytes as libpcap hands them over, link type) for each frame carpscope numbers.
 
-    carpscope numbers the frames its capture filter admits, so the same filter decides here.
+    carpscope numbers frames as the file does (every frame counts) and shows those its
+    capture filter admits, so the same filter decides here.
     """
     cap = case.cap
     path = case.files[0]
@@ -1035,10 +1036,8 @@ def seen_frames(case: Case) -> list[tuple[int, Rec, bytes, int]] | None:
             if header is None:
                 break
             delivered.append((r, reader.datalink(), data))
-    number = 0
-    for r, linktype, data in delivered:
+    for number, (r, linktype, data) in enumerate(delivered, 1):  # every frame in the file counts
         if admits(linktype, data):
-            number += 1
             out.append((number, r, data, linktype))
     return out
 

@@ -289,6 +289,8 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
         sources = capture_files.open_sources([path for path, _ in names], bpf)
     except CarpscopeError as err:
         raise type(err)(_named(str(err), names)) from None
+    if any(s.streaming for s in sources):
+        getattr(sys.stdout, "reconfigure", lambda **_: None)(line_buffering=True)  # a pipe in, each frame's line out as it arrives
     # The -w file before the sink: a -w that cannot be created fails before any output.
     writer = PcapWriter.open(write_path, sources[0].linktype) if write_path else None
     sink = make_sink(fmt, verbose, quiet, color)

@@ -346,3 +346,58 @@ def every(start: float, stop: float, step: float) -> list[float]:
         out.append(round(t, 6))
         t += step
     return out
+
+
+# -- capture robustness (issues 14 and 20): hostile frames, other traffic, pcapng -----------
+
+def protochain_loop_frame() -> bytes:
+    """The 84-byte IPv6 frame libpcap's user-space `ip6 protochain` loops on (issue 20).
+
+    Next header 0 (hop-by-hop) → AH (51), zero lengths, addresses and the rest
+    zeros: libpcap sets X to the AH length instead of adding it, so the walk jumps
+    back into the zero addresses, reads hop-by-hop again, and never ends.
+    """
+    return ether("02:00:00:00:00:66", "33:33:00:00:00:12", 0x86DD,
+                 bytes((0x60,)) + bytes(39) + bytes((51,)) + bytes(29))
+
+
+def igmp_report(src: str, group: str, src_mac: str = "02:00:00:00:00:21") -> bytes:
+    """An IGMPv2 membership report (protocol 2), traffic carpscope skips."""
+    body = struct.pack("!BBH4s", 0x16, 0, 0, ip(group))
+    body = body[:2] + cksum(body).to_bytes(2, "big") + body[4:]
+    return ether(src_mac, multicast_mac(group), 0x0800, ipv4(src, group, 2, body, ttl=1, tos=0))
+
+
+def neighbor_solicitation(src: str, target: str, src_mac: str = "02:00:00:00:00:22") -> bytes:
+    """ICMPv6 neighbour solicitation (135) to the target's solicited-node group."""
+    group = "ff02::1:ff" + ip(target)[-3:].hex()[:2] + ":" + ip(target)[-2:].hex()
+    icmp = struct.pack("!BBHI", 135, 0, 0, 0) + ip(target) + bytes((1, 1)) + mac(src_mac)
+    pseudo = ip(src) + ip(group) + struct.pack("!I3xB", len(icmp), 58)
+    icmp = icmp[:2] + cksum(pseudo + icmp).to_bytes(2, "big") + icmp[4:]
+    return ether(src_mac, multicast_mac(group), 0x86DD, ipv6(src, group, 58, icmp))
+
+
+def tcp_segment(src: str, dst: str, sport: int = 40000, dport: int = 22, seq: int = 1,
+                src_mac: str = "02:00:00:00:00:23") -> bytes:
+    """A TCP ACK with a few payload bytes (checksum left 0: only its protocol matters)."""
+    seg = struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 5 << 4, 0x18, 65535, 0, 0) + b"hello"
+    return ether(src_mac, "02:00:00:00:00:fe", 0x0800, ipv4(src, dst, 6, seg, ttl=64, tos=0))
+
+
+def pcapng_block(kind: int, body: bytes) -> bytes:
+    pad = body + bytes(-len(body) % 4)
+    return struct.pack("<II", kind, 12 + len(pad)) + pad + struct.pack("<I", 12 + len(pad))
+
+
+def write_pcapng(path: str | Path, frames: Iterable[tuple[float, bytes]], linktype: int = 1,
+                 idb_options: bytes = b"") -> Path:
+    """Frames (time, bytes) as a little-endian pcapng, one interface (microseconds); returns the path."""
+    path = Path(path)
+    blocks = [pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+              pcapng_block(1, struct.pack("<HHI", linktype, 0, 262144) + idb_options)]
+    for t, data in frames:
+        stamp = int(round(t * 1e6))
+        blocks.append(pcapng_block(6, struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(data),
+                                                  len(data)) + data))
+    path.write_bytes(b"".join(blocks))
+    return path

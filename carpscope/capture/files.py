@@ -1,11 +1,14 @@
-"""Capture files in: pcap and pcapng through libpcap, gzip and standard input streamed.
+"""Capture files in: pcap and pcapng through libpcap, gzip and streams (pipes, FIFOs, stdin).
 
-libpcap (pcapy-ng) reads the file and applies the BPF filter in C; `next_batch`
-amortises the C/Python boundary (DESIGN.md, principle 8). A gzip file or standard
-input is decompressed by a child process into a pipe that libpcap reads, so every
-input takes the same path and gets libpcap's pcapng support and its error messages
-(DESIGN.md suggests dpkt for .gz; one path is simpler, and dpkt's readers end
-silently on a truncated file).
+libpcap (pcapy-ng) reads the file; `next_batch` amortises the C/Python boundary
+(DESIGN.md, principle 8). The BPF program runs per frame from here (a compiled
+program's `filter`), not inside libpcap: libpcap's filter hides how many frames it
+skipped, and a frame's number is its number in the file, as Wireshark, `tshark -r`
+and `editcap -r` count it (issue 14). A gzip file or a stream is read once by a
+decompressing child process into a pipe that libpcap reads, so every input takes
+the same path and gets libpcap's pcapng support and its error messages (DESIGN.md
+suggests dpkt for .gz; one path is simpler, and dpkt's readers end silently on a
+truncated file). At most _MAX_PUMPS such children run, whatever the number of inputs.
 """
 
 from __future__ import annotations
@@ -14,13 +17,18 @@ import fcntl
 import gzip
 import heapq
 import os
+import socket
 import stat
 import struct
 import subprocess
 import sys
 import zlib
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add, truediv
 
 import pcapy
 
@@ -28,6 +36,7 @@ from carpscope.capture import scan
 from carpscope.capture.bpf import capture_filter
 from carpscope.errors import CaptureError, LiveCaptureError
 from carpscope.model import Frame
+from carpscope.wire import linklayer
 
 _BATCH = 512
 # From this size on, libpcap's filter pass runs in a child process (capture/scan.py).
@@ -47,27 +56,59 @@ _CAPTURE_MAGICS = (
 # Link types whose header libpcap's BPF offsets match what carpscope decodes; on
 # others (Frame Relay variants, say) the decoder alone decides what is protocol 112.
 _BPF_LINKTYPES = {0, 1, 12, 14, 101, 108, 113, 228, 229, 276}
+# Raw IP under another number: OpenBSD's DLT_RAW (14) and LINKTYPE_RAW compile as
+# this platform's DLT_RAW (libpcap refuses "unknown data link type 14").
+_RAW_IP = {14: pcapy.DLT_RAW, 101: pcapy.DLT_RAW}
+# Concurrent decompressing children (gzip and streams), and big-file scanning
+# children (capture/scan.py), whatever the number of inputs.
+_MAX_PUMPS = 4
+_MAX_SCANS = 4
 
 
-def set_filter(reader, user: str | None) -> None:
-    """Apply the filter; link types without VLAN tags cannot compile `vlan`."""
-    if reader.datalink() not in _BPF_LINKTYPES:
-        if user:
-            _compile(reader, user)
-        return
+def program(linktype: int, user: str | None):
+    """The BPF program that admits a frame of this link type (None: all; the decoder decides).
+
+    A -f that does not compile is a LiveCaptureError (exit 4), as before.
+    """
+    dlt = _RAW_IP.get(linktype, linktype)
+    if linktype not in _BPF_LINKTYPES:
+        return _compile(dlt, user, user) if user else None
     try:
-        reader.setfilter(capture_filter(user, vlan=True))
-        return
+        return pcapy.compile(dlt, 262144, capture_filter(user, vlan=True), 1, 0)
     except pcapy.PcapError:
-        pass
-    _compile(reader, capture_filter(user, vlan=False), user)
+        return _compile(dlt, capture_filter(user, vlan=False), user)
 
 
-def _compile(reader, expression: str, user: str | None = None) -> None:
+def _compile(dlt: int, expression: str, user: str | None):
     try:
-        reader.setfilter(expression)
+        return pcapy.compile(dlt, 262144, expression, 1, 0)
     except pcapy.PcapError as err:
         raise LiveCaptureError(f"bad capture filter {user or expression!r}: {err}") from None
+
+
+def check_linktype(name: str, linktype: int) -> None:
+    """A link type the decoder cannot read is named in one line, never skipped in silence."""
+    if linktype not in linklayer.SUPPORTED:
+        raise CaptureError(f"{name}: {unsupported(linktype)}")
+
+
+def unsupported(linktype: int) -> str:
+    return (f"link type {linktype} ({linktype_name(linktype)}) is not supported; carpscope reads "
+            + ", ".join(sorted(set(linklayer.SUPPORTED.values()))))
+
+
+def linktype_name(linktype: int) -> str:
+    """libpcap's description of a DLT_ value (pcap_datalink_val_to_description), if it has one."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        lib = ctypes.CDLL(ctypes.util.find_library("pcap") or "libpcap.so")
+        lib.pcap_datalink_val_to_description.restype = ctypes.c_char_p
+        text = lib.pcap_datalink_val_to_description(linktype)
+        return text.decode("ascii", "replace") if text else "unknown"
+    except (OSError, AttributeError):
+        return "unknown"
 
 
 @dataclass
@@ -80,40 +121,63 @@ class Damage:
 
 @dataclass
 class FileSource:
-    """One capture file streamed as (time, linktype, data) tuples."""
+    """One capture file streamed as Frames numbered as in the file (every frame counts)."""
 
     path: str
     user_filter: str | None = None
     damage: Damage | None = None
-    delivered: int = 0
+    delivered: int = 0  # frames handed on
+    read: int = 0  # frames read from the file, handed on or not: the last frame number
     scan_in_child: bool | None = None  # None: when the file is at least CHILD_MIN bytes
     finished: bool = False
+    kind: str = "file"  # "file", "gzip" or "stream" (a pipe, FIFO or terminal: read once)
+    times: array | None = None  # merging: the time of every frame read, less the first `passed`
+    passed: int = 0
     _reader: object = field(default=None, repr=False)
     _scanner: object = field(default=None, repr=False)  # the child that reads the file (None: this process)
     _fd: tuple[int, int] | None = field(default=None, repr=False)  # (pid, descriptor) found for it
+    _programs: dict = field(default_factory=dict, repr=False)
 
     def open(self) -> None:
-        self._reader, self._scanner = _open(self.path, self.user_filter)
+        self._reader, self._scanner, self.kind = _open(self.path)
+        check_linktype(self.name, self.linktype)
+        self._program(self.linktype)  # a bad -f fails before any output
+
+    @property
+    def name(self) -> str:
+        return "<stdin>" if self.path == "-" else self.path
 
     @property
     def linktype(self) -> int:
         return self._reader.datalink()
 
+    @property
+    def streaming(self) -> bool:
+        """Read as it arrives: each frame is handed on at once (`tcpdump -U -w - | carpscope read -`)."""
+        return self.kind == "stream"
+
+    def _program(self, linktype: int):
+        if linktype not in self._programs:
+            self._programs[linktype] = program(linktype, self.user_filter)
+        return self._programs[linktype]
+
     def packets(self) -> Iterator[Frame]:
-        """Stream the file's frames, numbered from 1, in batches when it can be re-read after damage."""
-        if self.path == "-" or _is_gzip(self.path):
+        """Stream the file's frames that pass the filter, numbered as in the file."""
+        if self.kind == "stream":
             yield from self._one_by_one(self._reader)
         else:
             in_child = self.scan_in_child
             if in_child is None:
-                in_child = os.path.getsize(self.path) >= CHILD_MIN
+                in_child = self.kind == "file" and os.path.getsize(self.path) >= CHILD_MIN
+            if _Scans.running >= _MAX_SCANS:
+                in_child = False  # few children at once
             yield from self._from_child() if in_child else self._batches(self._reader)
         self.finished = True
 
     @property
     def size(self) -> int | None:
-        """Bytes in the file (compressed, for gzip); None for standard input."""
-        if self.path == "-":
+        """Bytes in the file (compressed, for gzip); None for a stream."""
+        if self.kind == "stream":
             return None
         try:
             return os.path.getsize(self.path)
@@ -128,7 +192,7 @@ class FileSource:
         """
         if self.finished:
             return self.size
-        if self.path == "-":
+        if self.kind == "stream" or self.path == "-":
             return None
         scanner = self._scanner  # (the reading loop may switch it to a child meanwhile)
         if scanner is not None and scanner.poll() is not None:
@@ -159,22 +223,28 @@ class FileSource:
             yield from self._batch(buf, meta, linktype)
 
     def _batch(self, buf: bytes, meta: bytes, linktype: int) -> Iterator[Frame]:
-        """The frames of one next_batch, numbered on from those already delivered."""
-        number = self.delivered
-        self.delivered += len(meta) // _META.size
+        """The frames of one unfiltered next_batch that pass the filter, numbered on in the file."""
+        number = self.read
+        self.read += len(meta) // _META.size
+        if self.times is not None:
+            _extend_times(self.times, meta)
+        admits = self._program(linktype)
         new = tuple.__new__  # Frame(...) without its Python-level __new__: half the cost per frame
-        for sec, usec, offset, caplen in _META.iter_unpack(meta):
-            number += 1
-            yield new(Frame, (number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen))
+        indexes = range(len(meta) // _META.size) if admits is None else scan.admitted(buf, meta, admits.filter)
+        for index in indexes:
+            sec, usec, offset, caplen = _META.unpack_from(meta, index * _META.size)
+            self.delivered += 1
+            yield new(Frame, (number + index + 1, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen))
 
     def _salvage(self) -> Iterator[Frame]:
-        """next_batch loses the batch that hit damage: reopen, walk up to it one packet at a time."""
-        return self._one_by_one(_open(self.path, self.user_filter)[0], skip=self.delivered)
+        """next_batch loses the batch that hit damage: reopen, walk up to it one frame at a time."""
+        return self._one_by_one(_open(self.path)[0], skip=self.read)
 
     def _from_child(self) -> Iterator[Frame]:
-        """The batches of a child running libpcap's filter pass (capture/scan.py), on the other core."""
+        """The admitted frames of a child reading the file (capture/scan.py), on the other core."""
         try:
-            command = [sys.executable, "-m", "carpscope.capture.scan", self.path, self.user_filter or ""]
+            command = [sys.executable, "-m", "carpscope.capture.scan", self.path, self.user_filter or "",
+                       "times" if self.times is not None else ""]
             child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
         except OSError:
@@ -185,74 +255,101 @@ class FileSource:
         except OSError:
             pass
         self._scanner = child
+        _Scans.running += 1
         linktype, read = self.linktype, child.stdout.read
+        new = tuple.__new__
         try:
             while (head := read(scan.HEAD.size)) != scan.END:
                 if len(head) == scan.HEAD.size:
-                    meta_len, buf_len = scan.HEAD.unpack(head)
+                    records, meta_len, buf_len = scan.HEAD.unpack(head)
                     meta, buf = read(meta_len), read(buf_len)
-                    if len(meta) == meta_len and len(buf) == buf_len:
-                        yield from self._batch(buf, meta, linktype)
+                    expected = records * _META.size if self.times is not None else 0
+                    every = read(expected) if expected else b""
+                    if len(meta) == meta_len and len(buf) == buf_len and len(every) == expected:
+                        if self.times is not None:
+                            _extend_times(self.times, every)
+                        for number, sec, usec, offset, caplen in scan.META.iter_unpack(meta):
+                            self.delivered += 1
+                            yield new(Frame, (number, sec + usec / 1e6, linktype, buf[offset : offset + caplen],
+                                              caplen))
+                        self.read += records
                         continue
                 yield from self._salvage()  # no end mark: damage, or a child that died
                 return
         finally:
+            _Scans.running -= 1
             if child.poll() is None:
                 child.kill()
             child.stdout.close()
             child.wait()
 
     def _one_by_one(self, reader, skip: int = 0) -> Iterator[Frame]:
+        """Frame by frame: a stream as it arrives, or the rest of a damaged file after `skip` frames."""
         linktype = reader.datalink()
+        admits = self._program(linktype)
+        times = self.times
+        number = 0
         while True:
             try:
                 header, data = reader.next()
             except pcapy.PcapError as err:
-                if _MIXED_LINKTYPES in str(err) and self.path != "-":
+                if _MIXED_LINKTYPES in str(err) and self.kind != "stream":
                     # libpcap takes one link type per file; pcapng allows one per
                     # interface. Walk the file here from where libpcap stopped.
-                    yield from self._pcapng(skip=self.delivered)
+                    yield from self._pcapng(skip=self.read)
                     return
-                self.damage = Damage(self.path, str(err))
+                self.damage = Damage(self.name, str(err))
                 return
             if header is None:
                 return
-            if skip:
-                skip -= 1
+            number += 1
+            if number <= skip:
                 continue
+            self.read = number
             sec, usec = header.getts()
             if sec < 0:
                 # libpcap sign-extends the pcap header's 32-bit seconds here, while
                 # next_batch hands them over unsigned: the same file read through a
                 # pipe (gzip, stdin) or after damage must give the same times.
                 sec &= 0xFFFFFFFF
+            if times is not None:
+                times.append(sec + usec / 1e6)
+            if admits is not None and not admits.filter(data):
+                continue
             self.delivered += 1
-            yield Frame(self.delivered, sec + usec / 1e6, linktype, data, len(data))
+            yield Frame(number, sec + usec / 1e6, linktype, data, len(data))
 
     def _pcapng(self, skip: int) -> Iterator[Frame]:
         """A pcapng file whose interfaces have different link types, read in Python.
 
-        The same capture filter as libpcap's, compiled per link type, so the first
-        `skip` packets are the ones libpcap already delivered.
+        Every packet block is a frame, as libpcap and Wireshark count them; the
+        first `skip` are the ones libpcap already read.
         """
-        programs: dict[int, object] = {}
+        number = 0
         try:
-            with (gzip.open(self.path, "rb") if _is_gzip(self.path) else open(self.path, "rb")) as f:
+            with (gzip.open(self.path, "rb") if self.kind == "gzip" else open(self.path, "rb")) as f:
                 for time, linktype, data in _pcapng_packets(f):
-                    if linktype not in programs:
-                        programs[linktype] = _program(linktype, self.user_filter)
-                    program = programs[linktype]
-                    if program is not None and not program.filter(data):
+                    number += 1
+                    if number <= skip:
                         continue
-                    if skip:
-                        skip -= 1
+                    self.read = number
+                    if linktype not in linklayer.SUPPORTED:
+                        raise _Broken(f"interface of {unsupported(linktype)}")
+                    if self.times is not None:
+                        self.times.append(time)
+                    admits = self._program(linktype)
+                    if admits is not None and not admits.filter(data):
                         continue
                     self.delivered += 1
-                    yield Frame(self.delivered, time, linktype, data, len(data))
+                    yield Frame(number, time, linktype, data, len(data))
         except _Broken as err:
-            self.damage = Damage(self.path, str(err))
+            self.damage = Damage(self.name, str(err))
         except (OSError, EOFError, zlib.error) as err:
-            self.damage = Damage(self.path, getattr(err, "strerror", None) or str(err))
+            self.damage = Damage(self.name, getattr(err, "strerror", None) or str(err))
+
+
+class _Scans:
+    running = 0  # big-file children reading now
 
 
 _MIXED_LINKTYPES = "different from the type of the first interface"  # libpcap 1.x, sf-pcapng.c
@@ -262,31 +359,6 @@ _DLT_OF_LINKTYPE = {101: pcapy.DLT_RAW}  # what libpcap's datalink() says for LI
 
 class _Broken(Exception):
     """A damaged pcapng block; the message says which way."""
-
-
-def _program(linktype: int, user: str | None):
-    """The BPF program set_filter would give a reader of this link type (None: take all)."""
-    if linktype not in _BPF_LINKTYPES:
-        expressions = [user] if user else []
-    else:
-        expressions = [capture_filter(user, vlan=True), capture_filter(user, vlan=False)]
-    for expression in expressions:
-        try:
-            return pcapy.compile(linktype, 262144, expression, 1, 0)
-        except pcapy.PcapError:
-            continue
-    return _NOTHING if expressions else None
-
-
-class _Nothing:
-    """A filter that cannot be compiled for a link type admits none of its packets."""
-
-    @staticmethod
-    def filter(data: bytes) -> int:
-        return 0
-
-
-_NOTHING = _Nothing()
 
 
 def _pcapng_packets(f) -> Iterator[tuple[float, int, bytes]]:
@@ -356,6 +428,8 @@ def _ts_options(options: bytes, endian: str) -> tuple[int, int]:
             if not units or exp > 60:
                 raise _Broken(f"pcapng interface with timestamp resolution {value[0]:#x}")
         elif code == 14 and size >= 8:
+            if len(value) < 8:
+                raise _Broken("pcapng if_tsoffset option runs past its block")
             offset = struct.unpack(endian + "q", value[:8])[0]
         pos += 4 + size + (-size % 4)
     return units, offset
@@ -368,36 +442,47 @@ def _link(pid: int, fd: str) -> str:
         return ""
 
 
-def _is_gzip(path: str) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == _GZIP_MAGIC
-
-
-def _open(path: str, user_filter: str | None):
+def _open(path: str):
     """Open a capture with libpcap, checking the file first so errors read well.
 
-    Returns the reader and, for gzip and standard input, the decompressing child.
+    Returns the reader, the decompressing child (gzip and streams) and the kind of
+    input. A stream (standard input, a pipe, a FIFO, `<(…)`) is opened once and read
+    once by the child: reading its magic here would lose those bytes.
     """
-    child = None
     if path == "-":
-        reader, child = _open_pipe(path)
-    else:
-        head = _check_file(path)
-        if head.startswith(_GZIP_MAGIC):
-            reader, child = _open_pipe(path)
-        elif head[:4] in _CAPTURE_MAGICS:
-            reader = _libpcap(path, path)
-        else:
-            raise CaptureError(f"{path}: not a pcap or pcapng capture file")
-    set_filter(reader, user_filter)
-    return reader, child
+        return (*_pumped(sys.stdin.fileno(), "<stdin>"), "stream")
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        raise CaptureError(f"{path}: {err.strerror or err}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CaptureError(f"{path}: is a directory, not a capture file")
+    if not stat.S_ISREG(st.st_mode):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as err:
+            raise CaptureError(f"{path}: {err.strerror or err}") from None
+        try:
+            return (*_pumped(fd, path), "stream")
+        finally:
+            os.close(fd)
+    head = _check_file(path)
+    if head.startswith(_GZIP_MAGIC):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as err:
+            raise CaptureError(f"{path}: {err.strerror or err}") from None
+        try:
+            return (*_pumped(fd, path), "gzip")
+        finally:
+            os.close(fd)
+    if head[:4] in _CAPTURE_MAGICS:
+        return _libpcap(path, path), None, "file"
+    raise CaptureError(f"{path}: not a pcap or pcapng capture file")
 
 
 def _check_file(path: str) -> bytes:
     try:
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            raise CaptureError(f"{path}: is a directory, not a capture file")
         with open(path, "rb") as f:
             head = f.read(4)
     except OSError as err:
@@ -414,33 +499,111 @@ def _libpcap(name: str, source: str):
         raise CaptureError(f"{name}: {err}") from None
 
 
-# Decompresses (when gzip) standard input to standard output, in a child process:
-# pcapy holds the GIL while libpcap blocks on a pipe, so a thread would deadlock.
-_PUMP = (
-    "import gzip, shutil, sys\n"
-    "raw = sys.stdin.buffer\n"
-    "src = gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == b'\\x1f\\x8b' else raw\n"
-    "try:\n"
-    "    shutil.copyfileobj(src, sys.stdout.buffer, 1 << 16)\n"
-    "except Exception:\n"
-    "    pass\n"
-)
-
-
-def _open_pipe(path: str):
-    """Let libpcap read `path` ('-' = standard input) through a decompressing child."""
-    stdin = sys.stdin if path == "-" else open(path, "rb")  # noqa: SIM115 (handed to the child)
-    child = subprocess.Popen([sys.executable, "-c", _PUMP], stdin=stdin, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL)
-    if stdin is not sys.stdin:
-        stdin.close()
-    fd = child.stdout.fileno()
-    name = "<stdin>" if path == "-" else path
+def _pumped(fd: int, name: str):
+    """libpcap reading what a decompressing child copies from `fd` into a pipe."""
     try:
-        return _libpcap(name, f"/dev/fd/{fd}"), child
+        out, child = _PUMPS.pipe(fd)
+    except OSError as err:
+        raise CaptureError(f"{name}: {err.strerror or err}") from None
+    try:
+        return _libpcap(name, f"/dev/fd/{out}"), child
     except CaptureError as err:
-        child.kill()
-        raise CaptureError(str(err).replace(f"/dev/fd/{fd}: ", "")) from None
+        raise CaptureError(str(err).replace(f"/dev/fd/{out}: ", "")) from None
+    finally:
+        os.close(out)  # libpcap has its own descriptor now (or failed)
+
+
+# Copies each input it is handed (a descriptor pair over a Unix socket) to its pipe,
+# gunzipping what starts with gzip's magic, in a thread per input: one child serves
+# many inputs (issue 20: 300 .gz inputs once started 300 children). A child, not a
+# thread: pcapy holds the GIL while libpcap blocks on a pipe. Each read returns what
+# has arrived, so a stream is handed on as it comes (issue 14).
+_PUMP = r"""
+import os, socket, sys, threading, zlib
+
+def put(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+def pump(src, dst):
+    try:
+        data = b""
+        while len(data) < 2:
+            more = os.read(src, 2 - len(data))
+            if not more:
+                break
+            data += more
+        inflate = zlib.decompressobj(31) if data == b"\x1f\x8b" else None
+        while data:
+            while inflate is not None and data:
+                put(dst, inflate.decompress(data, 1 << 18))
+                data = inflate.unconsumed_tail
+                if inflate.eof:
+                    data, inflate = data + inflate.unused_data, zlib.decompressobj(31)
+            if inflate is None:
+                put(dst, data)
+            data = os.read(src, 1 << 16)
+    except Exception:
+        pass
+    finally:
+        os.close(src)
+        os.close(dst)
+
+control = socket.socket(fileno=int(sys.argv[1]))
+while True:
+    _, fds, _, _ = socket.recv_fds(control, 1, 2)
+    if len(fds) != 2:
+        break
+    threading.Thread(target=pump, args=fds, daemon=True).start()
+os._exit(0)  # the reading process has gone: nothing still copying is wanted (a stalled FIFO writer included)
+"""
+
+
+class _Pumps:
+    """At most _MAX_PUMPS decompressing children, each handed inputs in turn."""
+
+    def __init__(self):
+        self.children: list[tuple[subprocess.Popen, socket.socket]] = []
+        self.turn = 0
+
+    def pipe(self, fd: int) -> tuple[int, subprocess.Popen]:
+        """The read end of a pipe a child fills from `fd`, and the child; OSError if none can be had."""
+        out, into = os.pipe()
+        try:
+            fcntl.fcntl(out, _F_SETPIPE_SZ, _PIPE_SIZE)
+        except OSError:
+            pass
+        try:
+            for _ in range(2):  # (a child that died since its last input is replaced once)
+                child, control = self._next()
+                try:
+                    socket.send_fds(control, [b"p"], [fd, into])
+                    return out, child
+                except OSError:
+                    child.kill()
+                    child.wait()
+            raise OSError("the decompressing process does not answer")
+        except OSError:
+            os.close(out)
+            raise
+        finally:
+            os.close(into)
+
+    def _next(self) -> tuple[subprocess.Popen, socket.socket]:
+        self.children = [c for c in self.children if c[0].poll() is None]
+        if len(self.children) < _MAX_PUMPS:
+            ours, theirs = socket.socketpair()
+            with theirs:
+                child = subprocess.Popen([sys.executable, "-c", _PUMP, str(theirs.fileno())],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
+            self.children.append((child, ours))
+        self.turn += 1
+        return self.children[self.turn % len(self.children)]
+
+
+_PUMPS = _Pumps()
 
 
 def open_sources(paths: list[str], user_filter: str | None) -> list[FileSource]:
@@ -454,10 +617,44 @@ def open_sources(paths: list[str], user_filter: str | None) -> list[FileSource]:
 
 
 def frames(sources: list[FileSource]) -> Iterator[Frame]:
-    """The frames of all sources, merged by timestamp while streaming, numbered from 1."""
+    """The frames of all sources, merged by timestamp while streaming.
+
+    One file: numbered as in the file. Several: numbered as in the capture
+    `mergecap -w merged.pcapng FILE...` writes (frames in time order, ties to the
+    earlier file on the command line), which Wireshark opens by that number. A
+    frame's number there is its number in its file plus, for each other file, how
+    many of its frames come first; each source keeps every frame's time to count
+    them (8 bytes a frame, dropped as the merge passes them; files in time order).
+    """
     if len(sources) == 1:
         yield from sources[0].packets()
         return
-    merged = heapq.merge(*(s.packets() for s in sources), key=lambda f: f.time)
-    for number, frame in enumerate(merged, 1):
-        yield frame._replace(number=number)
+    for source in sources:
+        source.times, source.passed = array("d"), 0
+    streams = [_tagged(s.packets(), i) for i, s in enumerate(sources)]
+    last = 0
+    for (time, index), frame in heapq.merge(*streams, key=lambda item: item[0]):
+        number = frame.number
+        for j, source in enumerate(sources):
+            if j != index:
+                times = source.times
+                before = bisect_left(times, time) if j > index else bisect_right(times, time)
+                number += source.passed + before
+                if before > 65536:
+                    del times[:before]
+                    source.passed += before
+        # A file out of time order has no exact count here; its numbers still only grow.
+        last = max(number, last + 1)
+        yield frame._replace(number=last)
+
+
+def _extend_times(times: array, meta: bytes) -> None:
+    """Append the time of every next_batch record, computed as Frame.time is, without a Python loop."""
+    fields = array("I")
+    fields.frombytes(meta)
+    times.extend(map(add, fields[0::4], map(truediv, fields[1::4], repeat(1e6))))
+
+
+def _tagged(frames_: Iterator[Frame], index: int) -> Iterator[tuple[tuple[float, int], Frame]]:
+    for frame in frames_:
+        yield (frame.time, index), frame

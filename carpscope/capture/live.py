@@ -19,8 +19,10 @@ from collections.abc import Iterator
 import pcapy
 
 from carpscope.capture.bpf import capture_filter
+from carpscope.capture.files import unsupported
 from carpscope.errors import LiveCaptureError
 from carpscope.model import Frame, Tick
+from carpscope.wire import linklayer
 
 SNAPLEN = 2048  # every header and the whole advert (VRRP's address list) on a 1500-byte MTU
 BLOCK_MS = 20  # the kernel hands over a block with frames in it at least this often
@@ -44,6 +46,8 @@ def open_live(iface: str, user_filter: str | None):
         reader = pcapy.open_live(iface, SNAPLEN, 1, BLOCK_MS)
     except pcapy.PcapError as err:
         raise LiveCaptureError(_explain(iface, str(err))) from None
+    if reader.datalink() not in linklayer.SUPPORTED:
+        raise LiveCaptureError(f"{iface}: {unsupported(reader.datalink())}")
     _set_filter(reader, user_filter)
     reader.setnonblock(1)
     return reader

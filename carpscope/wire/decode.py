@@ -16,6 +16,11 @@ IPPROTO_112 = 112
 IPPROTO_AH = 51  # keepalived auth_type AH: VRRPv2 behind an AH header (PROTOCOL.md §9.6)
 _IPV6_EXTENSIONS = {0, 43, 60, 51}  # hop-by-hop, routing, destination options, AH
 _IPV6_FRAGMENT = 44
+_AH = 51
+# Bounds of the extension-header walk: more is not a real advert (RFC 8200 §4.1 lists
+# at most 7 kinds, destination options twice) and costs must not grow with the frame.
+_MAX_EXTENSIONS = 8
+_MAX_EXTENSION_BYTES = 2048
 _ICMPV6 = 58
 _ND_NEIGHBOR_ADVERT = 136
 _TTL = 255  # CARP_DFLTTL; VRRP RFC 3768 §7.1 / RFC 5798 §7.1
@@ -77,33 +82,60 @@ def _ipv6(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
     off = link.offset
     if len(data) < off + 40:
         return None
-    nxt = data[off + 6]
     length = int.from_bytes(data[off + 4 : off + 6], "big")
     end = off + 40 + length
-    pos = off + 40
+    nxt, pos, fragment, problem = _ipv6_chain(data, data[off + 6], off + 40, end)
+    if problem:
+        return _damaged(frame, "malformed", problem)
     findings: list[Finding] = []
-    # Skip extension headers before protocol 112 (RFC 8200 §4).
-    while nxt in _IPV6_EXTENSIONS or nxt == _IPV6_FRAGMENT:
-        if len(data) < pos + 8:
-            return None
-        if nxt == _IPV6_FRAGMENT:
-            if int.from_bytes(data[pos + 2 : pos + 4], "big") & 0xFFF8:
-                return _damaged(frame, "fragmented", "IPv6 fragment of a protocol-112 packet") if data[pos] == IPPROTO_112 else None
-            if data[pos + 3] & 1:
-                findings.append(Finding("fragmented", Severity.WARNING, "first IPv6 fragment",
-                                        frame.number, frame.time, family=6, vlan=link.vlan))
-            size = 8
-        elif nxt == 51:
-            size = (data[pos + 1] + 2) * 4
-        else:
-            size = (data[pos + 1] + 1) * 8
-        nxt, pos = data[pos], pos + size
+    if fragment == "later":
+        return _damaged(frame, "fragmented", "IPv6 fragment of a protocol-112 packet") if nxt == IPPROTO_112 else None
+    if fragment == "first":
+        findings.append(Finding("fragmented", Severity.WARNING, "first IPv6 fragment",
+                                frame.number, frame.time, family=6, vlan=link.vlan))
     src, dst = data[off + 8 : off + 24], data[off + 24 : off + 40]
     if nxt == _ICMPV6:
         return _neighbor_advert(frame, data[pos:end], link, src, dst)
     if nxt != IPPROTO_112:
         return None
     return _advert(frame, link, 6, src, dst, data[off + 7], end - pos, data[pos:end], findings, decode_as)
+
+
+def _ipv6_chain(data: bytes, nxt: int, pos: int, end: int) -> tuple[int, int, str | None, str | None]:
+    """Walk the extension headers before the upper layer (RFC 8200 §4), bounded.
+
+    Returns (upper-layer protocol (-1: cut short by the snaplen), where it starts, fragment: None | "first" |
+    "later", problem). At most _MAX_EXTENSIONS headers and _MAX_EXTENSION_BYTES
+    bytes, each length checked against what is left: a chain past that is a
+    problem, never a loop (libpcap's protochain loops on some, issue 20).
+    """
+    start, count, fragment = pos, 0, None
+    while nxt in _IPV6_EXTENSIONS or nxt == _IPV6_FRAGMENT:
+        count += 1
+        if count > _MAX_EXTENSIONS:
+            return nxt, pos, fragment, f"more than {_MAX_EXTENSIONS} IPv6 extension headers"
+        if nxt == 0 and pos != start:
+            return nxt, pos, fragment, "IPv6 hop-by-hop options header after another header (RFC 8200 §4.1)"
+        if end < pos + 8:
+            return nxt, pos, fragment, f"IPv6 extension header {nxt} runs past the payload length"
+        if len(data) < pos + 8:
+            return -1, pos, fragment, None  # cut short by the snaplen: nothing to tell
+        if nxt == _IPV6_FRAGMENT:
+            later = int.from_bytes(data[pos + 2 : pos + 4], "big") & 0xFFF8
+            fragment = "later" if later else "first" if data[pos + 3] & 1 else fragment
+            size = 8
+        elif nxt == _AH:
+            size = (data[pos + 1] + 2) * 4  # RFC 4302 §2.2: in 32-bit words, minus 2
+        else:
+            size = (data[pos + 1] + 1) * 8  # RFC 8200 §4.3: in 8-byte units, minus 1
+        if pos + size > end:
+            return nxt, pos, fragment, f"IPv6 extension header {nxt} of {size} bytes runs past the payload length"
+        if pos + size - start > _MAX_EXTENSION_BYTES:
+            return nxt, pos, fragment, f"IPv6 extension headers longer than {_MAX_EXTENSION_BYTES} bytes"
+        nxt, pos = data[pos], pos + size
+        if fragment == "later":
+            break  # the rest of the chain is in the first fragment
+    return nxt, pos, fragment, None
 
 
 def _advert(frame: Frame, link: linklayer.Link, family: int, src: bytes, dst: bytes, ttl: int,
