@@ -13,8 +13,8 @@ to the realistic adverts capture of bench/gen.py (the speed work's reference).
 Frames are built once from templates (bench/gen.py's checksummed IPv4 headers and
 a CARP header with a right checksum; signatures are not computed: carpscope runs
 without a passphrase, so it only checks checksums). Times are wall seconds; peak
-memory is that process's own ru_maxrss (os.wait4). A run past --timeout is killed
-and shown as such.
+memory is that process's own ru_maxrss (GNU time, else os.wait4). A run past
+--timeout is killed and shown as such.
 """
 
 from __future__ import annotations
@@ -142,22 +142,47 @@ def write(path: str, frames) -> int:
 
 # -- running -------------------------------------------------------------------------------
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run(cmd: list[str], timeout: float) -> tuple[float | None, float]:
-    """(wall seconds or None on timeout, peak RSS MiB) of one process."""
+    """(wall seconds or None on timeout, peak RSS MiB) of one process.
+
+    Peak RSS is the process's own ru_maxrss, read by GNU time where it is installed: a
+    child forked straight from this script would count this script's own memory
+    (it wrote the captures) in its peak; os.wait4's rusage is the fallback.
+    """
     env = dict(os.environ, PYTHONPATH=REPO)
+    gnu = os.access(GNU_TIME, os.X_OK)
     start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    p = subprocess.Popen([GNU_TIME, "-f", "%M"] + cmd if gnu else cmd, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE if gnu else subprocess.DEVNULL, env=env)
     deadline = start + timeout
     while True:
         pid, status, usage = os.wait4(p.pid, os.WNOHANG)
         if pid:
-            p.returncode = os.waitstatus_to_exitcode(status)
-            return time.perf_counter() - start, usage.ru_maxrss / 1024
+            wall = time.perf_counter() - start
+            rss = usage.ru_maxrss / 1024
+            if gnu:
+                tail = p.stderr.read().decode(errors="replace").split()
+                rss = int(tail[-1]) / 1024 if tail and tail[-1].isdigit() else rss
+            return wall, rss
         if time.perf_counter() > deadline:
-            p.kill()
+            victims = [p.pid]
+            if gnu:  # kill carpscope itself; GNU time then still reports its peak
+                try:
+                    with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                        victims = [int(c) for c in f.read().split()] or victims
+                except OSError:
+                    pass
+            for pid in victims:
+                os.kill(pid, 9)
             _, _, usage = os.wait4(p.pid, 0)
-            p.returncode = -9
-            return None, usage.ru_maxrss / 1024
+            rss = usage.ru_maxrss / 1024
+            if gnu:
+                tail = p.stderr.read().decode(errors="replace").split()
+                rss = int(tail[-1]) / 1024 if tail and tail[-1].isdigit() else rss
+            return None, rss
         time.sleep(0.02)
 
 

@@ -568,9 +568,11 @@ class Tracker:
                                    f"wins and advskew no longer orders the members; set the "
                                    f"same advbase on every member")
             if g.tied and ("skew-tie", None) not in g.raised:
-                plain = [(a, n) for a, n in _normals(g) if not rules.demoted(n)]
-                for i, (a, n) in enumerate(plain):
-                    tie = next((b for b, o in plain[i + 1:] if rules.preference(o) == rules.preference(n)), None)
+                plain = [(a, n, rules.preference(n)) for a, n in _normals(g) if not rules.demoted(n)]
+                later = Counter(p for _, _, p in plain)
+                for i, (a, n, p) in enumerate(plain):
+                    later[p] -= 1
+                    tie = next((b for b, _, o in plain[i + 1:] if o == p), None) if later[p] else None
                     if tie is not None:
                         out += self._raise(g, "skew-tie", None, r,
                                            f"{a} and {tie} both advertise {rules.describe(n)}: on a tie OpenBSD's "

@@ -1,0 +1,230 @@
+"""Forged senders cannot make carpscope crawl or grow (issue 20).
+
+Every check here counts structure sizes or calls, never time: a walk over every
+member per advert shows as calls growing with the square of the senders, a cap
+that does not hold shows as a table past it. Past a cap, one limit-reached finding
+says what was left out. Frames come from tests/stacks.py; adverts for the tracker
+alone from test_tracker's Script.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import pytest
+from click.testing import CliRunner
+from stacks import T0, Node, garp, ip_frame, vrrp2, write_pcap
+from test_tracker import A, B, Script
+
+from carpscope import pipeline as pl
+from carpscope.auth import Verifier
+from carpscope.cli import main
+from carpscope.election import rules
+from carpscope.election import tracker as tr
+from carpscope.election.events import Event
+from carpscope.election.tracker import Tracker
+from carpscope.model import Finding, Frame, Severity
+from carpscope.pipeline import Pipeline
+
+
+def forged(script: Script, n: int, start: float = 0.0, step: float = 0.001, **kw) -> list:
+    """n adverts of one vhid, each from its own source, `step` apart."""
+    return [script.carp(start + i * step, f"10.{i // 250}.0.{i % 250 + 1}", **kw) for i in range(n)]
+
+
+def feed(tracker: Tracker, records) -> list:
+    out = []
+    for r in records:
+        out += tracker.observe(r, r.time)
+    return out
+
+
+def limits(items) -> list[Finding]:
+    return [f for f in items if isinstance(f, Finding) and f.kind == "limit-reached"]
+
+
+# -- caps in the tracker -------------------------------------------------------------------
+
+def test_forged_senders_stop_at_the_member_cap_and_one_finding_says_so():
+    s, t = Script(), Tracker()
+    out = feed(t, forged(s, tr.MEMBERS_MAX + 500))
+    (group,) = t._groups.values()
+    assert len(group.members) == tr.MEMBERS_MAX
+    (first,) = limits(out)
+    assert first.severity is Severity.WARNING and first.frame == tr.MEMBERS_MAX + 1
+    assert first.detail.startswith(f"{tr.MEMBERS_MAX} members per group:")
+    known = group.members["10.0.0.1"].adverts
+    feed(t, [s.carp(1.0, "10.0.0.1")])  # a source already tracked still is
+    assert group.members["10.0.0.1"].adverts == known + 1
+    (final,) = limits(t.finish(1.0))
+    assert "500 adverts" in final.detail and final.frame == first.frame
+    assert len(t.snapshot().groups[0].members) == tr.MEMBERS_MAX
+
+
+def test_groups_past_the_cap_are_counted_not_kept():
+    s, t = Script(), Tracker()
+    records = [s.carp(i * 0.0001, A, vhid=1 + i % 255, vlan=(1 + i // 255,)) for i in range(tr.GROUPS_MAX + 300)]
+    out = feed(t, records)
+    assert len(t._groups) == tr.GROUPS_MAX
+    assert len(limits(out)) == 1
+    (final,) = limits(t.finish(records[-1].time))
+    assert final.detail.startswith(f"{tr.GROUPS_MAX} groups: 300 adverts")
+
+
+def test_members_over_all_groups_are_capped(monkeypatch):
+    monkeypatch.setattr(tr, "MEMBERS_TOTAL", 50)
+    s, t = Script(), Tracker()
+    out = feed(t, [s.carp(i * 0.001, f"10.0.0.{1 + i % 20}", vhid=1 + i // 20) for i in range(100)])
+    assert sum(len(g.members) for g in t._groups.values()) == 50
+    assert len(limits(out)) == 1 and "50 members in all" in limits(out)[0].detail
+
+
+# -- per-advert cost: calls, not seconds -------------------------------------------------------
+
+def test_the_earliest_backup_is_not_a_walk_over_every_member(monkeypatch):
+    """_silence runs on every new member: its backup times must not be recomputed for all of them."""
+    calls = collections.Counter()
+    down = Tracker._down
+
+    def counted(self, m, master):
+        calls["down"] += 1
+        return down(self, m, master)
+
+    monkeypatch.setattr(Tracker, "_down", counted)
+    s, t = Script(), Tracker()
+    n = 200
+    feed(t, [s.carp(i * 0.001, f"10.0.0.{i + 1}", advskew=i) for i in range(n)])
+    assert calls["down"] < 10 * n  # a walk: about n*n/2 = 20,000
+
+
+def test_distinct_advbase_and_advskew_cost_a_constant_per_member(monkeypatch):
+    """The skew-tie check compared every pair of members on each new one (1,000 senders: 97 s)."""
+    calls = collections.Counter()
+    preference = rules.preference
+
+    def counted(r):
+        calls["preference"] += 1
+        return preference(r)
+
+    monkeypatch.setattr(rules, "preference", counted)
+    s, t = Script(), Tracker()
+    n = 200
+    records = [s.carp(i * 0.001, f"10.0.0.{i + 1}", advbase=1 + i // 100, advskew=i % 100) for i in range(n)]
+    out = feed(t, records)
+    assert calls["preference"] < 20 * n  # pairs: about n*n*n/6
+    kinds = [f.kind for f in out if isinstance(f, Finding)]
+    assert kinds.count("advbase-mismatch") == 1 and "skew-tie" not in kinds
+    # The last member moves onto the 51st's parameters: the tie names the same pair a walk
+    # over every pair would (the earliest member that has a later twin, then that twin).
+    calls.clear()
+    out = feed(t, [s.carp(1.0, records[-1].src, advbase=1, advskew=50)])
+    (tie,) = [f for f in out if isinstance(f, Finding) and f.kind == "skew-tie"]
+    assert tie.detail.startswith(f"10.0.0.51 and {records[-1].src} both advertise advbase 1 advskew 50")
+    assert calls["preference"] < 5 * n  # the finding's wording walks the members once
+
+
+def test_flapping_keeps_a_bounded_window_and_is_still_found():
+    """5,000 master changes within 300 s: the window holds at most FLAP_MEMORY of them."""
+    s, t = Script(), Tracker()
+    # advbase 0 advskew 1: master-down is 3/256 s, so each advert 20 ms after the other
+    # member's last one is a master change.
+    records = [s.carp(i * 0.02, A if i % 2 == 0 else B, advbase=0, advskew=1) for i in range(5000)]
+    out = feed(t, records)
+    (g,) = t._groups.values()
+    assert len(g.changes) <= tr.FLAP_MEMORY
+    flaps = [f for f in out if isinstance(f, Finding) and f.kind == "flapping"]
+    assert len(flaps) == 1 and "changed 3 times" in flaps[0].detail
+    assert sum(1 for e in out if isinstance(e, Event) and e.kind == "master-changed") > 4000
+
+
+# -- the pipeline: events, held claims, tallies ------------------------------------------------
+
+class _EventPerAdvert:
+    """A tracker stand-in: one event per advert, nothing else."""
+
+    def __init__(self):
+        self.n = 0
+
+    def observe(self, record, now):
+        self.n += 1
+        return [Event(record.time, record.frame, "vrrp", 1, "master-elected", to=str(self.n))]
+
+    def advance(self, now):
+        return []
+
+    def due(self, now):
+        return False
+
+    def repeat(self, *args):
+        return None
+
+    def finish(self, now):
+        return []
+
+
+def test_events_keep_the_first_and_the_latest(monkeypatch):
+    monkeypatch.setattr(pl, "EVENTS_FIRST", 5)
+    monkeypatch.setattr(pl, "EVENTS_LAST", 7)
+    p = Pipeline(Verifier([]), _EventPerAdvert(), lean=True)
+    frame = ip_frame("00:00:5e:00:01:01", "192.0.2.1", "224.0.0.18", 112, vrrp2(1, 100, ["192.0.2.9"]))
+    peak = 0
+    for i in range(100):
+        p.feed(Frame(i + 1, T0 + i, 1, frame, len(frame)))
+        peak = max(peak, len(p.events))
+    assert peak < 5 + 2 * 7 and p.events_total == 100
+    (final,) = limits(p.finish())
+    assert [e.to for e in p.events] == [str(n) for n in (*range(1, 6), *range(94, 101))]
+    assert final.detail.startswith("12 events: 88 events between the first 5 and the last 7")
+    assert [t.first for t in p.tallies()] == [final]
+
+
+def test_claims_behind_a_failed_advert_are_capped():
+    node = Node("192.0.2.1", 1, b"other", ["192.0.2.50"])
+    p = Pipeline(Verifier([b"s3cret"]), Tracker())
+    frames = [node.advert()] + [garp(f"10.1.{i // 250}.{i % 250 + 1}", "02:00:00:00:00:01")
+                                for i in range(pl.HELD_CLAIMS + 200)]
+    peak, out = 0, []
+    for i, data in enumerate(frames):
+        out += p.feed(Frame(i + 1, T0 + i * 0.0001, 1, data, len(data)))
+        peak = max(peak, len(p._held.claims) if p._held else 0)
+    out += p.finish()
+    assert peak == pl.HELD_CLAIMS
+    firsts = limits(out)
+    assert len(firsts) == 2 and firsts[-1].detail.startswith(f"{pl.HELD_CLAIMS} address claims held: 1 times")
+
+
+def test_finding_tallies_are_capped(monkeypatch):
+    monkeypatch.setattr(pl, "FINDINGS_MAX", 10)
+    p = Pipeline(Verifier([]), _EventPerAdvert())
+    for i in range(50):
+        p.note(Finding("bad-ttl", Severity.WARNING, "x", i, float(i), "carp", i % 255 + 1, 4, (i,)))
+    p.note(Finding("bad-ttl", Severity.WARNING, "x", 51, 51.0, "carp", 1, 4, (0,)))  # a known one still counts
+    tallies = p.tallies()
+    assert len(tallies) == 11
+    assert [t.count for t in tallies if t.first.vlan == (0,)] == [2]
+    (final,) = limits(p.finish())
+    assert final.detail.startswith("10 finding tallies: 40 findings")
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["text", "json", "jsonl"])
+def test_read_reports_the_member_cap(tmp_path, fmt):
+    n = tr.MEMBERS_MAX + 44
+    nodes = [Node(f"10.0.{i // 250}.{i % 250 + 1}", 1, b"k", ["192.0.2.50"]) for i in range(n)]
+    path = write_pcap(tmp_path / "forged.pcap", [(T0 + i * 0.001, node.advert()) for i, node in enumerate(nodes)])
+    result = CliRunner().invoke(main, ["read", "-q", "-T", fmt, str(path)] if fmt == "text"
+                                else ["read", "-T", fmt, str(path)], env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    if fmt == "text":
+        assert "WARNING limit-reached" in result.stdout
+        assert f"{tr.MEMBERS_MAX} members per group: 44 adverts of sources past" in result.stdout
+        return
+    if fmt == "json":
+        found = json.loads(result.stdout)["findings"]
+    else:
+        found = [o for o in map(json.loads, result.stdout.splitlines()) if o["type"] == "finding"]
+    limit = [f for f in found if f["kind"] == "limit-reached"]
+    assert limit[-1]["detail"].startswith(f"{tr.MEMBERS_MAX} members per group: 44 adverts")
+    assert len(limit) == (1 if fmt == "json" else 2)  # jsonl: as it happened, then with the count
