@@ -33,7 +33,7 @@ FINDING_KINDS = {
     # signature verifier and election tracker
     "split-brain", "passphrase-mismatch", "vip-mismatch", "hmac-failed", "no-passphrase", "vrrp-collision",
     "vhid-collision", "advbase-mismatch", "skew-tie", "demoted", "flapping", "looped-advert",
-    "replayed-advert", "slow-failover",
+    "replayed-advert", "slow-failover", "limit-reached",
 }
 EVENT_KINDS = {"master-elected", "master-changed", "master-down", "split-brain-started",
                "split-brain-ended", "parameters-changed"}
