@@ -58,6 +58,14 @@ def carp_frame(src: str, vhid: int, advbase: int = 1, advskew: int = 0, vlans: t
     return GROUP_MAC + gen.mac("00:00:5e:00:01:%02x" % vhid) + tags(vlans, 0x0800) + ip + carp
 
 
+def vrrp_frame(src: str, vrid: int, priority: int = 100, vlans: tuple[int, ...] = ()) -> bytes:
+    """A VRRPv2 advert (RFC 3768 §5) with one address and its checksum: no signature to search."""
+    body = struct.pack("!BBBBBBH", 0x21, vrid, priority, 1, 0, 1, 0) + gen.ip4("192.0.2.1") + bytes(8)
+    body = body[:6] + struct.pack("!H", gen.cksum(body)) + body[8:]
+    ip = gen.ipv4_header(gen.ip4(src), GROUP, 112, len(body), 1, ttl=255, tos=0xC0)
+    return GROUP_MAC + gen.mac("00:00:5e:00:01:%02x" % vrid) + tags(vlans, 0x0800) + ip + body
+
+
 def garp(addr: bytes, vlans: tuple[int, ...]) -> bytes:
     sender = gen.mac("02:00:00:00:00:01")
     body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + sender + addr + bytes(6) + addr
@@ -93,6 +101,23 @@ def vlans(n: int):
             k += 1
 
 
+def vlans_vrrp(n: int):
+    """255 VRRP vrids on each of n VLANs (n ≤ 4094), one advert per group: the groups without CARP's signatures."""
+    k = 0
+    for v in range(1, n + 1):
+        for vrid in range(1, 256):
+            yield T0 + k * 10, vrrp_frame("10.0.0.1", vrid, vlans=(v,))
+            k += 1
+
+
+def contenders(n: int):
+    """255 forged sources of one vhid advertising every second at once (a lasting split brain), n adverts."""
+    frames = [carp_frame(src(i), 1, advskew=i) for i in range(255)]
+    for k in range(n // 255):
+        for i, frame in enumerate(frames):
+            yield T0 + k * 1_000_000 + i * 100, frame
+
+
 def flapping(n: int):
     """100 groups whose two members take turns, 3.5 s apart: every advert is a master change (n adverts)."""
     frames = [[carp_frame("10.1.%d.1" % g, g + 1), carp_frame("10.1.%d.2" % g, g + 1)] for g in range(100)]
@@ -119,6 +144,8 @@ CAPTURES = {
     "forged": (forged, 10_000, "forged senders"),
     "skews": (skews, 1_000, "senders with distinct advbase/advskew"),
     "vlans": (vlans, 4_094, "VLANs x 255 vhids"),
+    "vlans-vrrp": (vlans_vrrp, 4_094, "VLANs x 255 VRRP vrids"),
+    "contenders": (contenders, 255_000, "adverts from 255 sources at once"),
     "flapping": (flapping, 200_000, "adverts in 100 flapping groups"),
     "qinq": (qinq_arps, 500_000, "QinQ gratuitous ARPs"),
     "copies": (copies, 1_000_000, "copies of one advert"),
@@ -241,7 +268,7 @@ def main() -> None:
     for name in names:
         maker, size, what = CAPTURES[name]
         n = max(1, round(size * args.scale))
-        if name == "vlans":
+        if name.startswith("vlans"):
             n = min(n, 4094)
         path = os.path.join(work, f"{name}-{n}.pcap")
         frames = write(path, maker(n))

@@ -249,6 +249,8 @@ class Tracker:
             return False
         if m.addr == g.master and rules.resigns(m.record):
             return False
+        if False not in g.contenders.values():
+            return True  # a lasting split brain: every contender already is in it (a scan in C)
         master_last = t if m.addr == g.master else g.members[g.master].last
         for addr, in_split in g.contenders.items():
             c = g.members[addr]
