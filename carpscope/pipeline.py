@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from carpscope.auth import RESULT_FIELDS
+from carpscope.auth import RESULT_FIELDS, VLANS_MAX
 from carpscope.election.events import LIMIT_REACHED, limit, limit_cap
 from carpscope.model import AddressClaim, CarpAdvert, Copier, Damaged, Finding, Frame, Severity, VrrpAdvert
 from carpscope.wire import repeat
@@ -261,6 +261,12 @@ class Pipeline:
         """limit-reached with the final counts: it replaces the first one of its cap."""
         out = [limit(cap, final.format(n) + f", from frame {number} on", number, time)
                for cap, (n, number, time, final) in self._limits.items()]
+        forgotten = getattr(self.verifier, "forgotten", 0)
+        if forgotten:
+            out.append(limit(f"{VLANS_MAX} VLANs of address claims",
+                             f"the address claims of {forgotten} VLANs (or QinQ pairs) were forgotten, the "
+                             f"oldest first, to keep those of the latest {VLANS_MAX}: adverts there verify only "
+                             f"with --vip or with claims sent again"))
         if len(self.events) > EVENTS_FIRST + EVENTS_LAST:
             self._trim()
         left = self.events_total - len(self.events)

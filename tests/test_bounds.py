@@ -228,3 +228,18 @@ def test_read_reports_the_member_cap(tmp_path, fmt):
     limit = [f for f in found if f["kind"] == "limit-reached"]
     assert limit[-1]["detail"].startswith(f"{tr.MEMBERS_MAX} members per group: 44 adverts")
     assert len(limit) == (1 if fmt == "json" else 2)  # jsonl: as it happened, then with the count
+
+
+def test_address_claims_of_many_vlans_are_forgotten_oldest_first(monkeypatch):
+    """500k gratuitous ARPs in distinct QinQ pairs kept one claim table each (324 MB)."""
+    from carpscope import auth
+
+    monkeypatch.setattr(auth, "VLANS_MAX", 100)
+    verifier = Verifier([b"s3cret"])
+    p = Pipeline(verifier, Tracker())
+    for i in range(300):
+        data = garp(f"10.2.{i // 250}.{i % 250 + 1}", "02:00:00:00:00:01", vlan=1 + i)
+        p.feed(Frame(i + 1, T0 + i, 1, data, len(data)))
+    assert len(verifier._claims) == 100 and (300,) in verifier._claims and (1,) not in verifier._claims
+    (final,) = limits(p.finish())
+    assert "address claims of 200 VLANs" in final.detail
