@@ -62,6 +62,20 @@ def test_forged_senders_stop_at_the_member_cap_and_one_finding_says_so():
     assert len(t.snapshot().groups[0].members) == tr.MEMBERS_MAX
 
 
+def test_a_full_group_forgets_silent_members_for_new_ones():
+    """A probe that saw a flood once must still follow a member that comes months later."""
+    s, t = Script(), Tracker()
+    feed(t, forged(s, tr.MEMBERS_MAX))
+    out = feed(t, [s.carp(3600.0 + i, f"10.9.0.{i + 1}") for i in range(10)])  # all others long silent
+    (group,) = t._groups.values()
+    assert len(group.members) == tr.MEMBERS_MAX
+    assert all(f"10.9.0.{i + 1}" in group.members for i in range(10))
+    assert len(limits(out)) == 1
+    (final,) = limits(t.finish(3610.0))
+    assert "10 sources that had stopped advertising were forgotten" in final.detail
+    assert "0 adverts" in final.detail
+
+
 def test_groups_past_the_cap_are_counted_not_kept():
     s, t = Script(), Tracker()
     records = [s.carp(i * 0.0001, A, vhid=1 + i % 255, vlan=(1 + i // 255,)) for i in range(tr.GROUPS_MAX + 300)]

@@ -64,6 +64,7 @@ MEMBERS_TOTAL = 65536  # sources tracked over every group
 FLAP_MEMORY = 4096  # master changes remembered per group for flapping (a count past it reads as 4096)
 _COUNTER_MOD = 1 << 64
 _SCAN = 8  # groups up to this many members find their earliest backup by a walk (`_silence`)
+_EVICT_TRIES = 8  # members `_evict` looks at before it gives up
 
 
 class _Member:
@@ -171,9 +172,11 @@ class Tracker:
         tid = _tid(record)
         g = self._groups.get(tid)
         m = None if g is None else g.members.get(record.src)
-        if m is None and (refused := self._refuse(g, record)) is not None:
-            return out + refused + (self.advance(now) if now > t else [])
         found: list[Finding] = []
+        if m is None:
+            admitted, found = self._admit(g, record)
+            if not admitted:
+                return out + found + (self.advance(now) if now > t else [])
         if g is None:
             g = self._groups[tid] = _Group(tid)
             found += self._collisions(g, record)
@@ -301,36 +304,69 @@ class Tracker:
 
     # -- caps (issue 20) ----------------------------------------------------------------
 
-    def _refuse(self, g: _Group | None, r) -> list[Finding] | None:
-        """None when a new source (of a new group, if g is None) may be tracked; else what to say.
+    def _admit(self, g: _Group | None, r) -> tuple[bool, list[Finding]]:
+        """May a new source (of a new group, if g is None) be tracked, and what to say about the caps.
 
-        Past a cap the advert is counted and left out, so forged senders cost a
-        constant per frame and no memory; the first one raises limit-reached.
+        A full group first forgets a member that stopped advertising (`_evict`), so a
+        probe that saw a flood once still follows new members months later. Past a
+        cap otherwise the advert is counted and left out, so forged senders cost a
+        constant per frame and no memory. The first time, limit-reached says so.
         """
+        evicted = False
         if g is None and len(self._groups) >= GROUPS_MAX:
             cap = f"{GROUPS_MAX} groups"
         elif g is not None and len(g.members) >= MEMBERS_MAX:
             cap = f"{MEMBERS_MAX} members per group"
+            evicted = self._evict(g)
         elif self._members >= MEMBERS_TOTAL:
             cap = f"{MEMBERS_TOTAL} members in all"
+            evicted = g is not None and self._evict(g)
         else:
-            return None
+            return True, []
         dropped = self._dropped.get(cap)
-        if dropped is not None:
-            dropped[0] += 1
-            if g is not None:
-                dropped[3].add(g.tid)
-            return []
-        self._dropped[cap] = [1, r, g, {g.tid} if g is not None else set()]
-        return [ev.limit(cap, f"adverts of {_what(cap, r)} are counted but not tracked from frame "
-                              f"{r.frame} on; the end of the report says how many", r.frame, r.time)]
+        first = dropped is None
+        if first:
+            dropped = self._dropped[cap] = [0, r, set(), 0]
+        dropped[3 if evicted else 0] += 1
+        if g is not None:
+            dropped[2].add(g.tid)
+        out = [] if not first else [ev.limit(
+            cap, f"from frame {r.frame} on, a new source of a full group takes the place of one that stopped "
+                 f"advertising, and adverts of {_what(cap, r)} are counted but not tracked when none has; the "
+                 f"end of the report says how many" if g is not None else
+                 f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; the end of "
+                 f"the report says how many", r.frame, r.time)]
+        return evicted, out
+
+    def _evict(self, g: _Group) -> bool:
+        """Forget a member of `g` that stopped advertising, to make room for a new one.
+
+        The oldest members are looked at first, a few at most (the master, a contender
+        or the member just declared down stay and go to the back): O(1) per advert.
+        """
+        members = g.members
+        for _ in range(min(_EVICT_TRIES, len(members))):
+            addr = next(iter(members))
+            m = members.pop(addr)
+            if m.active or addr == g.master or addr == g.previous or addr in g.contenders:
+                members[addr] = m
+                continue
+            m.normal = None
+            self._count(g, m)  # out of the consistency counts; its backup heap entries go stale
+            self._members -= 1
+            for kind in ("hmac-failed", "demoted", "looped-advert", "replayed-advert"):
+                g.raised.discard((kind, addr))
+            return True
+        return False
 
     def _limits(self) -> list[Finding]:
         """One limit-reached finding per cap reached, with what it left out (it replaces the first)."""
         out = []
-        for cap, (count, r, g, groups) in self._dropped.items():
+        for cap, (count, r, groups, evicted) in self._dropped.items():
             where = f" in {len(groups)} groups" if len(groups) > 1 else ""
-            out.append(ev.limit(cap, f"{count} adverts of {_what(cap, r)} were counted but not "
+            made = (f"{evicted} sources that had stopped advertising were forgotten to make room for new ones, "
+                    if evicted else "")
+            out.append(ev.limit(cap, f"{made}{count} adverts of {_what(cap, r)} were counted but not "
                                      f"tracked{where}, from frame {r.frame} on: forged or misdirected senders "
                                      f"are likely", r.frame, r.time))
         return out
@@ -377,10 +413,10 @@ class Tracker:
         while heap:
             deadline, tid, addr = heap[0]
             g = self._groups[tid]
-            m = g.members[addr]
-            if m.due != deadline or not m.active or g.silence is None:
-                heapq.heappop(heap)
-                if m.due == deadline:
+            m = g.members.get(addr)
+            if m is None or m.due != deadline or not m.active or g.silence is None:
+                heapq.heappop(heap)  # (None: a member forgotten by `_evict`)
+                if m is not None and m.due == deadline:
                     m.due = None
                 continue
             true = m.last + g.silence
