@@ -134,7 +134,7 @@ class Pipeline:
             if len(held.claims) >= HELD_CLAIMS:
                 out = self._over(f"{HELD_CLAIMS} address claims held", frame.number, frame.time,
                                  "a failed advert was verified without waiting for the address claims past the "
-                                 f"{HELD_CLAIMS}th that followed it", "{} times " + _HELD_FINAL)
+                                 f"{HELD_CLAIMS}th that followed it", "{} " + _HELD_FINAL)
                 return out + self._release() + self._record(frame, record, repeat.shape(frame.linktype, frame.data))
             self._count(frame.time)
             self.verifier.learn(record)
@@ -314,7 +314,8 @@ class Pipeline:
         return sorted(self.findings.values(), key=lambda t: (-t.first.severity.rank, t.first.time or 0.0))
 
 
-_HELD_FINAL = f"a failed advert was verified without waiting for the address claims past the {HELD_CLAIMS}th"
+_HELD_FINAL = (f"failed adverts were verified without waiting for the address claims past the {HELD_CLAIMS}th "
+               f"that followed them")
 _FINDINGS_FINAL = f"findings of kinds and groups past the {FINDINGS_MAX}th were counted but not kept"
 
 

@@ -205,7 +205,7 @@ def test_claims_behind_a_failed_advert_are_capped():
     out += p.finish()
     assert peak == pl.HELD_CLAIMS
     firsts = limits(out)
-    assert len(firsts) == 2 and firsts[-1].detail.startswith(f"{pl.HELD_CLAIMS} address claims held: 1 times")
+    assert len(firsts) == 2 and firsts[-1].detail.startswith(f"{pl.HELD_CLAIMS} address claims held: 1 failed adverts were")
 
 
 def test_finding_tallies_are_capped(monkeypatch):

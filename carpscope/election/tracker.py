@@ -345,6 +345,8 @@ class Tracker:
         or the member just declared down stay and go to the back): O(1) per advert.
         """
         members = g.members
+        if len(g.contenders) + (g.master is not None) >= len(members):
+            return False  # every member advertises
         for _ in range(min(_EVICT_TRIES, len(members))):
             addr = next(iter(members))
             m = members.pop(addr)
