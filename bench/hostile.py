@@ -275,7 +275,8 @@ def main() -> None:
         results.append(measure(f"{name} ({n:,} {what})", path, frames, carpscope(path), args.timeout, startup))
         print(row(results[-1], ref_us, args.timeout), flush=True)
     print()
-    print("| capture | frames | carpscope s | tcpdump s | µs/frame | ×tcpdump | µs/frame ÷ reference | peak RSS MiB |")
+    print("| capture | frames | carpscope s | tcpdump s | µs/frame | ×tcpdump | µs/frame ÷ reference "
+          "| peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(row(r, ref_us, args.timeout))

@@ -205,7 +205,8 @@ def test_claims_behind_a_failed_advert_are_capped():
     out += p.finish()
     assert peak == pl.HELD_CLAIMS
     firsts = limits(out)
-    assert len(firsts) == 2 and firsts[-1].detail.startswith(f"{pl.HELD_CLAIMS} address claims held: 1 failed adverts were")
+    assert len(firsts) == 2
+    assert firsts[-1].detail.startswith(f"{pl.HELD_CLAIMS} address claims held: 1 failed adverts were")
 
 
 def test_finding_tallies_are_capped(monkeypatch):
@@ -257,3 +258,29 @@ def test_address_claims_of_many_vlans_are_forgotten_oldest_first(monkeypatch):
     assert len(verifier._claims) == 100 and (300,) in verifier._claims and (1,) not in verifier._claims
     (final,) = limits(p.finish())
     assert "address claims of 200 VLANs" in final.detail
+
+
+class _CountedItems(dict):
+    """A contenders table that counts walks over it (`items()`)."""
+
+    walks = 0
+
+    def items(self):
+        type(self).walks += 1
+        return super().items()
+
+
+def test_a_lasting_split_brain_does_not_walk_the_contenders_per_advert():
+    """255 sources advertising at once: each repeat walked every contender (O(n) per advert)."""
+    s, t = Script(), Tracker()
+    sources = [f"10.0.0.{i + 1}" for i in range(50)]
+    for k in range(5):  # every second, for longer than the 3 s master-down time
+        feed(t, [s.carp(k + i * 0.001, a, advskew=i, counter=7) for i, a in enumerate(sources)])
+    (g,) = t._groups.values()
+    assert len(g.contenders) == 49 and all(g.contenders.values())  # all in the split brain
+    g.contenders = _CountedItems(g.contenders)
+    for k in range(10):  # the same adverts again: the repeat path (steady state)
+        for i, a in enumerate(sources):
+            m = g.members[a]
+            assert t.repeat(m.record, 10_000 + k * 50 + i, 5 + k + i * 0.001, 7, m.record.md) == ()
+    assert _CountedItems.walks == 0
