@@ -284,3 +284,16 @@ def test_a_lasting_split_brain_does_not_walk_the_contenders_per_advert():
             m = g.members[a]
             assert t.repeat(m.record, 10_000 + k * 50 + i, 5 + k + i * 0.001, 7, m.record.md) == ()
     assert _CountedItems.walks == 0
+
+
+def test_findings_raised_once_per_episode_keep_no_history():
+    """Each slow failover left a token in the group for ever: memory grew with the changes."""
+    s, t = Script(), Tracker()
+    records = []
+    for k in range(400):  # A and B take turns, each after 10 s of silence: a slow failover every time
+        records.append(s.carp(k * 10.0, A if k % 2 == 0 else B))
+    out = feed(t, records)
+    (g,) = t._groups.values()
+    slow = [f for f in out if isinstance(f, Finding) and f.kind == "slow-failover"]
+    assert len(slow) > 300
+    assert len(g.raised) < 10

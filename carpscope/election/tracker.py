@@ -116,7 +116,7 @@ class _Group:
 
     __slots__ = ("key", "tid", "members", "master", "master_since", "master_start", "previous", "contenders",
                  "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
-                 "backups", "backups3", "spread", "ties", "tied")
+                 "backups", "backups3", "spread", "ties", "tied", "episodes")
 
     def __init__(self, tid: tuple):
         self.tid = tid  # (proto, id, family, vlan): a cheap dict and heap key
@@ -134,6 +134,7 @@ class _Group:
         self.changes: deque = deque(maxlen=FLAP_MEMORY)  # times of master changes within FLAP_WINDOW
         self.flapping_until: float | None = None
         self.raised: set = set()  # (kind, subject) of findings already raised
+        self.episodes: dict = {}  # kind -> its latest ("episode" or "change", frame) token in raised
         # Members' master-down times as backups, for `_silence` without a walk over every member:
         # heaps of (key, addr) with lazy deletion, CARP and VRRPv2 by the time itself, VRRPv3 by
         # priority (its time also depends on the master's interval).
@@ -962,6 +963,10 @@ class Tracker:
         if token in g.raised:
             return []
         g.raised.add(token)
+        if isinstance(subject, tuple) and subject[0] in ("episode", "change"):
+            # Frames only grow, so only the latest episode can come up again: memory stays flat.
+            g.raised.discard(g.episodes.get(kind))
+            g.episodes[kind] = token
         if r is not None:
             frame = r.frame if frame is None else frame
             time = r.time if time is None else time
