@@ -15,7 +15,7 @@ import json
 import pytest
 from click.testing import CliRunner
 from stacks import T0, Node, garp, ip_frame, vrrp2, write_pcap
-from test_tracker import A, B, Script
+from test_tracker import A, B, Script, merge
 
 from carpscope import pipeline as pl
 from carpscope.auth import Verifier
@@ -297,3 +297,18 @@ def test_findings_raised_once_per_episode_keep_no_history():
     slow = [f for f in out if isinstance(f, Finding) and f.kind == "slow-failover"]
     assert len(slow) > 300
     assert len(g.raised) < 10
+
+
+def test_finish_survives_a_drop_that_leaves_the_group_without_a_master():
+    """The capture ends while the master and two newcomers have stopped and a third goes on.
+
+    Dropping the first newcomer hands over to it and declares it down, so the group
+    has no master; the next stopped newcomer then raised KeyError (a traceback).
+    """
+    s, t = Script(), Tracker()
+    C, E = "192.0.2.3", "192.0.2.5"
+    records = merge([s.carp(x, A) for x in (0, 1, 2, 3, 4, 5, 5.5)], [s.carp(x, B) for x in (4.5, 5.0)],
+                    [s.carp(x, E) for x in (4.8, 5.8)], [s.carp(x, C) for x in (4.9, 5.9, 6.9, 7.5)])
+    feed(t, records)
+    out = t.finish(7.6)
+    assert any(isinstance(e, Event) and e.kind == "master-down" and e.to is None for e in out)

@@ -73,7 +73,7 @@ class _Member:
     __slots__ = ("addr", "mac", "first", "first_frame", "last", "last_frame", "prev_last", "adverts",
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
-                 "run_record", "bad_run", "first_bad", "due", "down", "down_for", "keyed", "seen")
+                 "run_record", "bad_run", "first_bad", "due", "down", "down_for", "keyed", "seen", "ripe")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -105,6 +105,7 @@ class _Member:
         self.down_for: tuple | None = None
         self.keyed: tuple | None = None  # its entry in the group's backup heaps (see `_enlist`)
         self.seen: tuple | None = None  # what `_consistency` counted for it
+        self.ripe: tuple | None = None  # (generation, run_start) of its entry in the group's ripe heap
 
     @property
     def params(self) -> CarpAdvert | VrrpAdvert:
@@ -116,7 +117,8 @@ class _Group:
 
     __slots__ = ("key", "tid", "members", "master", "master_since", "master_start", "previous", "contenders",
                  "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
-                 "backups", "backups3", "spread", "ties", "tied", "episodes")
+                 "backups", "backups3", "spread", "ties", "tied", "episodes", "ripe", "checked",
+                 "generation", "latest")
 
     def __init__(self, tid: tuple):
         self.tid = tid  # (proto, id, family, vlan): a cheap dict and heap key
@@ -135,6 +137,13 @@ class _Group:
         self.flapping_until: float | None = None
         self.raised: set = set()  # (kind, subject) of findings already raised
         self.episodes: dict = {}  # kind -> its latest ("episode" or "change", frame) token in raised
+        # For `_split` without a walk over the contenders: (run_start, addr) of the contenders not in
+        # split brain whose own run already lasts longer than D, so only the master's adverts are
+        # missing; valid for the (D, master, its run) in `checked` and the entries of this `generation`.
+        self.ripe: list = []
+        self.checked: tuple | None = None
+        self.generation = 0
+        self.latest: _Member | None = None  # the member whose advert `_elect` is deciding on
         # Members' master-down times as backups, for `_silence` without a walk over every member:
         # heaps of (key, addr) with lazy deletion, CARP and VRRPv2 by the time itself, VRRPv3 by
         # priority (its time also depends on the master's interval).
@@ -191,7 +200,9 @@ class Tracker:
         if changed:
             self._enlist(g, m)
             g.dirty = True
+        g.latest = m
         out += self._elect(g, m, record, found)
+        g.latest = None
         self._reschedule(g, m)
         out += found
         if now > t:
@@ -255,6 +266,14 @@ class Tracker:
             return False
         if False not in g.contenders.values():
             return True  # a lasting split brain: every contender already is in it (a scan in C)
+        master = g.members[g.master]
+        if g.checked == (g.silence, master.addr, master.run_start):  # what `_split` keeps tells at once
+            if m.addr == g.master:
+                return not (g.ripe and t - g.ripe[0][0] > g.silence)
+            if g.contenders[m.addr]:
+                return True
+            return not (min(master.last, t) - m.run_start > g.silence
+                        or (t - m.run_start > g.silence and m.ripe != (g.generation, m.run_start)))
         master_last = t if m.addr == g.master else g.members[g.master].last
         for addr, in_split in g.contenders.items():
             c = g.members[addr]
@@ -295,7 +314,7 @@ class Tracker:
             stopped = [m for m in active if now - m.last > END_MISSED * rules.interval(m.params)]
             if len(stopped) < len(active):
                 for m in sorted(stopped, key=lambda m: (m.last, m.addr)):
-                    if m.active:
+                    if m.active and g.master is not None:  # (a drop may have left the group without one)
                         out += self._drop(g, m, now)
         return out + self._limits()
 
@@ -788,10 +807,8 @@ class Tracker:
         out: list = []
         master = g.members[g.master]
         silence = self._silence(g)
-        for addr, in_split in list(g.contenders.items()):
-            c = g.members[addr]
-            if in_split or min(master.last, c.last) - c.run_start <= silence:
-                continue
+        for c in self._crossing(g, master, silence):
+            addr = c.addr
             g.contenders[addr] = True
             out.append(self._event(g, c.run_start, c.run_frame, ev.SPLIT_BRAIN_STARTED, master.addr, c.addr,
                                    expected=silence,
@@ -805,6 +822,52 @@ class Tracker:
                                      f"than the {silence:.2f}s master-down time: {self._split_cause(g, master, c)}",
                                      time=c.run_start)
         return out
+
+    def _crossing(self, g: _Group, master: _Member, silence: float) -> list[_Member]:
+        """Contenders not yet in split brain whose overlap with the master now lasts more than D.
+
+        Only the advertising member's run moved since the last look, so it alone is
+        checked, or, when the master advertised, the ripe contenders (their own run
+        already longer than D) that the master's run now covers: O(log n) per advert.
+        A new D or master looks at every contender again. In the contenders' order.
+        """
+        m = g.latest
+        if m is None or g.checked != (silence, master.addr, master.run_start):
+            g.checked, g.ripe, g.generation = (silence, master.addr, master.run_start), [], g.generation + 1
+            crossing = []
+            for addr, in_split in g.contenders.items():
+                c = g.members[addr]
+                if in_split:
+                    continue
+                if min(master.last, c.last) - c.run_start > silence:
+                    crossing.append(c)
+                elif c.last - c.run_start > silence:
+                    self._ripen(g, c)
+            return crossing
+        if m is master:
+            crossing, ripe = [], g.ripe
+            while ripe and master.last - ripe[0][0] > silence:
+                run_start, addr = heapq.heappop(ripe)
+                c = g.members.get(addr)
+                if c is not None and c.ripe == (g.generation, run_start) and g.contenders.get(addr) is False:
+                    c.ripe = None
+                    crossing.append(c)
+            if len(crossing) > 1:
+                order = {a: i for i, a in enumerate(g.contenders)}
+                crossing.sort(key=lambda c: order[c.addr])
+            return crossing
+        if g.contenders.get(m.addr) is not False:
+            return []
+        if min(master.last, m.last) - m.run_start > silence:
+            return [m]
+        if m.last - m.run_start > silence and m.ripe != (g.generation, m.run_start):
+            self._ripen(g, m)
+        return []
+
+    @staticmethod
+    def _ripen(g: _Group, c: _Member) -> None:
+        c.ripe = (g.generation, c.run_start)
+        heapq.heappush(g.ripe, (c.run_start, c.addr))
 
     def _split_cause(self, g: _Group, a: _Member, b: _Member) -> str:
         """Why two nodes both are master: signatures, or adverts that do not arrive."""
