@@ -312,3 +312,17 @@ def test_finish_survives_a_drop_that_leaves_the_group_without_a_master():
     feed(t, records)
     out = t.finish(7.6)
     assert any(isinstance(e, Event) and e.kind == "master-down" and e.to is None for e in out)
+
+
+def test_newcomers_are_checked_for_split_brain_without_a_walk_per_advert():
+    """200 newcomers while the master advertises: each advert looked at every contender."""
+    s, t = Script(), Tracker()
+    feed(t, [s.carp(0.0, A), s.carp(0.001, "10.0.0.1", advskew=1)])
+    (g,) = t._groups.values()
+    g.contenders = _CountedItems(g.contenders)
+    _CountedItems.walks = 0
+    records = [s.carp(0.01 + i * 0.005, f"10.0.1.{i + 1}", advskew=i % 200 + 2) for i in range(200)]
+    records += [s.carp(0.1 * k, A) for k in range(1, 11)]
+    feed(t, merge(records))
+    assert len(g.contenders) == 201 and not any(g.contenders.values())
+    assert _CountedItems.walks < 10
