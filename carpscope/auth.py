@@ -36,6 +36,7 @@ _NO_LLADDR = ("00:00:5e:00:01:", "00:00:5e:00:00:")
 
 _CACHE_MAX = 4096  # verdicts per cache generation (two generations kept)
 _CLAIMS_MAX = 512  # addresses remembered per VLAN
+VLANS_MAX = 4096  # VLANs (or QinQ pairs) whose claims are remembered; the oldest is forgotten (issue 20)
 _GOOD_MAX = 8  # verified configurations remembered per group
 _SENDERS_MAX = 4096  # senders whose failed searches are remembered
 _SINGLES_MAX = 64  # latest claimed addresses also tried one by one
@@ -369,6 +370,7 @@ class Verifier:
             given[vhid] = tuple(parsed)
         self._given = given
         self._claims: dict[tuple[int, ...], dict[str, _Claimed]] = {}
+        self.forgotten = 0  # VLANs whose claims were forgotten for VLANS_MAX: the pipeline reports it
         self._epoch = 0  # bumped when a new address is claimed
         self._good: dict[tuple[int, tuple[int, ...]], list[_Config]] = {}
         self._version = 0  # bumped when a new configuration verifies, or the budget runs out
@@ -408,7 +410,12 @@ class Verifier:
         """
         mac = (claim.mac or "").lower()
         vhid = int(mac[-2:], 16) if mac.startswith(_VIRTUAL_MACS) and len(mac) == 17 else None
-        table = self._claims.setdefault(claim.vlan, {})
+        table = self._claims.get(claim.vlan)
+        if table is None:
+            if len(self._claims) >= VLANS_MAX:
+                del self._claims[next(iter(self._claims))]
+                self.forgotten += 1
+            table = self._claims[claim.vlan] = {}
         old = table.get(claim.addr)  # masters repeat their claims: the usual case, no parsing
         if old is not None and (vhid is None or old.vhid == vhid):
             return

@@ -11,12 +11,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from carpscope.auth import RESULT_FIELDS
+from carpscope.auth import RESULT_FIELDS, VLANS_MAX
+from carpscope.election.events import LIMIT_REACHED, limit, limit_cap
 from carpscope.model import AddressClaim, CarpAdvert, Copier, Damaged, Finding, Frame, Severity, VrrpAdvert
 from carpscope.wire import repeat
 from carpscope.wire.decode import decode_frame
 
 _TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
+# Caps on memory (issue 20); past one, a limit-reached finding says what was left out.
+EVENTS_FIRST = 5000  # events kept for the report: the first ones ...
+EVENTS_LAST = 5000  # ... and the latest (those between went out as they happened: lines, jsonl)
+FINDINGS_MAX = 4096  # finding tallies (kind and group)
 _RESULT_OF = operator.attrgetter(*RESULT_FIELDS)
 _COPY_CARP = Copier(CarpAdvert, ("frame", "time", "cksum", "counter", "md", *RESULT_FIELDS))
 _COPY_VRRP = Copier(VrrpAdvert, ("frame", "time"))
@@ -70,12 +75,14 @@ class Pipeline:
     records: int = 0  # frames that gave a record (what -w saves)
     first_time: float | None = None
     last_time: float | None = None
-    events: list = field(default_factory=list)
+    events: list = field(default_factory=list)  # the first EVENTS_FIRST and latest EVENTS_LAST events
+    events_total: int = 0  # every event, kept or not
     findings: dict = field(default_factory=dict)  # (kind, proto, id, family, vlan) -> FindingTally
     _templates: dict = field(default_factory=dict, repr=False)  # repeat.shape key -> _Template
     _held: _Held | None = field(default=None, repr=False)
     _failing: set = field(default_factory=set, repr=False)  # (vhid, vlan, src) whose last advert failed
     _bad: dict = field(default_factory=dict, repr=False)  # (vhid, vlan, src) -> its first bad advert
+    _limits: dict = field(default_factory=dict, repr=False)  # cap -> [times, frame, time, final wording]
 
     def feed(self, frame: Frame) -> list:
         """Everything one frame causes: timeouts due before it, its record, its events."""
@@ -166,7 +173,12 @@ class Pipeline:
     def _while_held(self, frame: Frame) -> list:
         """Frames within HOLD of a failed advert wait behind it; its claims teach at once."""
         held = self._held
-        if frame.time - held.frame.time <= HOLD and len(held.queue) < HELD_MAX:
+        if frame.time - held.frame.time <= HOLD:
+            if len(held.queue) >= HELD_MAX:
+                out = self._over(f"{HELD_MAX} frames held", frame.number, frame.time,
+                                 "a failed advert was verified without waiting for the frames past the "
+                                 f"{HELD_MAX}th that followed it", "{} " + _HELD_FINAL)
+                return out + self._release() + self.feed(frame)
             record = decode_frame(frame, self.decode_as)
             if record is not None:  # counted now, as -c and -w see frames arrive
                 self._count(frame.time)
@@ -269,13 +281,13 @@ class Pipeline:
         return out
 
     def finish(self) -> list:
-        """End of capture: conclusions that need the whole picture."""
+        """End of capture: conclusions that need the whole picture, then what the caps left out."""
         out = []
         while self._held is not None:
             out += self._release()
-        if self.last_time is None:
-            return out
-        return out + self._keep(self.tracker.finish(self.last_time))
+        if self.last_time is not None:
+            out += self._keep(self.tracker.finish(self.last_time))
+        return out + self._left_out()
 
     def _keep(self, happened: Iterable) -> list:
         happened = list(happened)
@@ -284,7 +296,46 @@ class Pipeline:
                 self._tally((item,))
             else:
                 self.events.append(item)
+                self.events_total += 1
+                if len(self.events) >= EVENTS_FIRST + 2 * EVENTS_LAST:
+                    self._trim()
         return happened
+
+    def _trim(self) -> None:
+        """Keep the first and the latest events: amortised O(1), memory flat."""
+        del self.events[EVENTS_FIRST:len(self.events) - EVENTS_LAST]
+
+    def _over(self, cap: str, number: int | None, time: float | None, first: str, final: str) -> list[Finding]:
+        """A cap was reached again: count it; the first time, say so at once (limit-reached)."""
+        entry = self._limits.get(cap)
+        if entry is not None:
+            entry[0] += 1
+            return []
+        self._limits[cap] = [1, number, time, final]
+        f = limit(cap, f"{first} from frame {number} on; the end of the report says how often", number, time)
+        self._tally((f,))
+        return [f]
+
+    def _left_out(self) -> list[Finding]:
+        """limit-reached with the final counts: it replaces the first one of its cap."""
+        out = [limit(cap, final.format(n) + f", from frame {number} on", number, time)
+               for cap, (n, number, time, final) in self._limits.items()]
+        forgotten = getattr(self.verifier, "forgotten", 0)
+        if forgotten:
+            out.append(limit(f"{VLANS_MAX} VLANs of address claims",
+                             f"the address claims of {forgotten} VLANs (or QinQ pairs) were forgotten, the "
+                             f"oldest first, to keep those of the latest {VLANS_MAX}: adverts there verify only "
+                             f"with --vip or with claims sent again"))
+        if len(self.events) > EVENTS_FIRST + EVENTS_LAST:
+            self._trim()
+        left = self.events_total - len(self.events)
+        if left:
+            out.append(limit(f"{EVENTS_FIRST + EVENTS_LAST} events",
+                             f"{left} events between the first {EVENTS_FIRST} and the last {EVENTS_LAST} are "
+                             f"left out of the report's timeline; the per-packet output (without -q) and -T "
+                             f"jsonl carry every event as it happened"))
+        self._tally(out)
+        return out
 
     def note(self, finding: Finding) -> None:
         """A finding from outside the core (a damaged file, a lost interface)."""
@@ -292,9 +343,22 @@ class Pipeline:
 
     def _tally(self, findings: Iterable[Finding]) -> None:
         for f in findings:
+            if f.kind == LIMIT_REACHED:
+                key = (f.kind, limit_cap(f))
+                tally = self.findings.get(key)
+                if tally is None:
+                    self.findings[key] = FindingTally(f)
+                else:
+                    tally.first = f  # the same cap again: the later one has the final count
+                continue
             key = (f.kind, f.proto, f.id, f.family, f.vlan)
             tally = self.findings.get(key)
             if tally is None:
+                if len(self.findings) >= FINDINGS_MAX:
+                    self._over(f"{FINDINGS_MAX} finding tallies", f.frame, f.time,
+                               "findings of kinds and groups past the "
+                               f"{FINDINGS_MAX}th are counted but not kept", "{} " + _FINDINGS_FINAL)
+                    continue
                 self.findings[key] = FindingTally(f)
             else:
                 tally.count += 1
@@ -312,6 +376,11 @@ class Pipeline:
 def _failed(r: CarpAdvert) -> bool:
     """A check that claims may still turn: bad, or unverified for want of the VIP set."""
     return r.hmac == "bad" or r.hmac_reason == "vips-unknown"
+
+
+_HELD_FINAL = (f"failed adverts were verified without waiting for the frames past the {HELD_MAX}th "
+               f"that followed them")
+_FINDINGS_FINAL = f"findings of kinds and groups past the {FINDINGS_MAX}th were counted but not kept"
 
 
 def is_packet(item: object) -> bool:

@@ -34,6 +34,7 @@ FINDING_KINDS = {
     "split-brain", "passphrase-mismatch", "vip-mismatch", "hmac-failed", "no-passphrase", "vrrp-collision",
     "vhid-collision", "advbase-mismatch", "skew-tie", "demoted", "flapping", "looped-advert",
     "replayed-advert", "slow-failover", "vips-unknown", "stale-key", "gui-passphrase", "signature-budget",
+    "limit-reached",
 }
 EVENT_KINDS = {"master-elected", "master-changed", "master-down", "split-brain-started",
                "split-brain-ended", "parameters-changed"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carpscope.model import GroupKey
+from carpscope.model import Finding, GroupKey, Severity
 
 # Event kinds (DESIGN.md). Never rename one; add new ones at the end.
 MASTER_ELECTED = "master-elected"
@@ -28,6 +28,20 @@ DEMOTED = "demoted"  # the master's own adverts got worse (demote byte, advskew 
 RESIGNED = "resigned"  # bow-out advert (advbase 255 advskew 255) or VRRP priority 0
 UNKNOWN = "unknown"  # none of the above fits what the wire shows
 CAUSES = (MASTER_SILENT, PREEMPTED, DEMOTED, RESIGNED, UNKNOWN)
+
+# A cap on what is kept in memory was reached (issue 20): forged senders cannot make
+# carpscope slow or big, and the report says what it left out. One finding per cap.
+LIMIT_REACHED = "limit-reached"
+
+
+def limit(cap: str, detail: str, frame: int | None = None, time: float | None = None) -> Finding:
+    """A limit-reached finding; `cap` ("256 members per group") opens the detail and names the tally."""
+    return Finding(LIMIT_REACHED, Severity.WARNING, f"{cap}: {detail}", frame, time)
+
+
+def limit_cap(f: Finding) -> str:
+    """Which cap a limit-reached finding is about: a later one (with the final count) replaces an earlier one."""
+    return f.detail.partition(":")[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,9 @@ see `_silence`):
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
 from types import MappingProxyType
 
 from carpscope.election import events as ev
@@ -52,6 +51,7 @@ SEVERITY = MappingProxyType({
     "stale-key": Severity.WARNING,
     "vips-unknown": Severity.INFO,
     "gui-passphrase": Severity.INFO,
+    ev.LIMIT_REACHED: Severity.WARNING,
 })
 
 FLAP_WINDOW = 300.0  # three or more master changes within five minutes is flapping
@@ -65,7 +65,15 @@ TIMER_SHARE = 0.5  # a takeover at least half a master-down after the last adver
 TAKEOVER_GRACE = 0.02
 END_MISSED = 1.5  # at the end of a capture, silent for 1.5 intervals while another advertises = stopped
 COUNTER_MEMORY = 256  # (counter, md) pairs remembered per source for replay detection
+# Caps (issue 20): forged senders must not make a frame cost more, or memory grow, without
+# bound. Past one, adverts are counted, not tracked, and one limit-reached finding says so.
+MEMBERS_MAX = 256  # sources tracked per group
+GROUPS_MAX = 4096  # groups tracked (protocol, id, family, VLANs)
+MEMBERS_TOTAL = 65536  # sources tracked over every group
+FLAP_MEMORY = 4096  # master changes remembered per group for flapping (a count past it reads as 4096)
 _COUNTER_MOD = 1 << 64
+_SCAN = 8  # groups up to this many members find their earliest backup by a walk (`_silence`)
+_EVICT_TRIES = 8  # members `_evict` looks at before it gives up
 
 
 class _Member:
@@ -74,7 +82,8 @@ class _Member:
     __slots__ = ("addr", "mac", "first", "first_frame", "last", "last_frame", "prev_last", "adverts",
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "key_form", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
-                 "run_record", "bad_run", "first_bad", "due", "down", "down_for", "seen", "demotion")
+                 "run_record", "bad_run", "first_bad", "due", "down", "down_for", "seen", "demotion",
+                 "keyed", "counted", "ripe")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -107,6 +116,9 @@ class _Member:
         self.down_for: tuple | None = None
         self.seen: dict = {}  # stack clues from its adverts (stack.Clues fields)
         self.demotion: list | None = None  # [first demoted advert, values seen, advertised undemoted before]
+        self.keyed: tuple | None = None  # its entry in the group's backup heaps (see `_enlist`)
+        self.counted: tuple | None = None  # what `_consistency` counted for it
+        self.ripe: tuple | None = None  # (generation, run_start) of its entry in the group's ripe heap
 
     @property
     def params(self) -> CarpAdvert | VrrpAdvert:
@@ -117,7 +129,9 @@ class _Group:
     """One group's election state (mutable, private)."""
 
     __slots__ = ("key", "tid", "members", "master", "master_since", "master_start", "previous", "contenders",
-                 "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised")
+                 "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
+                 "backups", "backups3", "spread", "ties", "tied", "episodes", "ripe", "checked",
+                 "generation", "latest")
 
     def __init__(self, tid: tuple):
         self.tid = tid  # (proto, id, family, vlan): a cheap dict and heap key
@@ -132,9 +146,27 @@ class _Group:
         self.silence: float | None = None  # D: the master-down time that applies now
         self.dirty = True  # D must be recomputed (new member, new parameters, new master)
         self.last_advert: float | None = None
-        self.changes: list[float] = []  # times of master changes, for flapping
+        self.changes: deque = deque(maxlen=FLAP_MEMORY)  # times of master changes within FLAP_WINDOW
         self.flapping_until: float | None = None
         self.raised: set = set()  # (kind, subject) of findings already raised
+        self.episodes: dict = {}  # kind -> its latest ("episode" or "change", frame) token in raised
+        # For `_split` without a walk over the contenders: (run_start, addr) of the contenders not in
+        # split brain whose own run already lasts longer than D, so only the master's adverts are
+        # missing; valid for the (D, master, its run) in `checked` and the entries of this `generation`.
+        self.ripe: list = []
+        self.checked: tuple | None = None
+        self.generation = 0
+        self.latest: _Member | None = None  # the member whose advert `_elect` is deciding on
+        # Members' master-down times as backups, for `_silence` without a walk over every member:
+        # heaps of (key, addr) with lazy deletion, CARP and VRRPv2 by the time itself, VRRPv3 by
+        # priority (its time also depends on the master's interval).
+        self.backups: list = []
+        self.backups3: list = []
+        # For `_consistency`: how many members advertise each advbase (VRRP: version and adver_int),
+        # each preference (ties), and how many preferences two or more members share.
+        self.spread: Counter = Counter()
+        self.ties: dict = {}
+        self.tied = 0
 
 
 class Tracker:
@@ -148,6 +180,8 @@ class Tracker:
         # fall due in group and address order, however the entries got there.
         self._heap: list = []
         self._now: float | None = None
+        self._members = 0  # over every group, for MEMBERS_TOTAL
+        self._dropped: dict[str, list] = {}  # cap -> [adverts left out, the first, its group, tids hit]
 
     # -- public API ---------------------------------------------------------------
 
@@ -160,19 +194,29 @@ class Tracker:
         self._tick(t)
         tid = _tid(record)
         g = self._groups.get(tid)
+        m = None if g is None else g.members.get(record.src)
         found: list[Finding] = []
+        if m is None:
+            admitted, found = self._admit(g, record)
+            if not admitted:
+                return out + found + (self.advance(now) if now > t else [])
         if g is None:
             g = self._groups[tid] = _Group(tid)
             found += self._collisions(g, record)
-        m = g.members.get(record.src)
         new = m is None
         if new:
             m = g.members[record.src] = _Member(record)
+            self._members += 1
         changed, happened = self._learn(g, m, record, new, found)
         out += happened
         g.last_advert = t if g.last_advert is None else max(g.last_advert, t)
+        if changed or g.dirty:  # new parameters, or a stack clue that changes its timer
+            self._enlist(g, m)
+            g.dirty = True
+        g.latest = m
         out += self._elect(g, m, record, found)
-        self._reschedule(g, None if changed else m)
+        g.latest = None
+        self._reschedule(g, m)
         out += found
         if now > t:
             out += self.advance(now)
@@ -187,10 +231,8 @@ class Tracker:
         must see it.
         """
         g = self._groups.get(_tid(r))
-        if g is None:
-            return None
-        m = g.members[r.src]
-        if m.record is not r or not m.active or t < m.last:
+        m = None if g is None else g.members.get(r.src)
+        if m is None or m.record is not r or not m.active or t < m.last:
             return None
         if r.hmac == "bad" and ("hmac-failed", m.addr) not in g.raised:
             return None  # (a repeat of r failed just as r did: only the count moves)
@@ -203,11 +245,14 @@ class Tracker:
             key = (counter, md)
             counters = m.counters
             if key in counters:
-                # OpenBSD repeats its counter: fine unless it comes back too soon (a loop).
-                if key != m.last_key or t - m.last_key_time < max(rules.interval(r), 1 / 256) / 2:
+                # OpenBSD repeats its counter: fine unless it comes back too soon (a loop), and
+                # once that loop is reported its copies change nothing more (issue 20).
+                if key != m.last_key or (t - m.last_key_time < max(rules.interval(r), 1 / 256) / 2
+                                         and ("looped-advert", m.addr) not in g.raised):
                     return None
                 if len(counters) == 1 and m.adverts == 1:
                     g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)
+                    self._enlist(g, m)  # its place among the backups moves with its timer
                 counters.move_to_end(key)
             elif len(counters) >= COUNTER_MEMORY:
                 counters.popitem(last=False)
@@ -235,6 +280,16 @@ class Tracker:
             return False
         if m.addr == g.master and rules.resigns(m.record):
             return False
+        if False not in g.contenders.values():
+            return True  # a lasting split brain: every contender already is in it (a scan in C)
+        master = g.members[g.master]
+        if g.checked == (g.silence, master.addr, master.run_start):  # what `_split` keeps tells at once
+            if m.addr == g.master:
+                return not (g.ripe and t - g.ripe[0][0] > g.silence)
+            if g.contenders[m.addr]:
+                return True
+            return not (min(master.last, t) - m.run_start > g.silence
+                        or (t - m.run_start > g.silence and m.ripe != (g.generation, m.run_start)))
         master_last = t if m.addr == g.master else g.members[g.master].last
         for addr, in_split in g.contenders.items():
             c = g.members[addr]
@@ -295,13 +350,84 @@ class Tracker:
             stopped = [m for m in active if now - m.last > END_MISSED * rules.interval(m.params)]
             if len(stopped) < len(active):
                 for m in sorted(stopped, key=lambda m: (m.last, m.addr)):
-                    if m.active:
+                    if m.active and g.master is not None:  # (a drop may have left the group without one)
                         out += self._drop(g, m, now)
-        return out
+        return out + self._limits()
 
     def snapshot(self) -> Snapshot:
         """Every group as it stands, for views; immutable."""
         return Snapshot(self._now, tuple(self._state(self._groups[k]) for k in sorted(self._groups)))
+
+    # -- caps (issue 20) ----------------------------------------------------------------
+
+    def _admit(self, g: _Group | None, r) -> tuple[bool, list[Finding]]:
+        """May a new source (of a new group, if g is None) be tracked, and what to say about the caps.
+
+        A full group first forgets a member that stopped advertising (`_evict`), so a
+        probe that saw a flood once still follows new members months later. Past a
+        cap otherwise the advert is counted and left out, so forged senders cost a
+        constant per frame and no memory. The first time, limit-reached says so.
+        """
+        evicted = False
+        if g is None and len(self._groups) >= GROUPS_MAX:
+            cap = f"{GROUPS_MAX} groups"
+        elif g is not None and len(g.members) >= MEMBERS_MAX:
+            cap = f"{MEMBERS_MAX} members per group"
+            evicted = self._evict(g)
+        elif self._members >= MEMBERS_TOTAL:
+            cap = f"{MEMBERS_TOTAL} members in all"
+            evicted = g is not None and self._evict(g)
+        else:
+            return True, []
+        dropped = self._dropped.get(cap)
+        first = dropped is None
+        if first:
+            dropped = self._dropped[cap] = [0, r, set(), 0]
+        dropped[3 if evicted else 0] += 1
+        if g is not None:
+            dropped[2].add(g.tid)
+        out = [] if not first else [ev.limit(
+            cap, f"from frame {r.frame} on, a new source of a full group takes the place of one that stopped "
+                 f"advertising, and adverts of {_what(cap, r)} are counted but not tracked when none has; the "
+                 f"end of the report says how many" if g is not None else
+                 f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; the end of "
+                 f"the report says how many", r.frame, r.time)]
+        return evicted, out
+
+    def _evict(self, g: _Group) -> bool:
+        """Forget a member of `g` that stopped advertising, to make room for a new one.
+
+        The oldest members are looked at first, a few at most (the master, a contender
+        or the member just declared down stay and go to the back): O(1) per advert.
+        """
+        members = g.members
+        if len(g.contenders) + (g.master is not None) >= len(members):
+            return False  # every member advertises
+        for _ in range(min(_EVICT_TRIES, len(members))):
+            addr = next(iter(members))
+            m = members.pop(addr)
+            if m.active or addr == g.master or addr == g.previous or addr in g.contenders:
+                members[addr] = m
+                continue
+            m.normal = None
+            self._count(g, m)  # out of the consistency counts; its backup heap entries go stale
+            self._members -= 1
+            for kind in ("hmac-failed", "demoted", "looped-advert", "replayed-advert"):
+                g.raised.discard((kind, addr))
+            return True
+        return False
+
+    def _limits(self) -> list[Finding]:
+        """One limit-reached finding per cap reached, with what it left out (it replaces the first)."""
+        out = []
+        for cap, (count, r, groups, evicted) in self._dropped.items():
+            where = f" in {len(groups)} groups" if len(groups) > 1 else ""
+            made = (f"{evicted} sources that had stopped advertising were forgotten to make room for new ones, "
+                    if evicted else "")
+            out.append(ev.limit(cap, f"{made}{count} adverts of {_what(cap, r)} were counted but not "
+                                     f"tracked{where}, from frame {r.frame} on: forged or misdirected senders "
+                                     f"are likely", r.frame, r.time))
+        return out
 
     # -- time -----------------------------------------------------------------------
 
@@ -325,10 +451,13 @@ class Tracker:
             silence = self._silence(g)
             if silence != g.silence:
                 g.silence, who = silence, None
+            elif who is None:
+                return  # D did not move: every active member's entry still holds
         silence = g.silence
         if silence is None:
             return
-        for m in [who] if who is not None else list(g.members.values()):
+        # Only masters and contenders advertise, so only they are active (and need an entry).
+        for m in [who] if who is not None else _advertising(g):
             if m.active and (m.due is None or m.due > m.last + silence):
                 self._push(g, m, m.last + silence)
 
@@ -342,10 +471,10 @@ class Tracker:
         while heap:
             deadline, tid, addr = heap[0]
             g = self._groups[tid]
-            m = g.members[addr]
-            if m.due != deadline or not m.active or g.silence is None:
-                heapq.heappop(heap)
-                if m.due == deadline:
+            m = g.members.get(addr)
+            if m is None or m.due != deadline or not m.active or g.silence is None:
+                heapq.heappop(heap)  # (None: a member forgotten by `_evict`)
+                if m is not None and m.due == deadline:
                     m.due = None
                 continue
             true = m.last + g.silence
@@ -380,8 +509,44 @@ class Tracker:
             return None
         master = g.members[g.master].params
         own = rules.master_down(master, master, self._timing(g.members[g.master]))
-        others = [self._down(m, master) for m in g.members.values() if m.addr != g.master and m.normal is not None]
-        return max(own, min(others)) if others else own
+        if len(g.members) <= _SCAN:  # a few members: a walk is cheaper than the heaps
+            others = [self._down(m, master) for m in g.members.values() if m.addr != g.master and m.normal is not None]
+            other = min(others) if others else None
+        else:
+            other = self._backup_down(g, master)
+        return own if other is None else max(own, other)
+
+    def _enlist(self, g: _Group, m: _Member) -> None:
+        """Put `m` (new parameters) in its group's backup heaps: its old entry goes stale.
+
+        CARP and VRRPv2 backups time out on their own parameters, so the key is the
+        time; a VRRPv3 backup uses the master's interval with its own priority, and
+        Skew_Time falls as priority rises (RFC 5798 §6.1), so the key is the priority.
+        """
+        n = m.normal
+        if n is None:
+            return
+        if n.proto == "vrrp" and n.version == 3:
+            kind, heap, key = 1, g.backups3, -max(n.priority, 1)
+        else:
+            kind, heap, key = 0, g.backups, self._down(m, None)
+        if m.keyed == (kind, key):
+            return
+        m.keyed = (kind, key)
+        heapq.heappush(heap, (key, m.addr))
+        if len(heap) > 2 * len(g.members) + 16:  # stale entries: rebuild (amortised O(1) per push)
+            heap[:] = [(k[1], a) for a, k in ((a, o.keyed) for a, o in g.members.items()) if k and k[0] == kind]
+            heapq.heapify(heap)
+
+    def _backup_down(self, g: _Group, master) -> float | None:
+        """min(_down) over the members other than the master: the tops of the backup heaps."""
+        best = None
+        for kind, heap in ((0, g.backups), (1, g.backups3)):
+            m = _first_backup(g, kind, heap)
+            if m is not None:
+                down = self._down(m, master)
+                best = down if best is None or down < best else best
+        return best
 
     def _down(self, m: _Member, master) -> float:
         """rules.master_down of a backup, kept until its parameters change (or, VRRPv3 only, the master's)."""
@@ -527,8 +692,9 @@ class Tracker:
                         f"apart, against an advert interval of {interval:.2f}s: a layer-2 loop (bridge, switch, "
                         f"hypervisor) repeats frames, or the capture saw each frame twice (two interfaces, "
                         f"overlapping captures merged)")
-            elif not any(o.last_counter is not None and (o.last_counter + 1) % _COUNTER_MOD == r.counter
-                         for o in g.members.values()):
+            elif ("replayed-advert", m.addr) not in g.raised and not any(
+                    o.last_counter is not None and (o.last_counter + 1) % _COUNTER_MOD == r.counter
+                    for o in g.members.values()):
                 age = r.time - m.counters[key]
                 out += self._raise(
                     g, "replayed-advert", m.addr, r,
@@ -543,51 +709,93 @@ class Tracker:
         return out
 
     def _consistency(self, g: _Group, r) -> list[Finding]:
-        """advbase-mismatch, adver-int-mismatch and skew-tie among the members' current parameters."""
+        """advbase-mismatch, adver-int-mismatch and skew-tie among the members' current parameters.
+
+        Each check is a count kept as members change (`_count`), so a new member costs
+        O(1); the members are listed only to word a finding, once per group.
+        """
         out: list[Finding] = []
-        normals = [(m.addr, m.normal) for m in sorted(g.members.values(), key=_by_first) if m.normal is not None]
+        self._count(g, g.members[r.src])
         if g.key.proto == "carp":
-            if len({n.advbase for _, n in normals}) > 1:
+            if len(g.spread) > 1 and ("advbase-mismatch", None) not in g.raised:
+                normals = _normals(g)
                 listing = ", ".join(f"{a} {n.advbase}" for a, n in normals)
                 out += self._raise(g, "advbase-mismatch", None, r,
                                    f"members advertise different advbase ({listing}): the lower advbase always "
                                    f"wins and advskew no longer orders the members; set the "
                                    f"same advbase on every member")
-            plain = [(a, n) for a, n in normals if not rules.demoted(n)]
-            for i, (a, n) in enumerate(plain):
-                tie = next((b for b, o in plain[i + 1:] if rules.preference(o) == rules.preference(n)), None)
-                if tie is not None:
-                    out += self._raise(g, "skew-tie", None, r,
-                                       f"{a} and {tie} both advertise {rules.describe(n)}: on a tie OpenBSD's master "
-                                       f"yields and ucarp compares raw addresses, so which one "
-                                       f"wins is arbitrary; give each member its own advskew")
-                    break
+            if g.tied and ("skew-tie", None) not in g.raised:
+                plain = [(a, n, rules.preference(n)) for a, n in _normals(g) if not rules.demoted(n)]
+                later = Counter(p for _, _, p in plain)
+                for i, (a, n, p) in enumerate(plain):
+                    later[p] -= 1
+                    tie = next((b for b, _, o in plain[i + 1:] if o == p), None) if later[p] else None
+                    if tie is not None:
+                        out += self._raise(g, "skew-tie", None, r,
+                                           f"{a} and {tie} both advertise {rules.describe(n)}: on a tie OpenBSD's "
+                                           f"master yields and ucarp compares raw addresses, so which one "
+                                           f"wins is arbitrary; give each member its own advskew")
+                        break
         else:
-            for version in sorted({n.version or 0 for _, n in normals}):
-                same = [(a, n) for a, n in normals if (n.version or 0) == version]
-                if len({n.adver_int for _, n in same}) > 1:
-                    unit = "cs" if version == 3 else "s"
-                    listing = ", ".join(f"{a} {n.adver_int}{unit}" for a, n in same)
-                    why = ("RFC 3768 §7.1 receivers discard adverts whose Adver_Int differs from theirs"
-                           if version != 3 else "backups adopt the master's interval (RFC 5798 §6.4.2)")
-                    out += self._raise(g, "adver-int-mismatch", None, r,
-                                       f"members advertise different adver_int ({listing}): {why}; set the same "
-                                       f"advertisement interval on every router",
-                                       Severity.WARNING if version != 3 else Severity.INFO)
-            prios: dict[int, str] = {}
-            for a, n in normals:
-                if n.priority in prios and n.priority:
-                    owner = n.priority == 255
-                    out += self._raise(g, "skew-tie", None, r,
-                                       f"{prios[n.priority]} and {a} both advertise priority {n.priority}: "
-                                       + ("both claim to own the virtual addresses; only one router may use "
-                                          "priority 255" if owner else
-                                          "the higher address wins (RFC 3768 §6.4.3); give each router its own "
-                                          "priority to choose the master"),
-                                       Severity.WARNING if owner else Severity.INFO)
-                    break
-                prios.setdefault(n.priority, a)
+            if ("adver-int-mismatch", None) not in g.raised and len(g.spread) > len({v for v, _ in g.spread}):
+                normals = _normals(g)
+                for version in sorted({n.version or 0 for _, n in normals}):
+                    same = [(a, n) for a, n in normals if (n.version or 0) == version]
+                    if len({n.adver_int for _, n in same}) > 1:
+                        unit = "cs" if version == 3 else "s"
+                        listing = ", ".join(f"{a} {n.adver_int}{unit}" for a, n in same)
+                        why = ("RFC 3768 §7.1 receivers discard adverts whose Adver_Int differs from theirs"
+                               if version != 3 else "backups adopt the master's interval (RFC 5798 §6.4.2)")
+                        out += self._raise(g, "adver-int-mismatch", None, r,
+                                           f"members advertise different adver_int ({listing}): {why}; set the "
+                                           f"same advertisement interval on every router",
+                                           Severity.WARNING if version != 3 else Severity.INFO)
+            if g.tied and ("skew-tie", None) not in g.raised:
+                prios: dict[int, str] = {}
+                for a, n in _normals(g):
+                    if n.priority in prios and n.priority:
+                        owner = n.priority == 255
+                        out += self._raise(g, "skew-tie", None, r,
+                                           f"{prios[n.priority]} and {a} both advertise priority {n.priority}: "
+                                           + ("both claim to own the virtual addresses; only one router may use "
+                                              "priority 255" if owner else
+                                              "the higher address wins (RFC 3768 §6.4.3); give each router its "
+                                              "own priority to choose the master"),
+                                           Severity.WARNING if owner else Severity.INFO)
+                        break
+                    prios.setdefault(n.priority, a)
         return out
+
+    @staticmethod
+    def _count(g: _Group, m: _Member) -> None:
+        """Move `m` in its group's counts: advbase (VRRP: version and adver_int) and preference.
+
+        A preference counts for a skew-tie when its member is not demoted (CARP) or
+        its priority is not 0 (VRRP); `g.tied` is how many preferences two share.
+        """
+        n = m.normal
+        if n is None:
+            seen = None
+        elif isinstance(n, CarpAdvert):
+            seen = (n.advbase, None if rules.demoted(n) else rules.preference(n))
+        else:
+            seen = ((n.version or 0, n.adver_int), n.priority or None)
+        if seen == m.counted:
+            return
+        for step, value in ((-1, m.counted), (1, seen)):
+            if value is None:
+                continue
+            spread, rank = value
+            g.spread[spread] += step
+            if not g.spread[spread]:
+                del g.spread[spread]
+            if rank is not None:
+                before = g.ties.get(rank, 0)
+                g.ties[rank] = before + step
+                if not g.ties[rank]:
+                    del g.ties[rank]
+                g.tied += (before + step >= 2) - (before >= 2)
+        m.counted = seen
 
     def _identities(self, g: _Group, r: CarpAdvert) -> list[Finding]:
         """no-passphrase, vhid-collision, passphrase-mismatch, vip-mismatch from what verified.
@@ -720,10 +928,8 @@ class Tracker:
         out: list = []
         master = g.members[g.master]
         silence = self._silence(g)
-        for addr, in_split in list(g.contenders.items()):
-            c = g.members[addr]
-            if in_split or min(master.last, c.last) - c.run_start <= silence:
-                continue
+        for c in self._crossing(g, master, silence):
+            addr = c.addr
             g.contenders[addr] = True
             out.append(self._event(g, c.run_start, c.run_frame, ev.SPLIT_BRAIN_STARTED, master.addr, c.addr,
                                    expected=silence,
@@ -737,6 +943,52 @@ class Tracker:
                                      f"than the {silence:.2f}s master-down time: {self._split_cause(g, master, c)}",
                                      time=c.run_start)
         return out
+
+    def _crossing(self, g: _Group, master: _Member, silence: float) -> list[_Member]:
+        """Contenders not yet in split brain whose overlap with the master now lasts more than D.
+
+        Only the advertising member's run moved since the last look, so it alone is
+        checked, or, when the master advertised, the ripe contenders (their own run
+        already longer than D) that the master's run now covers: O(log n) per advert.
+        A new D or master looks at every contender again. In the contenders' order.
+        """
+        m = g.latest
+        if m is None or g.checked != (silence, master.addr, master.run_start):
+            g.checked, g.ripe, g.generation = (silence, master.addr, master.run_start), [], g.generation + 1
+            crossing = []
+            for addr, in_split in g.contenders.items():
+                c = g.members[addr]
+                if in_split:
+                    continue
+                if min(master.last, c.last) - c.run_start > silence:
+                    crossing.append(c)
+                elif c.last - c.run_start > silence:
+                    self._ripen(g, c)
+            return crossing
+        if m is master:
+            crossing, ripe = [], g.ripe
+            while ripe and master.last - ripe[0][0] > silence:
+                run_start, addr = heapq.heappop(ripe)
+                c = g.members.get(addr)
+                if c is not None and c.ripe == (g.generation, run_start) and g.contenders.get(addr) is False:
+                    c.ripe = None
+                    crossing.append(c)
+            if len(crossing) > 1:
+                order = {a: i for i, a in enumerate(g.contenders)}
+                crossing.sort(key=lambda c: order[c.addr])
+            return crossing
+        if g.contenders.get(m.addr) is not False:
+            return []
+        if min(master.last, m.last) - m.run_start > silence:
+            return [m]
+        if m.last - m.run_start > silence and m.ripe != (g.generation, m.run_start):
+            self._ripen(g, m)
+        return []
+
+    @staticmethod
+    def _ripen(g: _Group, c: _Member) -> None:
+        c.ripe = (g.generation, c.run_start)
+        heapq.heappush(g.ripe, (c.run_start, c.addr))
 
     def _split_cause(self, g: _Group, a: _Member, b: _Member) -> str:
         """Why two nodes both are master: signatures, or adverts that do not arrive."""
@@ -874,18 +1126,28 @@ class Tracker:
         return [event]
 
     def _flapping(self, g: _Group, event: Event) -> list[Finding]:
-        """flapping: FLAP_CHANGES master changes within FLAP_WINDOW; raised once per episode."""
-        bisect.insort(g.changes, event.time)
-        recent = [t for t in g.changes if event.time - FLAP_WINDOW <= t <= event.time]
-        g.changes = [t for t in g.changes if t >= event.time - FLAP_WINDOW]
-        if len(recent) < FLAP_CHANGES:
+        """flapping: FLAP_CHANGES master changes within FLAP_WINDOW; raised once per episode.
+
+        Changes mostly come in time order: a sliding window (a deque) then costs O(1).
+        """
+        t, changes = event.time, g.changes
+        if not changes or t >= changes[-1]:
+            changes.append(t)
+            while changes[0] < t - FLAP_WINDOW:
+                changes.popleft()
+            recent = len(changes)
+        else:  # concluded after a later change: sort the window again
+            ordered = sorted([*changes, t])
+            recent = sum(1 for x in ordered if t - FLAP_WINDOW <= x <= t)
+            g.changes = deque((x for x in ordered if x >= t - FLAP_WINDOW), maxlen=FLAP_MEMORY)
+        if recent < FLAP_CHANGES:
             return []
         episode = g.flapping_until is not None and event.time <= g.flapping_until
         g.flapping_until = max(event.time + FLAP_WINDOW, g.flapping_until or event.time)
         if episode:
             return []
         return self._raise(g, "flapping", ("episode", event.frame), None,
-                           f"the master changed {len(recent)} times within {FLAP_WINDOW:.0f}s (latest to "
+                           f"the master changed {recent} times within {FLAP_WINDOW:.0f}s (latest to "
                            f"{event.to}): {_flap_cause(g)}",
                            frame=event.frame, time=event.time)
 
@@ -904,6 +1166,10 @@ class Tracker:
         if token in g.raised:
             return []
         g.raised.add(token)
+        if isinstance(subject, tuple) and subject[0] in ("episode", "change"):
+            # Frames only grow, so only the latest episode can come up again: memory stays flat.
+            g.raised.discard(g.episodes.get(kind))
+            g.episodes[kind] = token
         if r is not None:
             frame = r.frame if frame is None else frame
             time = r.time if time is None else time
@@ -928,6 +1194,47 @@ class Tracker:
                           source.vips if source else (), source.vips_from if source else None,
                           positions.pop() if len(positions) == 1 else None,
                           _overall(m.hmac for m in members) if members else None, advertising)
+
+
+def _normals(g: _Group) -> list[tuple[str, CarpAdvert | VrrpAdvert]]:
+    """(address, latest normal advert) of every member, in order of first advert."""
+    return [(m.addr, m.normal) for m in sorted(g.members.values(), key=_by_first) if m.normal is not None]
+
+
+def _advertising(g: _Group) -> list[_Member]:
+    """The master and the contenders: the members that advertise now."""
+    addrs = ([g.master] if g.master is not None else []) + list(g.contenders)
+    return [g.members[a] for a in addrs]
+
+
+def _first_backup(g: _Group, kind: int, heap: list) -> _Member | None:
+    """The member on top of a backup heap, other than the master; stale entries are dropped."""
+    master = []
+    while heap:
+        key, addr = heap[0]
+        m = g.members.get(addr)
+        if m is None or m.keyed != (kind, key):
+            heapq.heappop(heap)
+        elif addr == g.master:
+            master.append(heapq.heappop(heap))
+        else:
+            break
+    top = g.members[heap[0][1]] if heap else None
+    for entry in master:
+        heapq.heappush(heap, entry)
+    return top
+
+
+def _what(cap: str, r) -> str:
+    """Whose adverts a cap left out, for limit-reached."""
+    name = f"{'CARP vhid' if r.proto == 'carp' else 'VRRP vrid'} {r.id}"
+    if r.vlan:
+        name += f" on VLAN {'.'.join(map(str, r.vlan))}"
+    if cap.endswith("groups"):
+        return f"groups past the {GROUPS_MAX}th (the first: {name})"
+    if cap.endswith("per group"):
+        return f"sources past a group's {MEMBERS_MAX}th (the first: {r.src} in {name})"
+    return f"sources past the {MEMBERS_TOTAL}th (the first: {r.src} in {name})"
 
 
 def _tid(r: CarpAdvert | VrrpAdvert) -> tuple:
