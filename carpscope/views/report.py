@@ -147,7 +147,7 @@ def _group_lines(snapshot, first: float | None, width: int | None) -> list[Line]
             continue
         for r in members:
             member, mac, params, adverts, sig, pos, seen_first, seen_last, stack = r
-            out += layout.flow([member, ("mac " + mac[0], ""), params, (adverts[0] + " adverts", ""),
+            out += layout.flow([member, ("mac " + mac[0], ""), params, (_count(int(adverts[0]), "advert"), ""),
                                 ("signature " + sig[0], sig[1]), ("passphrase " + pos[0], ""),
                                 (f"seen {seen_first[0]} to {seen_last[0]}", ""), ("stack " + stack[0], "")],
                                width, 4, 6)
@@ -198,7 +198,7 @@ def report_lines(snapshot, events, findings, first_time: float | None, last_time
     out.append([])
     out.append([(f"Groups ({len(snapshot.groups)}), * = master", "bold")])
     out += _group_lines(snapshot, first_time, width)
-    out += [[], [(f"Timeline ({len(events)} events)", "bold")]]
+    out += [[], [(f"Timeline ({_count(len(events), 'event')})", "bold")]]
     out += _event_lines(events, first_time, width)
     out += [[], [(f"Findings ({len(findings)}), most severe first", "bold")]]
     out += _finding_lines(findings, first_time, width)
