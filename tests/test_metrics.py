@@ -232,3 +232,30 @@ def test_memory_stays_flat_on_a_busy_segment():
     assert max(sizes[4:]) <= warm, sizes  # no growth after the warm-up
     assert len(list(exporter.collect())) == 13
     assert len(exporter.probe.verdicts) == 50
+
+
+def test_metrics_and_check_are_pure():
+    """No capture library, CLI, clock, socket or thread in what computes metrics and states (principle 1)."""
+    import ast
+
+    for path in (ROOT / "carpscope" / "metrics.py", ROOT / "carpscope" / "check.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                names = {(node.module or "").split(".")[0]}
+            else:
+                continue
+            assert not names & {"pcapy", "click", "time", "sys", "socket", "threading", "os"}, (path.name, names)
+
+
+def test_the_systemd_unit_runs_a_probe_without_root():
+    unit = (ROOT / "contrib" / "systemd" / "carpscope-probe.service").read_text()
+    settings = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    assert settings["DynamicUser"] == "yes" and "User" not in settings
+    assert set(settings["AmbientCapabilities"].split()) == {"CAP_NET_RAW", "CAP_NET_ADMIN"}
+    assert settings["CapabilityBoundingSet"] == settings["AmbientCapabilities"]
+    argv = settings["ExecStart"].split()
+    assert argv[1:3] == ["live", "${IFACE}"] and "--metrics" in argv and "-q" in argv
+    live_options = {o for p in cli.live.params for o in p.opts}
+    assert {a for a in argv if a.startswith("-")} <= live_options

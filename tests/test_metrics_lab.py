@@ -114,6 +114,15 @@ def test_prometheus_follows_a_failover_and_alerts_on_a_split_brain(tmp_path):
             prom = Prometheus(ns)
             assert prom.wait(lambda: master(prom) == {A}, 30), (tmp_path / "prometheus.out").read_text()[-2000:]
             assert prom.query('up{job="carpscope"} == 1')
+            assert prom.query('carpscope_frames_received_total{interface="br0"} > 0')  # libpcap's stats
+            assert prom.query('carpscope_member_signatures_total{member="%s",verdict="ok"} > 0' % A)
+
+            # The port is taken: a second probe cannot serve there, and says so in one line (exit 4).
+            taken = start(ns, sys.executable, "-m", "carpscope", "live", "br0", "-q", "--metrics", METRICS,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            out, err = taken.communicate(timeout=20)
+            assert (taken.returncode, out) == (4, ""), (out, err)
+            assert err.startswith(f"carpscope: --metrics {METRICS}: ") and err.count("\n") == 1, err
 
             # A failover: the master metric follows it; a check window around it says OK.
             during = check(ns, 14)
