@@ -471,17 +471,18 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
             from None
     if write_path:
         refuse_overwriting_inputs(write_path, (), pass_file)
+    if metrics:
+        from carpscope.serve import parse_listen
+
+        parse_listen(metrics)  # a malformed --metrics is a usage error before the capture opens
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     reader = capture_live.open_live(iface, bpf)
     writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None
     stdout = _Unbroken(click.get_text_stream("stdout"))
     use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
+    server = _metrics_server(metrics, iface, reader)  # before the sink: a taken port fails before any output
     sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
-    server = None
-    if metrics:
-        from carpscope.serve import MetricsServer
-
-        server = MetricsServer(metrics, iface, reader)
+    if server is not None:
         sink = server.tap(sink)
         server.refresh(pipeline, time.time(), force=True)
     stop_at = time.time() + duration if duration else None
@@ -595,6 +596,15 @@ def _check_run(pipeline, path, iface, duration: float, bpf) -> None:
     reader = capture_live.open_live(iface, bpf)
     stop_at = time.time() + duration
     run(capture_live.stream(reader, iface), pipeline, Quiet(), None, None, lambda item: time.time() >= stop_at)
+
+
+def _metrics_server(spec: str | None, iface: str, reader):
+    """live --metrics: the Prometheus endpoint (serve.py), or None."""
+    if not spec:
+        return None
+    from carpscope.serve import MetricsServer
+
+    return MetricsServer(spec, iface, reader)
 
 
 class _StopOnSignals:

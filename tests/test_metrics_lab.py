@@ -117,8 +117,9 @@ def test_prometheus_follows_a_failover_and_alerts_on_a_split_brain(tmp_path):
             assert prom.query('carpscope_frames_received_total{interface="br0"} > 0')  # libpcap's stats
             assert prom.query('carpscope_member_signatures_total{member="%s",verdict="ok"} > 0' % A)
 
-            # The port is taken: a second probe cannot serve there, and says so in one line (exit 4).
-            taken = start(ns, sys.executable, "-m", "carpscope", "live", "br0", "-q", "--metrics", METRICS,
+            # The port is taken: a second probe cannot serve there, and says so in one line (exit 4),
+            # before its JSON document starts.
+            taken = start(ns, sys.executable, "-m", "carpscope", "live", "br0", "-T", "json", "--metrics", METRICS,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             out, err = taken.communicate(timeout=20)
             assert (taken.returncode, out) == (4, ""), (out, err)
