@@ -124,8 +124,10 @@ class Probe:
                 f.since.add_metric(labels, max(0.0, now - h.changed))
             if h.gap is not None:
                 f.gap.add_metric(labels, h.gap)
-        self.verdicts = {k: v for k, v in self.verdicts.items() if k in kept}
         exported = {(g.key.proto, g.key.id, g.key.family, g.key.vlan) for g in groups}
+        # What is not exported is forgotten: a group that comes back starts with a new election event.
+        self.verdicts = {k: v for k, v in self.verdicts.items() if k in kept}
+        self._history = {k: v for k, v in self._history.items() if k in exported}
         for t in pipeline.tallies():
             first = t.first
             if first.proto is None:

@@ -191,9 +191,25 @@ def footprint(*roots) -> int:
     return total
 
 
+def probe_state(pipeline, probe, exporter) -> tuple[int, int]:
+    """(entries in everything the probe keeps but the verifier's verdict cache, entries in that cache).
+
+    The cache holds two generations of at most 4096 verdicts and swaps them (auth.py): it goes up
+    and down within its bound, so it is measured apart; everything else must not move at all.
+    """
+    verifier = pipeline.verifier
+    cache = (verifier._recent, verifier._older)
+    rest = [pipeline.tracker, pipeline._templates, pipeline.events, pipeline.findings, pipeline._failing,
+            pipeline._bad, probe, exporter]
+    rest += [getattr(verifier, name) for name in getattr(type(verifier), "__slots__", ())
+             if hasattr(verifier, name) and getattr(verifier, name) not in cache]
+    rest += [v for v in vars(verifier).values() if v not in cache] if hasattr(verifier, "__dict__") else []
+    return footprint(*rest), max(len(c) for c in cache)
+
+
 def simulate(groups: int, seconds: int, checkpoints: int):
     """Feed a generated segment through what `live --metrics` runs: the pipeline, the metrics tap,
-    a tick when a second's frames are drained, a publish every 15 s. Footprints at each checkpoint."""
+    a tick when a second's frames are drained, a publish every 15 s. The probe's state at each checkpoint."""
     pipeline = cli.build_pipeline(("s3cret",), None, (), None, "auto")
     probe = metrics.Probe("sim")
     exporter = metrics.Exporter(probe)
@@ -212,8 +228,8 @@ def simulate(groups: int, seconds: int, checkpoints: int):
         if isinstance(item, Tick) and item.now - published[0] >= 15:
             published[0] = item.now
             exporter.publish(pipeline, item.now, (pipeline.adverts, 0, 0))
-            if int(item.now - stacks.T0) // every > len(sizes) - 1:
-                sizes.append(footprint(pipeline, probe, exporter))
+            if int(item.now - stacks.T0) // every > len(sizes):
+                sizes.append(probe_state(pipeline, probe, exporter))
         return False
 
     cli.run(stream(), pipeline, metrics.Tap(Quiet(), probe), None, None, step)
@@ -222,14 +238,15 @@ def simulate(groups: int, seconds: int, checkpoints: int):
 
 def test_memory_stays_flat_on_a_busy_segment():
     """50 groups at 1 advert/s. A week (30M adverts) takes minutes, so the test runs 40 minutes of
-    it (120,000 adverts): every bound (counters remembered per member: 256 s; verifier caches of 4096)
-    is reached in the first quarter, and what grows with time would grow through the rest.
-    bench/probe.py runs longer spans."""
+    it (120,000 adverts), with a checkpoint every 5 minutes: every bound is reached before the first
+    (the replay memory of 256 counters a member fills in 256 s), so what grows with time would show
+    between any two. bench/probe.py runs longer spans and prints the process's memory."""
     pipeline, exporter, sizes = simulate(50, 2400, 8)
-    assert pipeline.adverts >= 50 * 2399
+    assert pipeline.adverts >= 50 * 2399 and len(sizes) == 7
     assert len(pipeline.events) == 50 and len(pipeline.tracker.snapshot().groups) == 50
-    warm = max(sizes[1:4])
-    assert max(sizes[4:]) <= warm, sizes  # no growth after the warm-up
+    kept, cache = zip(*sizes)
+    assert len(set(kept)) == 1, kept  # not one entry more after 5 minutes than after 35
+    assert max(cache) <= 4096, cache
     assert len(list(exporter.collect())) == 13
     assert len(exporter.probe.verdicts) == 50
 
@@ -259,3 +276,28 @@ def test_the_systemd_unit_runs_a_probe_without_root():
     assert argv[1:3] == ["live", "${IFACE}"] and "--metrics" in argv and "-q" in argv
     live_options = {o for p in cli.live.params for o in p.opts}
     assert {a for a in argv if a.startswith("-")} <= live_options
+
+
+def test_a_hostile_segment_cannot_grow_the_series_or_the_probe():
+    """300 invented VRRP groups (vrid x VLAN), each from 12 invented routers: the export stays at the
+    caps, the rest is counted, and the probe's own state follows what it exports."""
+    pipeline = cli.build_pipeline((), None, (), None, "auto")
+    probe = metrics.Probe("eth0")
+    frames = []
+    for n in range(300 * 12):
+        vrid, vlan, router = 1 + n % 150, 10 + (n // 150) % 2, n // 300
+        src = "10.%d.%d.%d" % (vlan, vrid, 1 + router)
+        frames.append(stacks.ip_frame("02:00:00:00:%02x:%02x" % (vrid, router), src, "224.0.0.18", 112,
+                                      stacks.vrrp2(vrid, 100 + router, ["198.51.100.1"]), vlan=vlan))
+    stream = (Frame(i, stacks.T0 + i * 1e-3, 1, data, len(data)) for i, data in enumerate(frames, 1))
+    cli.run(stream, pipeline, metrics.Tap(Quiet(), probe), None, None)
+    assert len(pipeline.tracker.snapshot().groups) == 300
+    found = samples(probe.families(pipeline, pipeline.last_time))
+    groups = [k for k in found if k[0] == "carpscope_group_advertising_masters"]
+    members = [k for k in found if k[0] == "carpscope_member_adverts_total"]
+    assert len(groups) == metrics.MAX_GROUPS
+    assert len(members) == metrics.MAX_GROUPS * metrics.MAX_MEMBERS
+    dropped = found[("carpscope_series_dropped", ("interface", "eth0"))]
+    assert dropped == (300 - metrics.MAX_GROUPS) + metrics.MAX_GROUPS * (12 - metrics.MAX_MEMBERS)
+    assert len(found) < 12 * metrics.MAX_GROUPS * metrics.MAX_MEMBERS
+    assert len(probe._history) <= metrics.MAX_GROUPS
