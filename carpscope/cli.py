@@ -541,7 +541,8 @@ class _PluginCommand(click.Command):
               help="The master vhid (or vrid) ID should have; another is WARNING, none CRITICAL (repeatable).")
 @click.option("--max-gap", type=click.FloatRange(min=0), metavar="SECONDS",
               help="A failover gap longer than this is WARNING.")
-@click.option("-p", "--pass", "passphrases", multiple=True, metavar="TEXT", help="Candidate CARP passphrase (repeatable).")
+@click.option("-p", "--pass", "passphrases", multiple=True, metavar="TEXT",
+              help="Candidate CARP passphrase (repeatable).")
 @click.option("--pass-file", metavar="PATH", help="File with one passphrase per line.")
 @click.option("--vip", "vips", multiple=True, metavar="[VHID=]ADDR", help="Virtual address covered by the CARP HMAC.")
 @click.option("-f", "--filter", "bpf", metavar="BPF", help="Capture filter, added to the protocol-112 default.")
@@ -592,7 +593,13 @@ def _check_run(pipeline, path, iface, duration: float, bpf) -> None:
                                   pipeline.last_time))
         return
     from carpscope.capture import live as capture_live
+    from carpscope.errors import LiveCaptureError
 
+    try:
+        iface.encode()
+    except UnicodeEncodeError:
+        raise LiveCaptureError(f"{iface}: no such interface (an interface name libpcap can open is UTF-8)") \
+            from None
     reader = capture_live.open_live(iface, bpf)
     stop_at = time.time() + duration
     run(capture_live.stream(reader, iface), pipeline, Quiet(), None, None, lambda item: time.time() >= stop_at)

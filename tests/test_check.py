@@ -136,3 +136,17 @@ def test_nothing_advertising_is_a_warning(tmp_path):
 
 def test_the_line_is_one_line_without_a_pipe_or_control_bytes():
     assert check.unknown("bad\nthing | \x1b[31mred") == "CARPSCOPE UNKNOWN - bad thing / \\x1b[31mred"
+
+
+def test_an_interface_name_that_is_not_utf8_or_hostile_is_unknown_and_escaped():
+    import os
+    import subprocess
+    import sys
+
+    for name in (b"e\xffth0", b"eth0\x1b[2J"):
+        result = subprocess.run([sys.executable, "-m", "carpscope", "check", "-i", name, "--duration", "1"],
+                                capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                timeout=60)
+        assert result.returncode == check.UNKNOWN and b"Traceback" not in result.stderr, result.stderr
+        assert result.stdout.startswith(b"CARPSCOPE UNKNOWN - ") and b"\x1b" not in result.stdout
+        assert b"no such interface" in result.stdout
