@@ -90,6 +90,20 @@ def check(netns: str, duration: float) -> subprocess.Popen:
                  "-p", PASS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def packet_sockets(netns: str) -> int:
+    """Packet sockets open in the namespace (/proc/net/packet): one per running capture."""
+    return len(run("ip", "netns", "exec", netns, "cat", "/proc/net/packet").splitlines()) - 1
+
+
+def wait_capturing(netns: str, count: int, timeout: float = 20) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if packet_sockets(netns) >= count:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_prometheus_follows_a_failover_and_alerts_on_a_split_brain(tmp_path):
     require_lab()
     prometheus = shutil.which("prometheus")
@@ -126,8 +140,10 @@ def test_prometheus_follows_a_failover_and_alerts_on_a_split_brain(tmp_path):
             assert err.startswith(f"carpscope: --metrics {METRICS}: ") and err.count("\n") == 1, err
 
             # A failover: the master metric follows it; a check window around it says OK.
-            during = check(ns, 14)
-            time.sleep(4)  # the check has started and heard A (python's start-up takes a while on a busy CI)
+            probes = packet_sockets(ns)  # the probe's
+            during = check(ns, 12)
+            assert wait_capturing(ns, probes + 1)  # the check captures (python starts slowly on a busy CI)
+            time.sleep(1.5)  # and hears A
             pa.kill()
             assert prom.wait(lambda: master(prom) == {B}, 20), prom.query("carpscope_group_master")
             gap = prom.query('carpscope_group_failover_gap_seconds{id="1"}')
