@@ -301,3 +301,24 @@ def test_a_hostile_segment_cannot_grow_the_series_or_the_probe():
     assert dropped == (300 - metrics.MAX_GROUPS) + metrics.MAX_GROUPS * (12 - metrics.MAX_MEMBERS)
     assert len(found) < 12 * metrics.MAX_GROUPS * metrics.MAX_MEMBERS
     assert len(probe._history) <= metrics.MAX_GROUPS
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_tap_leaves_the_output_as_it_was(quiet):
+    """live --metrics shows the same JSON as live without it (the tap only counts)."""
+    import io
+
+    from carpscope import output
+
+    def document(tapped: bool) -> str:
+        out = io.StringIO()
+        sink = output.JsonDocumentSink(out, quiet)
+        if tapped:
+            sink = metrics.Tap(sink, metrics.Probe("eth0"))
+        pipeline = cli.build_pipeline(("s3cret",), None, (), None, "auto")
+        cli.run(files.frames(files.open_sources([str(ROOT / "captures" / "passphrase-mismatch.pcap")], None)),
+                pipeline, sink, None, None)
+        sink.close(pipeline, pipeline.tracker.snapshot())
+        return out.getvalue()
+
+    assert document(True) == document(False)
