@@ -439,9 +439,11 @@ def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = No
 @click.option("--list", "list_interfaces", is_flag=True, help="List the interfaces to capture on, like tcpdump -D.")
 @click.option("--duration", type=float, metavar="SECONDS",
               help="Stop after this many seconds and print the report.")
+@click.option("--metrics", "metrics", metavar="[ADDR:]PORT",
+              help="Serve Prometheus metrics over HTTP on this port (all addresses unless ADDR is given).")
 @shared_options
 @_guard
-def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, count, write_path, quiet,
+def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path, quiet,
          verbose, fmt, fail_on, decode_as, timing, color):
     """Watch a live interface: a dashboard on a terminal, streamed output otherwise.
 
@@ -471,18 +473,28 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
             from None
     if write_path:
         refuse_overwriting_inputs(write_path, (), pass_file)
+    if metrics:
+        from carpscope.serve import parse_listen
+
+        parse_listen(metrics)  # a malformed --metrics is a usage error before the capture opens
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     reader = capture_live.open_live(iface, bpf)
     writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None
     stdout = _Unbroken(click.get_text_stream("stdout"))
     use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
+    server = _metrics_server(metrics, iface, reader)  # before the sink: a taken port fails before any output
     sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
+    if server is not None:
+        sink = server.tap(sink)
+        server.refresh(pipeline, time.time(), force=True)
     stop_at = time.time() + duration if duration else None
     dashboard = _Dashboard(pipeline, iface, stdout, wants_color(color, stdout)) if use_dashboard else None
     lost = write_error = None
 
     def step(item) -> bool:
         now = time.time()
+        if server is not None:
+            server.refresh(pipeline, now)
         if dashboard is not None:
             dashboard.refresh(now)
         else:
@@ -501,10 +513,107 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
         finally:
             if dashboard is not None:
                 dashboard.stop()
+            if server is not None:
+                server.close()
     if use_dashboard:
         sink.quiet = False  # the report follows the dashboard,
         sink.width = terminal_width(stdout) or sink.width  # at the terminal's width now
     conclude(pipeline, sink, fail_on, lost, EXIT_LIVE, write_error)
+
+
+class _PluginCommand(click.Command):
+    """A monitoring plugin: a usage error is UNKNOWN (3) with a status line, not click's exit 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as err:
+            from carpscope import check as plugin
+
+            click.echo(plugin.unknown(err.format_message()))
+            raise click.exceptions.Exit(3) from None
+
+
+@main.command(cls=_PluginCommand)
+@click.option("-r", "--read", "path", metavar="FILE", help="Check a capture file.")
+@click.option("-i", "--interface", "iface", metavar="IFACE", help="Check a live interface for --duration seconds.")
+@click.option("--duration", type=float, default=10.0, show_default=True, metavar="SECONDS",
+              help="How long -i listens.")
+@click.option("--expect-master", multiple=True, metavar="ID=ADDR",
+              help="The master vhid (or vrid) ID should have; another is WARNING, none CRITICAL (repeatable).")
+@click.option("--max-gap", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="A failover gap longer than this is WARNING.")
+@click.option("-p", "--pass", "passphrases", multiple=True, metavar="TEXT",
+              help="Candidate CARP passphrase (repeatable).")
+@click.option("--pass-file", metavar="PATH", help="File with one passphrase per line.")
+@click.option("--vip", "vips", multiple=True, metavar="[VHID=]ADDR", help="Virtual address covered by the CARP HMAC.")
+@click.option("-f", "--filter", "bpf", metavar="BPF", help="Capture filter, added to the protocol-112 default.")
+@click.option("--timing", type=click.Choice(["auto", "bsd", "openbsd"]), default="auto", show_default=True,
+              help="Master-down formula, as for read and live.")
+def check(path, iface, duration, expect_master, max_gap, passphrases, pass_file, vips, bpf, timing):
+    """A Nagios/Icinga check: one status line with performance data.
+
+    Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (unreadable file or interface, usage).
+    """
+    from carpscope import check as plugin
+
+    try:
+        if (path is None) == (iface is None):
+            raise UsageError("check needs either -r FILE or -i IFACE")
+        if not 0 < duration <= MAX_DURATION:
+            raise UsageError(f"--duration {duration}: give a number of seconds above 0 and at most {MAX_DURATION}")
+        limits = plugin.Thresholds(plugin.parse_expect(expect_master), max_gap)
+        pipeline = build_pipeline(passphrases, pass_file, vips, None, timing)
+        _check_run(pipeline, path, iface, duration, bpf)
+    except CarpscopeError as err:
+        click.echo(plugin.unknown(str(err)))
+        sys.exit(3)
+    except KeyboardInterrupt:
+        click.echo(plugin.unknown("interrupted"))
+        sys.exit(3)
+    state, line = plugin.judge(pipeline.tracker.snapshot(), pipeline.events, pipeline.tallies(),
+                               pipeline.adverts, limits)
+    click.echo(line)
+    sys.exit(state)
+
+
+def _check_run(pipeline, path, iface, duration: float, bpf) -> None:
+    """Feed the capture file, or the interface for `duration` seconds, through the pipeline."""
+    import time
+
+    from carpscope.check import Quiet
+
+    if path is not None:
+        from carpscope.capture import files as capture_files
+
+        names = _openable((path,))
+        sources = capture_files.open_sources([p for p, _ in names], bpf)
+        run(capture_files.frames(sources), pipeline, Quiet(), None, None)
+        damage = sources[0].damage
+        if damage:  # what came before the damage was read: judged, with the damage as a warning
+            pipeline.note(Finding("truncated-capture", Severity.WARNING, _named(damage.reason, names), None,
+                                  pipeline.last_time))
+        return
+    from carpscope.capture import live as capture_live
+    from carpscope.errors import LiveCaptureError
+
+    try:
+        iface.encode()
+    except UnicodeEncodeError:
+        raise LiveCaptureError(f"{iface}: no such interface (an interface name libpcap can open is UTF-8)") \
+            from None
+    reader = capture_live.open_live(iface, bpf)
+    stop_at = time.time() + duration
+    run(capture_live.stream(reader, iface), pipeline, Quiet(), None, None, lambda item: time.time() >= stop_at)
+
+
+def _metrics_server(spec: str | None, iface: str, reader):
+    """live --metrics: the Prometheus endpoint (serve.py), or None."""
+    if not spec:
+        return None
+    from carpscope.serve import MetricsServer
+
+    return MetricsServer(spec, iface, reader)
 
 
 class _StopOnSignals:

@@ -401,3 +401,20 @@ def write_pcapng(path: str | Path, frames: Iterable[tuple[float, bytes]], linkty
                                                   len(data)) + data))
     path.write_bytes(b"".join(blocks))
     return path
+
+
+# -- a long-running probe (issue 16): a segment of many steady groups ----------------------
+
+def steady_segment(groups: int, seconds: int, start: float = T0, passphrase: bytes = b"s3cret"):
+    """(time, frame) of `groups` CARP masters (FreeBSD-style, vhid 1..groups, each on its own
+    VIP 198.51.100.<vhid>) advertising once a second for `seconds`, in time order: a week of a
+    busy segment for the probe's memory test, generated lazily (nothing is kept)."""
+    key = bsd_key(passphrase)
+    nodes = [Node("192.0.2.%d" % (1 + n % 250), 1 + n, key, ["198.51.100.%d" % (1 + n)],
+                  real_mac="02:00:00:00:%02x:%02x" % (n // 250, 1 + n % 250)) for n in range(groups)]
+    for node in nodes:  # each master's claims once, as it takes over
+        for i, frame in enumerate(takeover(node, start)):
+            yield start + node.vhid * 0.001 + i * 0.0001, frame
+    for s in range(1, seconds):
+        for node in nodes:
+            yield start + s + node.vhid * 0.001, node.advert()
