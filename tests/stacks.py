@@ -499,3 +499,10 @@ def ipv6_header(src: str | bytes, dst: str | bytes, next_header: int, payload_le
     """A 40-byte IPv6 header with a flow label (bench/ gives each host its own)."""
     return struct.pack("!IHBB16s16s", 6 << 28 | (flow & 0xFFFFF), payload_len, next_header, hlim,
                        as_ip(src), as_ip(dst))
+
+
+def gratuitous_arp(vip: str | bytes, sender_mac: str | bytes, tags: Sequence[tuple[int, int]] = ()) -> bytes:
+    """garp's request in any number of VLAN tags, each (TPID, VID); packed arguments welcome (bench/)."""
+    sender = as_mac(sender_mac)
+    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + sender + as_ip(vip) + bytes(6) + as_ip(vip)
+    return ethernet(sender, b"\xff" * 6, 0x0806, body, tags)
