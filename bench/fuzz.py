@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mutation fuzzer for `carpscope read` (issue 8).
 
-Takes the real captures (captures/*.pcap, /work/shared/captures/public/*.pcap and
+Takes the real captures (captures/*.pcap, the public tests/data/tcpdump-*.pcap and
 the PcapPlusPlus .dat frames beside them), damages them the ways files get damaged
 and the ways an attacker would, and runs carpscope's read path on each result
 in-process (click's CliRunner on carpscope.cli.main), checking what must hold
@@ -70,7 +70,7 @@ from click.testing import CliRunner  # noqa: E402
 from carpscope.capture.bpf import capture_filter  # noqa: E402
 from carpscope.cli import main as carpscope_main  # noqa: E402
 
-PUBLIC = "/work/shared/captures/public"
+PUBLIC = os.path.join(REPO, "tests", "data")  # public captures: tests/data/README.md
 PASSPHRASES = ["correct horse", "s3cret", "hunter2", "wrong horse", "wr0ng-pass"]
 RUN_TIMEOUT = 60  # seconds one carpscope run may take before it counts as a hang
 
@@ -154,14 +154,14 @@ def parse_pcap(data: bytes) -> Capture | None:
 def load_sources() -> list[tuple[str, Capture]]:
     """The real captures: the project's own, the public ones, the .dat frames."""
     paths = sorted(glob.glob(os.path.join(REPO, "captures", "*.pcap")))
-    paths += sorted(glob.glob(os.path.join(PUBLIC, "*.pcap")))
+    paths += sorted(glob.glob(os.path.join(PUBLIC, "tcpdump-*.pcap")))
     out = []
     for path in paths:
         with open(path, "rb") as f:
             cap = parse_pcap(f.read())
         if cap is not None and cap.recs:
             out.append((os.path.basename(path), cap))
-    dat = sorted(glob.glob(os.path.join(PUBLIC, "*.dat")))
+    dat = sorted(glob.glob(os.path.join(PUBLIC, "pcapplusplus-*.dat")))
     if dat:
         cap = Capture()
         for i, path in enumerate(dat):

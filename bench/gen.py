@@ -32,47 +32,22 @@ import time
 
 import dpkt
 
-SHARED = os.environ.get("CARPSCOPE_SHARED", "/work/shared")
-UCARP_FAILOVER = os.path.join(SHARED, "captures/generated/ucarp_failover.pcap")
-PUBLIC_VRRP = os.path.join(SHARED, "captures/public/tcpdump-vrrp.pcap")
+TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
+sys.path.insert(0, TESTS)
+import stacks  # noqa: E402  (the tests' frame builder: one for tests and bench/)
+from stacks import cksum, ip, ipv4_header, mac  # noqa: E402
+
+UCARP_FAILOVER = os.path.join(TESTS, "data", "ucarp_failover.pcap")
+PUBLIC_VRRP = os.path.join(TESTS, "data", "tcpdump-vrrp.pcap")
 
 T0_US = 1_795_000_000 * 1_000_000  # 2026-11-18 UTC: recent, and clearly synthetic
-PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)  # µs, Ethernet
+PCAP_HEADER = stacks.pcap_header()  # µs, Ethernet
 BATCH = 65536  # records joined per write()
 
 
 # ---------------------------------------------------------------------------
 # Small frame builders (run a few hundred times in total, so clarity wins)
 # ---------------------------------------------------------------------------
-
-def cksum(data: bytes) -> int:
-    """RFC 1071 Internet checksum (one's complement of the one's complement sum)."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def mac(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", ""))
-
-
-def ip4(text: str) -> bytes:
-    return ipaddress.IPv4Address(text).packed
-
-
-def ip6(text: str) -> bytes:
-    return ipaddress.IPv6Address(text).packed
-
-
-def ipv4_header(src: bytes, dst: bytes, proto: int, payload_len: int, ident: int,
-                ttl: int = 64, tos: int = 0, df: bool = True) -> bytes:
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + payload_len, ident,
-                      0x4000 if df else 0, ttl, proto, 0, src, dst)
-    return hdr[:10] + struct.pack("!H", cksum(hdr)) + hdr[12:]
-
 
 def l4_checksummed(l4: bytes, csum_at: int, pseudo: bytes) -> bytes:
     c = cksum(pseudo + l4)
@@ -86,10 +61,11 @@ def ip_headers(src_mac: bytes, dst_mac: bytes, src: bytes, dst: bytes, proto: in
     """Ethernet + IPv4 or IPv6 header (picked from the address length), and the L4 pseudo-header."""
     if len(src) == 4:
         pseudo = struct.pack("!4s4sBBH", src, dst, 0, proto, l4_len)
-        return dst_mac + src_mac + b"\x08\x00" + ipv4_header(src, dst, proto, l4_len, ident), pseudo
+        ip4h = ipv4_header(src, dst, proto, l4_len, ident=ident, ttl=64, df=True)
+        return stacks.ethernet(src_mac, dst_mac, 0x0800, ip4h), pseudo
     pseudo = struct.pack("!16s16sIxxxB", src, dst, l4_len, proto)
-    ip6h = struct.pack("!IHBB16s16s", 0x60000000 | (ident & 0xFFFFF), l4_len, proto, 64, src, dst)
-    return dst_mac + src_mac + b"\x86\xdd" + ip6h, pseudo
+    ip6h = stacks.ipv6_header(src, dst, proto, l4_len, hlim=64, flow=ident)
+    return stacks.ethernet(src_mac, dst_mac, 0x86DD, ip6h), pseudo
 
 
 def ip_frame(src_mac: bytes, dst_mac: bytes, src: bytes, dst: bytes, proto: int,
@@ -206,8 +182,8 @@ def background_templates(rng: random.Random) -> dict[str, list]:
     out: dict[str, list] = {k: [] for _, _, kinds in EXCHANGES for k in kinds}
     for v in range(VARIANTS):
         host_mac = mac("02:00:00:10:%02x:%02x" % (v // 256, v % 256 + 1))
-        h4, s4 = ip4(f"10.20.{v % 8}.{10 + v}"), ip4(f"198.51.100.{1 + v % 50}")
-        h6, s6 = ip6(f"2001:db8:20::{10 + v:x}"), ip6(f"2001:db8:ff::{1 + v % 50:x}")
+        h4, s4 = ip(f"10.20.{v % 8}.{10 + v}"), ip(f"198.51.100.{1 + v % 50}")
+        h6, s6 = ip(f"2001:db8:20::{10 + v:x}"), ip(f"2001:db8:ff::{1 + v % 50:x}")
         eph, srv = 40000 + rng.randrange(20000), 9000 + v % 5  # ports no dissector claims
         ts, ident = rng.getrandbits(31) + 1000, rng.getrandbits(16)
         flow4 = [rng.getrandbits(32), rng.getrandbits(32)]
@@ -230,12 +206,12 @@ def background_templates(rng: random.Random) -> dict[str, list]:
         out["tcp4-srvack"].append(tcp(flow4, False, s4, h4, 0))
 
         name = ["www.example.com", "mail.example.org", "cdn.example.net", "ntp.example.com"][v % 4]
-        resolver = ip4("10.20.0.53")
+        resolver = ip("10.20.0.53")
         dns_flow = [rng.getrandbits(16)]
         query = udp_datagram(eph, 53, dns_query(0, name))
         head, pseudo = ip_headers(host_mac, router, h4, resolver, 17, len(query), ident)
         out["dns-query"].append(dns_template(head, pseudo, query, dns_flow, True))
-        answer = udp_datagram(53, eph, dns_answer(0, name, [ip4(f"203.0.113.{1 + (v + i) % 200}") for i in range(5)]))
+        answer = udp_datagram(53, eph, dns_answer(0, name, [ip(f"203.0.113.{1 + (v + i) % 200}") for i in range(5)]))
         head, pseudo = ip_headers(router, host_mac, resolver, h4, 17, len(answer), ident)
         out["dns-answer"].append(dns_template(head, pseudo, answer, dns_flow, False))
 
@@ -264,7 +240,7 @@ def is_proto112(frame: bytes) -> bool:
     return (eth == b"\x08\x00" and frame[23] == 112) or (eth == b"\x86\xdd" and frame[20] == 112)
 
 
-UCARP_KEY, UCARP_VIP = b"correct horse", ip4("192.0.2.100")  # shared/captures/README
+UCARP_KEY, UCARP_VIP = b"correct horse", ip("192.0.2.100")  # tests/data/README.md
 REPLAY_STEP = 1 << 32  # counters of the n-th replay are moved on by n * REPLAY_STEP
 
 
@@ -410,11 +386,11 @@ class Group:
                  heard_peer=False):
         self.vhid, self.style, self.advbase = vhid, style, advbase
         self.key = passphrase.encode()
-        self.vips = sorted(ip4(v) for v in vips)  # ascending numeric order (§2.3)
+        self.vips = sorted(ip(v) for v in vips)  # ascending numeric order (§2.3)
         self.failovers = failovers
         self.skews = skews
         self.heard_peer = heard_peer  # FreeBSD-style node that already counts up at t=0
-        self.nodes = [ip4(f"10.8.{vhid}.2"), ip4(f"10.8.{vhid}.3")]
+        self.nodes = [ip(f"10.8.{vhid}.2"), ip(f"10.8.{vhid}.3")]
         self.real_macs = [mac(f"02:00:00:08:{vhid:02x}:0a"), mac(f"02:00:00:08:{vhid:02x}:0b")]
         prefix = "00:00:5e:00:00" if style == "ucarp" else "00:00:5e:00:01"
         self.virtual_mac = mac(f"{prefix}:{vhid:02x}")
@@ -434,24 +410,21 @@ class Group:
         return 3 * self.advbase * 1_000_000 + self.skews[node] * 1_000_000 // 256
 
 
-MCAST_MAC, CARP_GROUP = mac("01:00:5e:00:00:12"), ip4("224.0.0.18")
+MCAST_MAC, CARP_GROUP = mac("01:00:5e:00:00:12"), ip("224.0.0.18")
 
 
 def advert_frame(g: Group, node: int, counter: bytes, ident: int, advbase=None, advskew=None) -> bytes:
     advbase = g.advbase if advbase is None else advbase
     advskew = g.skews[node] if advskew is None else advskew
-    carp = struct.pack("!BBBBBBH", 0x21, g.vhid, advskew, 7, 0, advbase, 0) + counter + g.md(counter)
-    carp = carp[:6] + struct.pack("!H", cksum(carp)) + carp[8:]
-    ip = ipv4_header(g.nodes[node], CARP_GROUP, 112, 36, ident, ttl=255, tos=g.tos)
-    return MCAST_MAC + g.virtual_mac + b"\x08\x00" + ip + carp
+    carp = stacks.carp_header(g.vhid, advbase, advskew, 0, int.from_bytes(counter, "big"), g.md(counter))
+    ip = ipv4_header(g.nodes[node], CARP_GROUP, 112, 36, ident=ident, tos=g.tos, df=True)
+    return stacks.ethernet(g.virtual_mac, MCAST_MAC, 0x0800, ip + carp)
 
 
 def garp_frames(g: Group, node: int) -> list[bytes]:
     """Gratuitous ARP requests (who-has VIP tell VIP), one per VIP, at takeover."""
     src = g.real_macs[node] if g.style == "ucarp" else g.virtual_mac
-    return [b"\xff" * 6 + src + b"\x08\x06" + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, src, vip,
-                                                           b"\0" * 6, vip)
-            for vip in g.vips]
+    return [stacks.garp(str(ipaddress.ip_address(vip)), stacks.mac_text(src)) for vip in g.vips]
 
 
 def group_events(g: Group, span_us: int, start_us: int, rng: random.Random):

@@ -10,8 +10,8 @@ to the realistic adverts capture of bench/gen.py (the speed work's reference).
     python bench/hostile.py --scale 0.1          # a tenth of each (quicker; the table says so)
     python bench/hostile.py --only forged,skews --timeout 60
 
-Frames are built once from templates (bench/gen.py's checksummed IPv4 headers and
-a CARP header with a right checksum; signatures are not computed: carpscope runs
+Frames are built once from templates (tests/stacks.py's checksummed IPv4 headers and
+CARP header; signatures are not computed: carpscope runs
 without a passphrase, so it only checks checksums). Times are wall seconds; peak
 memory is that process's own ru_maxrss (GNU time, else os.wait4). A run past
 --timeout is killed and shown as such.
@@ -28,48 +28,40 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gen  # noqa: E402  (bench/gen.py, beside this file)
+import gen  # noqa: E402  (bench/gen.py, beside this file; it puts tests/ on the path)
+import stacks  # noqa: E402  (tests/stacks.py: the tests' frame builder)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T0 = gen.T0_US  # µs
-GROUP, GROUP_MAC = gen.ip4("224.0.0.18"), gen.mac("01:00:5e:00:00:12")
-TS = struct.Struct("<IIII")
+GROUP, GROUP_MAC = stacks.CARP_V4_GROUP, stacks.CARP_V4_MAC
 
 
 def carp_header(vhid: int, advbase: int = 1, advskew: int = 0, counter: int = 0x0123456789ABCDEF) -> bytes:
     """A CARPv2 advert (PROTOCOL.md §1.1) with its checksum; the md is zeros (no passphrase is given)."""
-    body = struct.pack("!BBBBBBH", 0x21, vhid, advskew, 7, 0, advbase, 0) + counter.to_bytes(8, "big") + bytes(20)
-    return body[:6] + struct.pack("!H", gen.cksum(body)) + body[8:]
+    return stacks.carp_header(vhid, advbase, advskew, 0, counter, bytes(20))
 
 
-def tags(vlans: tuple[int, ...], ethertype: int) -> bytes:
-    """802.1ad/802.1Q tags (outermost first), then the payload's ethertype."""
-    out = b""
-    for i, v in enumerate(vlans):
-        outer = i == 0 and len(vlans) > 1
-        out += struct.pack("!HH", 0x88A8 if outer else 0x8100, v)
-    return out + struct.pack("!H", ethertype)
+def tags(vlans: tuple[int, ...]) -> list[tuple[int, int]]:
+    """802.1ad/802.1Q tags (TPID, VID), outermost first: 802.1ad outside when there are two or more."""
+    return [(0x88A8 if i == 0 and len(vlans) > 1 else 0x8100, v) for i, v in enumerate(vlans)]
 
 
 def carp_frame(src: str, vhid: int, advbase: int = 1, advskew: int = 0, vlans: tuple[int, ...] = (),
                ident: int = 1) -> bytes:
     carp = carp_header(vhid, advbase, advskew)
-    ip = gen.ipv4_header(gen.ip4(src), GROUP, 112, len(carp), ident, ttl=255, tos=0x10)
-    return GROUP_MAC + gen.mac("00:00:5e:00:01:%02x" % vhid) + tags(vlans, 0x0800) + ip + carp
+    ip = stacks.ipv4_header(src, GROUP, 112, len(carp), ident=ident, tos=0x10, df=True)
+    return stacks.ethernet("00:00:5e:00:01:%02x" % vhid, GROUP_MAC, 0x0800, ip + carp, tags(vlans))
 
 
 def vrrp_frame(src: str, vrid: int, priority: int = 100, vlans: tuple[int, ...] = ()) -> bytes:
     """A VRRPv2 advert (RFC 3768 §5) with one address and its checksum: no signature to search."""
-    body = struct.pack("!BBBBBBH", 0x21, vrid, priority, 1, 0, 1, 0) + gen.ip4("192.0.2.1") + bytes(8)
-    body = body[:6] + struct.pack("!H", gen.cksum(body)) + body[8:]
-    ip = gen.ipv4_header(gen.ip4(src), GROUP, 112, len(body), 1, ttl=255, tos=0xC0)
-    return GROUP_MAC + gen.mac("00:00:5e:00:01:%02x" % vrid) + tags(vlans, 0x0800) + ip + body
+    body = stacks.vrrp2(vrid, priority, ["192.0.2.1"])
+    ip = stacks.ipv4_header(src, GROUP, 112, len(body), ident=1, tos=0xC0, df=True)
+    return stacks.ethernet("00:00:5e:00:01:%02x" % vrid, GROUP_MAC, 0x0800, ip + body, tags(vlans))
 
 
 def garp(addr: bytes, vlans: tuple[int, ...]) -> bytes:
-    sender = gen.mac("02:00:00:00:00:01")
-    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + sender + addr + bytes(6) + addr
-    return b"\xff" * 6 + sender + tags(vlans, 0x0806) + body
+    return stacks.gratuitous_arp(addr, "02:00:00:00:00:01", tags(vlans))
 
 
 def src(i: int) -> str:
@@ -155,10 +147,10 @@ CAPTURES = {
 def write(path: str, frames) -> int:
     n = 0
     with open(path, "wb") as f:
-        f.write(gen.PCAP_HEADER)
+        f.write(stacks.pcap_header())
         chunk = []
         for us, frame in frames:
-            chunk.append(TS.pack(us // 1_000_000, us % 1_000_000, len(frame), len(frame)) + frame)
+            chunk.append(stacks.pcap_record(us // 1_000_000, us % 1_000_000, frame))
             n += 1
             if len(chunk) >= gen.BATCH:
                 f.write(b"".join(chunk))

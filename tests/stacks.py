@@ -418,3 +418,108 @@ def steady_segment(groups: int, seconds: int, start: float = T0, passphrase: byt
     for s in range(1, seconds):
         for node in nodes:
             yield start + s + node.vhid * 0.001, node.advert()
+
+
+# -- one frame builder for every test and bench/ (issue 18) -----------------------------
+# The header variants the test modules and bench/ once built their own way: IPv4
+# without DF or with a length that lies, several VLAN tags, pcap and pcapng pieces.
+# Addresses may be text or packed bytes (bench/ keeps packed ones).
+
+def as_mac(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else mac(value)
+
+
+def as_ip(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else ip(value)
+
+
+def mac_text(value: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in value)
+
+
+def ethernet(src: str | bytes, dst: str | bytes, ethertype: int, payload: bytes,
+             tags: Sequence[tuple[int, int]] = ()) -> bytes:
+    """An Ethernet frame in any number of 802.1Q/802.1ad tags, each (TPID, VID), outermost first."""
+    tagged = b"".join(struct.pack("!HH", tpid, vid) for tpid, vid in tags)
+    return as_mac(dst) + as_mac(src) + tagged + struct.pack("!H", ethertype) + payload
+
+
+def ipv4_header(src: str | bytes, dst: str | bytes, proto: int, payload_len: int, *, ttl: int = 255,
+                tos: int = 0, ident: int = 0, df: bool = False, length: int | None = None,
+                checksum: bool = True) -> bytes:
+    """A 20-byte IPv4 header; `length` overrides the total length, checksum=False leaves it 0."""
+    total = 20 + payload_len if length is None else length
+    head = struct.pack("!BBHHHBBH4s4s", 0x45, tos, total, ident, 0x4000 if df else 0, ttl, proto, 0,
+                       as_ip(src), as_ip(dst))
+    return head[:10] + cksum(head).to_bytes(2, "big") + head[12:] if checksum else head
+
+
+def ipv4_packet(src: str | bytes, dst: str | bytes, proto: int, payload: bytes, **options) -> bytes:
+    """IPv4 with ipv4_header's options (by default no DF, TOS 0, ident 0: dpkt's defaults)."""
+    return ipv4_header(src, dst, proto, len(payload), **options) + payload
+
+
+def hop_by_hop(next_header: int) -> bytes:
+    """An empty 8-byte IPv6 hop-by-hop options header (PadN only)."""
+    return struct.pack("!BB6x", next_header, 0)
+
+
+def carp_advert(vhid: int, advskew: int = 0, advbase: int = 1, counter: int = 0, md: bytes = bytes(20),
+                *, corrupt: bool = False) -> bytes:
+    """carp_header with demote 0; `corrupt` flips checksum bits (0x0F0F) so it fails."""
+    head = carp_header(vhid, advbase, advskew, 0, counter, md)
+    if not corrupt:
+        return head
+    return head[:6] + (int.from_bytes(head[6:8], "big") ^ 0x0F0F).to_bytes(2, "big") + head[8:]
+
+
+def pcap_header(snaplen: int = 262144, linktype: int = 1) -> bytes:
+    """A little-endian microsecond pcap file header."""
+    return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)
+
+
+def pcap_record(sec: int, usec: int, data: bytes, caplen: int | None = None, wirelen: int | None = None) -> bytes:
+    """One pcap record; caplen and wirelen default to the data's length (a lying caplen: pass it)."""
+    size = len(data)
+    return struct.pack("<IIII", sec, usec, size if caplen is None else caplen,
+                       size if wirelen is None else wirelen) + data
+
+
+def pcap_bytes(frames: Iterable[tuple[float, bytes]], snaplen: int = 262144, linktype: int = 1) -> bytes:
+    """Frames (time, bytes) as a microsecond pcap, in memory (times rounded as write_pcap does)."""
+    out = [pcap_header(snaplen, linktype)]
+    for t, data in frames:
+        sec = int(t)
+        usec = int(round((t - sec) * 1e6))
+        if usec >= 1_000_000:
+            sec, usec = sec + 1, usec - 1_000_000
+        out.append(pcap_record(sec, usec, data))
+    return b"".join(out)
+
+
+def pcapng_section() -> bytes:
+    """A little-endian section header block of unknown length."""
+    return pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+
+
+def pcapng_interface(linktype: int = 1, snaplen: int = 262144, options: bytes = b"") -> bytes:
+    return pcapng_block(1, struct.pack("<HHI", linktype, 0, snaplen) + options)
+
+
+def pcapng_packet(iface: int, stamp: int, data: bytes) -> bytes:
+    """An enhanced packet block; `stamp` in the interface's units (microseconds by default)."""
+    return pcapng_block(6, struct.pack("<IIIII", iface, stamp >> 32, stamp & 0xFFFFFFFF, len(data), len(data)) + data)
+
+
+def ipv6_header(src: str | bytes, dst: str | bytes, next_header: int, payload_len: int, *, hlim: int = 255,
+                flow: int = 0) -> bytes:
+    """A 40-byte IPv6 header with a flow label (bench/ gives each host its own)."""
+    return struct.pack("!IHBB16s16s", 6 << 28 | (flow & 0xFFFFF), payload_len, next_header, hlim,
+                       as_ip(src), as_ip(dst))
+
+
+def gratuitous_arp(vip: str | bytes, sender_mac: str | bytes, tags: Sequence[tuple[int, int]] = ()) -> bytes:
+    """garp's request in any number of VLAN tags, each (TPID, VID); packed arguments welcome (bench/)."""
+    sender = as_mac(sender_mac)
+    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + sender + as_ip(vip) + bytes(6) + as_ip(vip)
+    return ethernet(sender, b"\xff" * 6, 0x0806, body, tags)

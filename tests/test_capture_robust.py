@@ -117,12 +117,12 @@ def test_live_reports_the_protochain_frame(tmp_path):
 
 def test_ctrl_c_stops_a_read_after_the_protochain_frame():
     """SIGINT to the process alone (the pump child does not hear it): exit 130 at once, with the report."""
-    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    header = stacks.pcap_header()
     frame = stacks.protochain_loop_frame()
     proc = subprocess.Popen([sys.executable, "-m", "carpscope", "read", "-"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     try:
-        proc.stdin.write(header + struct.pack("<IIII", int(stacks.T0), 0, len(frame), len(frame)) + frame)
+        proc.stdin.write(header + stacks.pcap_record(int(stacks.T0), 0, frame))
         proc.stdin.flush()  # then silence, the pipe still open
         time.sleep(1.5)
         proc.send_signal(signal.SIGINT)
@@ -140,13 +140,11 @@ def test_a_short_if_tsoffset_is_one_line_and_exit_3(tmp_path):
     """A second interface (another link type, so carpscope reads the file itself) whose
     if_tsoffset says 8 bytes where the block has 4."""
     frames = pcap_frames(FAILOVER)
-    blocks = [stacks.pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
-              stacks.pcapng_block(1, struct.pack("<HHI", 1, 0, 262144))]
+    blocks = [stacks.pcapng_section(), stacks.pcapng_interface(1)]
     for t, data in frames[:3]:
         stamp = int(t * 1e6)
-        blocks.append(stacks.pcapng_block(6, struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(data),
-                                                         len(data)) + data))
-    blocks.append(stacks.pcapng_block(1, struct.pack("<HHI", 113, 0, 262144) + struct.pack("<HH", 14, 8) + bytes(4)))
+        blocks.append(stacks.pcapng_packet(0, stamp, data))
+    blocks.append(stacks.pcapng_interface(113, options=struct.pack("<HH", 14, 8) + bytes(4)))
     path = tmp_path / "tsoffset.pcapng"
     path.write_bytes(b"".join(blocks))
     result, _ = carpscope("read", str(path))
@@ -197,15 +195,13 @@ def test_a_link_type_carpscope_cannot_decode_is_named_in_one_line(tmp_path):
 def test_a_pcapng_interface_of_a_link_type_carpscope_cannot_decode_is_named(tmp_path):
     """The second interface is PPP: the frames before it are analysed, then one line and exit 3."""
     frames = pcap_frames(FAILOVER)
-    blocks = [stacks.pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
-              stacks.pcapng_block(1, struct.pack("<HHI", 1, 0, 262144))]
+    blocks = [stacks.pcapng_section(), stacks.pcapng_interface(1)]
     for t, data in frames[:4]:
         stamp = int(t * 1e6)
-        blocks.append(stacks.pcapng_block(6, struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(data),
-                                                         len(data)) + data))
-    blocks.append(stacks.pcapng_block(1, struct.pack("<HHI", 9, 0, 262144)))
+        blocks.append(stacks.pcapng_packet(0, stamp, data))
+    blocks.append(stacks.pcapng_interface(9))
     ppp = b"\xff\x03\x00\x21" + frames[4][1][14:]
-    blocks.append(stacks.pcapng_block(6, struct.pack("<IIIII", 1, 0, 0, len(ppp), len(ppp)) + ppp))
+    blocks.append(stacks.pcapng_packet(1, 0, ppp))
     path = tmp_path / "ppp-interface.pcapng"
     path.write_bytes(b"".join(blocks))
     result, _ = carpscope("read", str(path), "-T", "json")

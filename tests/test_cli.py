@@ -6,14 +6,12 @@ import gzip
 import json
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
-import dpkt
 import pytest
+import stacks
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"
@@ -156,13 +154,8 @@ def test_version():
 
 def carp_frame(src: str, vhid: int, tags: tuple[tuple[int, int], ...] = ()) -> bytes:
     """An Ethernet frame with a CARP advert from `src`, in 802.1Q/802.1ad tags (tpid, vid)."""
-    carp = bytearray(struct.pack("!BBBBBBH", 0x21, vhid, 0, 7, 0, 1, 0) + bytes(28))
-    carp[6:8] = struct.pack("!H", dpkt.in_cksum(bytes(carp)))
-    ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton("224.0.0.18"), ttl=255, p=112,
-                    data=bytes(carp))
-    ip.len = 20 + len(carp)
-    tagged = b"".join(struct.pack("!HH", tpid, vid) for tpid, vid in tags)
-    return bytes.fromhex("01005e000012" "00005e000107") + tagged + b"\x08\x00" + bytes(ip)
+    packet = stacks.ipv4_packet(src, "224.0.0.18", 112, stacks.carp_advert(vhid))
+    return stacks.ethernet("00:00:5e:00:01:07", "01:00:5e:00:00:12", 0x0800, packet, tags)
 
 
 def test_a_filter_keeps_vlan_tagged_adverts(tmp_path):
@@ -171,10 +164,8 @@ def test_a_filter_keeps_vlan_tagged_adverts(tmp_path):
               ("192.0.2.1", 3, ((0x8100, 10),)), ("192.0.2.2", 4, ((0x8100, 10),)),
               ("192.0.2.1", 5, ((0x88A8, 20), (0x8100, 30))), ("192.0.2.2", 6, ((0x88A8, 20), (0x8100, 30)))]
     path = tmp_path / "tagged.pcap"
-    with open(path, "wb") as f:
-        writer = dpkt.pcap.Writer(f)
-        for n, (src, vhid, tags) in enumerate(frames):
-            writer.writepkt(carp_frame(src, vhid, tags), ts=1700000000 + n)
+    path.write_bytes(stacks.pcap_bytes(((1700000000 + n, carp_frame(src, vhid, tags))
+                                        for n, (src, vhid, tags) in enumerate(frames)), snaplen=1500))
     for source in (path, tmp_path / "tagged.pcap.gz"):  # the batched and the one-by-one readers
         if source.suffix == ".gz":
             source.write_bytes(gzip.compress(path.read_bytes()))

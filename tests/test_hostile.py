@@ -8,13 +8,14 @@ import struct
 from pathlib import Path
 
 import pytest
+import stacks
 from click.testing import CliRunner
 
 from carpscope.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FAILOVER = ROOT / "captures" / "ucarp_failover.pcap"
-PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+PCAP_HEADER = stacks.pcap_header(snaplen=65535)
 
 
 def invoke(*args: str):
@@ -55,22 +56,14 @@ def test_a_capture_cut_at_every_offset(tmp_path):
 
 
 def vrrp_v2_frame(password: bytes) -> bytes:
-    """A VRRPv2 advert with simple-text auth carrying `password` (8 bytes)."""
-    vrrp = struct.pack("!BBBBBBH4s8s", 0x21, 9, 100, 1, 1, 1, 0, bytes([192, 0, 2, 9]), password)
-    total = sum(struct.unpack("!10H", vrrp))
-    while total > 0xFFFF:
-        total = (total & 0xFFFF) + (total >> 16)
-    vrrp = vrrp[:6] + struct.pack("!H", ~total & 0xFFFF) + vrrp[8:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(vrrp), 0, 0, 255, 112, 0,
-                     bytes([192, 0, 2, 9]), bytes([224, 0, 0, 18]))
-    return b"\x01\x00\x5e\x00\x00\x12\x00\x00\x5e\x00\x01\x09\x08\x00" + ip + vrrp
+    """A VRRPv2 advert with simple-text auth carrying `password` (8 bytes); IPv4 checksum left 0."""
+    vrrp = stacks.vrrp2(9, 100, ["192.0.2.9"], auth_type=1, auth_data=password)
+    packet = stacks.ipv4_header("192.0.2.9", "224.0.0.18", 112, len(vrrp), checksum=False) + vrrp
+    return stacks.ethernet("00:00:5e:00:01:09", "01:00:5e:00:00:12", 0x0800, packet)
 
 
 def pcap_of(*frames: bytes, snaplen: int = 65535) -> bytes:
-    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1)
-    for i, frame in enumerate(frames):
-        out += struct.pack("<IIII", 1700000000 + i, 0, len(frame), len(frame)) + frame
-    return out
+    return stacks.pcap_bytes(((1700000000 + i, frame) for i, frame in enumerate(frames)), snaplen=snaplen)
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "jsonl"])
@@ -89,7 +82,7 @@ def test_escape_sequences_in_a_vrrp_password_never_reach_the_output(tmp_path, fm
     (b"", 3, "empty file"),
     (os.urandom(64), 3, "not a pcap"),
     (PCAP_HEADER + b"\x01\x02\x03", 3, "truncated"),
-    (PCAP_HEADER + struct.pack("<IIII", 1, 0, 0x7FFFFFFF, 0x7FFFFFFF) + b"xx", 3, ""),
+    (PCAP_HEADER + stacks.pcap_record(1, 0, b"xx", 0x7FFFFFFF, 0x7FFFFFFF), 3, ""),
 ])
 def test_broken_files_give_one_line_and_exit_3(tmp_path, content, code, message):
     path = tmp_path / "broken.pcap"
@@ -135,11 +128,6 @@ def pcap_records(data: bytes) -> list[tuple[int, int, bytes]]:
     return out
 
 
-def pcapng_block(kind: int, body: bytes) -> bytes:
-    body += b"\0" * (-len(body) % 4)
-    return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
-
-
 def reencapsulate(frame: bytes, linktype: int) -> bytes:
     """An Ethernet frame as Linux cooked (SLL: packet type, ARPHRD_ETHER, address) or raw IP."""
     if linktype == LINUX_SLL:
@@ -155,9 +143,8 @@ def multi_interface_pcapng(second: int) -> bytes:
 def multi_interface_blocks(second: int) -> list[bytes]:
     """SHB; IDB 0 Ethernet, IDB 1 `second`; EPBs: ucarp_failover's frames, every other
     IPv4 frame on interface 1 (ARP stays on Ethernet: raw IP cannot carry it)."""
-    out = [pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
-    out.append(pcapng_block(1, struct.pack("<HHI", 1, 0, 0)))
-    out.append(pcapng_block(1, struct.pack("<HHI", second, 0, 0) + struct.pack("<HHB3xHH", 9, 1, 6, 0, 0)))
+    out = [stacks.pcapng_section(), stacks.pcapng_interface(1, snaplen=0)]
+    out.append(stacks.pcapng_interface(second, snaplen=0, options=struct.pack("<HHB3xHH", 9, 1, 6, 0, 0)))
     moved = 0
     for sec, usec, frame in pcap_records(FAILOVER.read_bytes()):
         iface = 0
@@ -166,8 +153,7 @@ def multi_interface_blocks(second: int) -> list[bytes]:
         if frame[12:14] == b"\x08\x00" or iface:
             moved += 1
         stamp = sec * 1_000_000 + usec
-        out.append(pcapng_block(6, struct.pack("<IIIII", iface, stamp >> 32, stamp & 0xFFFFFFFF, len(frame),
-                                               len(frame)) + frame))
+        out.append(stacks.pcapng_packet(iface, stamp, frame))
     return out
 
 
@@ -216,7 +202,7 @@ def test_write_says_which_frames_a_one_link_type_pcap_could_not_keep(tmp_path):
 def test_pcapng_with_an_undescribed_interface_is_damaged_not_a_crash(tmp_path):
     blocks = multi_interface_blocks(LINUX_SLL)
     # A packet on interface 7, which no IDB describes, after the first six packets.
-    blocks.insert(9, pcapng_block(6, struct.pack("<IIIII", 7, 0, 0, 4, 4) + b"abcd"))
+    blocks.insert(9, stacks.pcapng_packet(7, 0, b"abcd"))
     path = tmp_path / "bad.pcapng"
     path.write_bytes(b"".join(blocks))
     result = invoke("read", str(path), "-T", "json")
@@ -324,7 +310,7 @@ def disorderly(records, how: str) -> list[tuple[int, int, bytes]]:
 def test_out_of_order_and_duplicate_timestamps_are_analysed(tmp_path, how, fmt):
     records = disorderly(pcap_records(FAILOVER.read_bytes()), how)
     path = tmp_path / f"{how}.pcap"
-    path.write_bytes(PCAP_HEADER + b"".join(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame
+    path.write_bytes(PCAP_HEADER + b"".join(stacks.pcap_record(sec, usec, frame)
                                             for sec, usec, frame in records))
     result = invoke("read", str(path), "-T", fmt, "-p", PASS, "-V")
     assert result.exit_code == 0, result.stderr
@@ -352,7 +338,7 @@ def test_out_of_order_and_duplicate_timestamps_are_analysed(tmp_path, how, fmt):
 def test_the_report_of_an_out_of_order_file_spans_its_earliest_to_latest_time(tmp_path):
     records = pcap_records(FAILOVER.read_bytes())[::-1]
     path = tmp_path / "reversed.pcap"
-    path.write_bytes(PCAP_HEADER + b"".join(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame
+    path.write_bytes(PCAP_HEADER + b"".join(stacks.pcap_record(sec, usec, frame)
                                             for sec, usec, frame in records))
     result = invoke("read", str(path), "-q")
     assert "(13.94s)" in result.stdout
@@ -364,8 +350,7 @@ def test_times_after_2038_are_the_same_through_a_pipe(tmp_path):
 
     records = [(0xFFFFFFFF - 20 + i, usec, frame)
                for i, (_, usec, frame) in enumerate(pcap_records(FAILOVER.read_bytes()))]
-    data = PCAP_HEADER + b"".join(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame
-                                  for sec, usec, frame in records)
+    data = PCAP_HEADER + b"".join(stacks.pcap_record(sec, usec, frame) for sec, usec, frame in records)
     plain, zipped = tmp_path / "late.pcap", tmp_path / "late.pcap.gz"
     plain.write_bytes(data)
     zipped.write_bytes(gzip.compress(data))
@@ -382,7 +367,7 @@ def test_record_times_a_pcap_cannot_hold_are_written_clamped(tmp_path):
     """A record whose microseconds overflow past 2^32 s used to crash -w (struct.error)."""
     (sec, usec, frame), *_ = [r for r in pcap_records(FAILOVER.read_bytes()) if r[2][23:24] == b"\x70"]
     path = tmp_path / "late.pcap"
-    path.write_bytes(PCAP_HEADER + struct.pack("<IIII", 0xFFFFFFFF, 0xFFFFFFFF, len(frame), len(frame)) + frame)
+    path.write_bytes(PCAP_HEADER + stacks.pcap_record(0xFFFFFFFF, 0xFFFFFFFF, frame))
     out = tmp_path / "out.pcap"
     result = invoke("read", str(path), "-T", "json", "-w", str(out))
     assert result.exit_code == 0
@@ -395,8 +380,8 @@ def test_raw_ip_is_written_as_linktype_raw(tmp_path):
     """pcap files hold LINKTYPE_RAW (101); DLT_RAW is 12 on Linux and 14 on OpenBSD."""
     records = pcap_records(FAILOVER.read_bytes())
     path = tmp_path / "raw.pcap"
-    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, LINKTYPE_RAW)
-                     + b"".join(struct.pack("<IIII", s, u, len(f) - 14, len(f) - 14) + f[14:]
+    path.write_bytes(stacks.pcap_header(65535, LINKTYPE_RAW)
+                     + b"".join(stacks.pcap_record(s, u, f[14:])
                                 for s, u, f in records if f[12:14] == b"\x08\x00"))
     out = tmp_path / "out.pcap"
     assert invoke("read", str(path), "-q", "-w", str(out)).exit_code == 0

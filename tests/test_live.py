@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -20,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import stacks
 
 from lab import Lab, carp_adverts, require_lab, run
 
@@ -239,51 +238,34 @@ def test_a_lost_capture_is_a_jsonl_finding_before_the_groups(pair, carpscope):
 # -- what the kernel filter lets through -------------------------------------------------------
 
 
-def _cksum(data: bytes) -> int:
-    data += b"\0" * (len(data) % 2)
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+SENDER_MAC = "02:00:00:00:00:09"
 
 
-def _carp(vhid: int) -> bytes:
-    """Ethertype, IPv4 header and a CARP advert (no valid HMAC) from 192.0.2.9."""
-    carp = struct.pack("!BBBBBBH", 0x21, vhid, 0, 7, 0, 1, 0) + bytes(28)
-    carp = carp[:6] + struct.pack("!H", _cksum(carp)) + carp[8:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(carp), 0, 0, 255, 112, 0,
-                     socket.inet_aton("192.0.2.9"), socket.inet_aton("224.0.0.18"))
-    ip = ip[:10] + struct.pack("!H", _cksum(ip)) + ip[12:]
-    return b"\x08\x00" + ip + carp
+def _carp(vhid: int, tags=()) -> bytes:
+    """A CARP advert (no valid HMAC) from 192.0.2.9, in VLAN tags (TPID, VID)."""
+    packet = stacks.ipv4_packet("192.0.2.9", stacks.CARP_V4_GROUP, 112, stacks.carp_advert(vhid))
+    return stacks.ethernet(SENDER_MAC, stacks.CARP_V4_MAC, 0x0800, packet, tags)
 
 
-def _vrrp6(vrid: int, hop_by_hop: bool = False) -> bytes:
-    """Ethertype, IPv6 header (and a hop-by-hop header) and a VRRPv3 advert from fe80::9."""
-    src, dst = socket.inet_pton(socket.AF_INET6, "fe80::9"), socket.inet_pton(socket.AF_INET6, "ff02::12")
-    vrrp = struct.pack("!BBBBHH", 0x31, vrid, 100, 1, 100, 0) + socket.inet_pton(socket.AF_INET6, "2001:db8::9")
-    pseudo = src + dst + struct.pack("!I3xB", len(vrrp), 112)
-    vrrp = vrrp[:6] + struct.pack("!H", _cksum(pseudo + vrrp)) + vrrp[8:]
-    ext = struct.pack("!BB6x", 112, 0) if hop_by_hop else b""
-    ip = struct.pack("!IHBB", 6 << 28, len(ext) + len(vrrp), 0 if hop_by_hop else 112, 255) + src + dst
-    return b"\x86\xdd" + ip + ext + vrrp
-
-
-def _tag(vid: int, tpid: int = 0x8100) -> bytes:
-    return struct.pack("!HH", tpid, vid)
+def _vrrp6(vrid: int, tags=(), hop_by_hop: bool = False) -> bytes:
+    """A VRRPv3 advert from fe80::9 (behind a hop-by-hop header), in VLAN tags (TPID, VID)."""
+    src, dst = "fe80::9", stacks.CARP_V6_GROUP
+    vrrp = stacks.vrrp3(vrid, 100, ["2001:db8::9"], src, dst)
+    packet = stacks.ipv6(src, dst, 0, stacks.hop_by_hop(112) + vrrp) if hop_by_hop else stacks.ipv6(src, dst, 112, vrrp)
+    return stacks.ethernet(SENDER_MAC, stacks.CARP_V6_MAC, 0x86DD, packet, tags)
 
 
 def test_the_kernel_filter_passes_vlan_tagged_and_ipv6_adverts(pair, carpscope):
     live = carpscope(pair.bridge_ns, "br0", "-T", "jsonl")
     assert live.wait_for(is_packet, timeout=4)
-    frames = {("carp", 42, 4, (10,)): _tag(10) + _carp(42),
-              ("carp", 43, 4, (20, 30)): _tag(20, 0x88A8) + _tag(30) + _carp(43),
+    frames = {("carp", 42, 4, (10,)): _carp(42, [(0x8100, 10)]),
+              ("carp", 43, 4, (20, 30)): _carp(43, [(0x88A8, 20), (0x8100, 30)]),
               ("vrrp", 44, 6, ()): _vrrp6(44),
-              ("vrrp", 45, 6, (10,)): _tag(10) + _vrrp6(45),
+              ("vrrp", 45, 6, (10,)): _vrrp6(45, [(0x8100, 10)]),
               ("vrrp", 46, 6, ()): _vrrp6(46, hop_by_hop=True)}
-    macs = {4: bytes.fromhex("01005e000012"), 6: bytes.fromhex("333300000012")}
     script = ("import socket, sys\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(('eth0', 0))\n"
               "for frame in sys.argv[1:]:\n    s.send(bytes.fromhex(frame))\n")
-    raw = [macs[key[2]] + bytes.fromhex("020000000009") + body for key, body in frames.items()]
+    raw = list(frames.values())
     pair.exec(pair.hosts["a"], sys.executable, "-c", script, *(f.hex() for f in raw))
     wanted = set(frames)
 

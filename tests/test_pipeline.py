@@ -7,13 +7,10 @@ the same pipeline with the fast path switched off.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import random
-import struct
 
 import pytest
+import stacks
 
 from carpscope.auth import Verifier
 from carpscope.election.tracker import Tracker
@@ -24,54 +21,26 @@ KEY = b"s3cret"
 GROUP_V4, GROUP_V6 = "224.0.0.18", "ff02::12"
 
 
-def ones(data: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total > 0xFFFF:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def carp_payload(vhid, advskew, counter, vips, advbase=1, key=KEY, corrupt=False) -> bytes:
     """A CARP header signed the FreeBSD way: HMAC over 02 01 vhid VIPs counter (PROTOCOL.md §2.1)."""
-    ctr = counter.to_bytes(8, "big")
-    packed = b"".join(sorted(ipaddress.ip_address(v).packed for v in vips))
-    md = hmac.new(key, b"\x02\x01" + bytes([vhid]) + packed + ctr, hashlib.sha1).digest()
-    head = struct.pack("!BBBBBBH", 0x21, vhid, advskew, 7, 0, advbase, 0) + ctr + md
-    cksum = ones(head) ^ (0x0F0F if corrupt else 0)
-    return head[:6] + struct.pack("!H", cksum) + head[8:]
-
-
-def ether(src_mac: str, dst_mac: str, ethertype: int, body: bytes, vlan: int | None) -> bytes:
-    tag = struct.pack("!HH", 0x8100, vlan) if vlan is not None else b""
-    return (bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", "")) + tag
-            + struct.pack("!H", ethertype) + body)
+    md = stacks.carp_md(key, vhid, vips, counter)
+    return stacks.carp_advert(vhid, advskew, advbase, counter, md, corrupt=corrupt)
 
 
 def ip_frame(src: str, payload: bytes, vhid: int, ident: int, vlan=None, family=4) -> bytes:
     mac = f"00:00:5e:00:01:{vhid:02x}"
     if family == 6:
-        header = struct.pack("!IHBB", 6 << 28, len(payload), 112, 255)
-        header += ipaddress.ip_address(src).packed + ipaddress.ip_address(GROUP_V6).packed
-        return ether(mac, "33:33:00:00:00:12", 0x86DD, header + payload, vlan)
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0x10, 20 + len(payload), ident, 0, 255, 112, 0,
-                         ipaddress.ip_address(src).packed, ipaddress.ip_address(GROUP_V4).packed)
-    header = header[:10] + struct.pack("!H", ones(header)) + header[12:]
-    return ether(mac, "01:00:5e:00:00:12", 0x0800, header + payload, vlan)
+        return stacks.ether(mac, "33:33:00:00:00:12", 0x86DD, stacks.ipv6(src, GROUP_V6, 112, payload), vlan)
+    packet = stacks.ipv4_packet(src, GROUP_V4, 112, payload, tos=0x10, ident=ident)
+    return stacks.ether(mac, "01:00:5e:00:00:12", 0x0800, packet, vlan)
 
 
 def garp(vip: str, vhid: int, vlan=None) -> bytes:
-    mac = f"00:00:5e:00:01:{vhid:02x}"
-    addr = ipaddress.ip_address(vip).packed
-    body = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, bytes.fromhex(mac.replace(":", "")), addr,
-                       bytes(6), addr)
-    return ether(mac, "ff:ff:ff:ff:ff:ff", 0x0806, body, vlan)
+    return stacks.garp(vip, f"00:00:5e:00:01:{vhid:02x}", vlan)
 
 
 def vrrp_frame(src: str, vrid: int, priority: int, ident: int, vips=("192.0.2.50",)) -> bytes:
-    addrs = b"".join(ipaddress.ip_address(v).packed for v in vips)
-    head = struct.pack("!BBBBBBH", 0x21, vrid, priority, len(vips), 0, 1, 0) + addrs + bytes(8)
-    payload = head[:6] + struct.pack("!H", ones(head)) + head[8:]
-    return ip_frame(src, payload, vrid, ident)
+    return ip_frame(src, stacks.vrrp2(vrid, priority, vips), vrid, ident)
 
 
 class NoFastPath(Pipeline):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import struct
-
+import stacks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,10 +15,10 @@ LINKTYPES = sorted(linklayer.SUPPORTED) + [147, 9999]
 
 
 def ipv4_frame(payload: bytes, ttl: int = 255, length: int | None = None) -> bytes:
-    total = 20 + len(payload) if length is None else length
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0x10, total, 1, 0x4000, ttl, 112, 0,
-                         bytes([192, 0, 2, 1]), bytes([224, 0, 0, 18]))
-    return b"\x01\x00\x5e\x00\x00\x12\x00\x00\x5e\x00\x00\x07\x08\x00" + header + payload
+    """CARP's addresses, the IPv4 checksum left 0 (the decoder does not need it), any total length."""
+    header = stacks.ipv4_header("192.0.2.1", "224.0.0.18", 112, len(payload), ttl=ttl, tos=0x10, ident=1,
+                                df=True, length=length, checksum=False)
+    return stacks.ethernet("00:00:5e:00:00:07", "01:00:5e:00:00:12", 0x0800, header + payload)
 
 
 @settings(max_examples=400)

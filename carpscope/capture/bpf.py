@@ -1,4 +1,5 @@
-"""The BPF expression `read` and `live` compile: protocol 112, narrowed by the user's -f.
+"""The BPF expression `read` and `live` compile (protocol 112, narrowed by the user's -f),
+and the program `read` runs per frame for each link type.
 
 One builder for both, because `vlan` shifts the offsets of everything after it
 (pcap-filter(7)): a -f like `host 192.0.2.1` has to be repeated at each VLAN depth
@@ -13,6 +14,10 @@ decoder walks the chain itself, bounded (wire/decode.py).
 from __future__ import annotations
 
 import re
+
+import pcapy
+
+from carpscope.errors import LiveCaptureError
 
 # IPv4 protocol 112 (PROTOCOL.md §2.1), and VRRPv2 behind an IPv4 AH header (keepalived
 # auth_type AH, PROTOCOL.md §9.6): protocol 51 whose AH next header (its first byte,
@@ -45,3 +50,32 @@ def capture_filter(user: str | None, vlan: bool = True, kernel: bool = False) ->
         return f"({user}) and ({capture_filter(None, vlan, kernel)})"
     one = f"(({user}) and {proto})" if user else proto
     return f"{one} or (vlan and ({one} or (vlan and {one})))" if vlan else one
+
+
+# Link types whose header libpcap's BPF offsets match what carpscope decodes; on
+# others (Frame Relay variants, say) the decoder alone decides what is protocol 112.
+_BPF_LINKTYPES = {0, 1, 12, 14, 101, 108, 113, 228, 229, 276}
+# Raw IP under another number: OpenBSD's DLT_RAW (14) and LINKTYPE_RAW compile as
+# this platform's DLT_RAW (libpcap refuses "unknown data link type 14").
+_RAW_IP = {14: pcapy.DLT_RAW, 101: pcapy.DLT_RAW}
+
+
+def program(linktype: int, user: str | None):
+    """The BPF program that admits a frame of this link type (None: all; the decoder decides).
+
+    A -f that does not compile is a LiveCaptureError (exit 4), as before.
+    """
+    dlt = _RAW_IP.get(linktype, linktype)
+    if linktype not in _BPF_LINKTYPES:
+        return _compile(dlt, user, user) if user else None
+    try:
+        return pcapy.compile(dlt, 262144, capture_filter(user, vlan=True), 1, 0)
+    except pcapy.PcapError:
+        return _compile(dlt, capture_filter(user, vlan=False), user)
+
+
+def _compile(dlt: int, expression: str, user: str | None):
+    try:
+        return pcapy.compile(dlt, 262144, expression, 1, 0)
+    except pcapy.PcapError as err:
+        raise LiveCaptureError(f"bad capture filter {user or expression!r}: {err}") from None

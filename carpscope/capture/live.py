@@ -1,6 +1,6 @@
 """Live capture through pcapy-ng: frames as they arrive, ticks when nothing does.
 
-The only place besides files.py that touches libpcap, and the only one that reads
+The only place besides the file readers that touches libpcap, and the only one that reads
 the clock: every wake-up ends with a Tick, so the tracker's timeouts fire while the
 wire is silent (DESIGN.md, principle 2).
 
@@ -12,14 +12,14 @@ the handle is non-blocking and select() does the waiting.
 from __future__ import annotations
 
 import select
-import struct
 import time
 from collections.abc import Iterator
 
 import pcapy
 
+from carpscope.capture import batch
 from carpscope.capture.bpf import capture_filter
-from carpscope.capture.files import unsupported
+from carpscope.capture.linktypes import unsupported
 from carpscope.errors import LiveCaptureError
 from carpscope.model import Frame, Tick
 from carpscope.wire import linklayer
@@ -29,7 +29,6 @@ BLOCK_MS = 20  # the kernel hands over a block with frames in it at least this o
 LAG = 0.05  # a frame captured longer ago than this has been handed over: a tick may claim it
 TICK = 0.1  # how often an idle capture hands the tracker a tick
 _BATCH = 256
-_META = struct.Struct("=IIII")  # sec, usec, offset, caplen
 
 
 def interfaces() -> list[str]:
@@ -88,9 +87,8 @@ def stream(reader, iface: str, clock=time.time, wait=select.select) -> Iterator[
             buf, meta = reader.next_batch(_BATCH)
         except pcapy.PcapError as err:
             raise LiveCaptureError(f"{iface}: capture lost: {err}") from None
-        for sec, usec, offset, caplen in _META.iter_unpack(meta):
-            number += 1
-            yield Frame(number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen)
-        if len(meta) < _BATCH * _META.size:  # drained: nothing captured before now - LAG is still queued
+        yield from batch.frames(buf, meta, linktype, number)
+        number += batch.count(meta)
+        if batch.count(meta) < _BATCH:  # drained: nothing captured before now - LAG is still queued
             yield Tick(now - LAG)
             wait([fd], [], [], TICK)

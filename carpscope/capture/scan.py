@@ -14,43 +14,67 @@ without it hit damage (or died): the parent walks the file itself from the last
 whole batch, which also finds the reason. With "times" (a merge), each batch
 ends with its next_batch records unchanged, so the parent has every frame's time.
 
+Both sides live here: `spawn` and `batches` in the parent (capture/files.py),
+`main` in the child.
+
 Usage (by capture.files only): python -m carpscope.capture.scan FILE [FILTER [times]]
 """
 
 from __future__ import annotations
 
 import struct
+import subprocess
 import sys
-from array import array
 from collections.abc import Iterator
-from itertools import compress
-from operator import add
+
+from carpscope.capture.batch import META as _RECORD
+from carpscope.capture.batch import admitted
+from carpscope.capture.streams import widen_pipe
 
 HEAD = struct.Struct("=III")
 END = HEAD.pack(0, 0, 0)
 META = struct.Struct("=IIIII")  # number, sec, usec, offset, caplen
 BATCH = 2048
-_RECORD = struct.Struct("=IIII")  # next_batch's: sec, usec, offset, caplen
 
 
-def admitted(buf: bytes, meta: bytes, admit) -> Iterator[int]:
-    """Indexes of the next_batch records `admit` passes, without a Python loop over the others.
+class Cut(Exception):
+    """The child stopped without its end mark: damage, or a child that died."""
 
-    Most frames of a big capture are not protocol 112; map() and compress() keep
-    their cost in C (three times faster than a loop, measured on bench/gen.py's mixed capture).
+
+def spawn(path: str, user_filter: str | None, times: bool) -> subprocess.Popen | None:
+    """A child filtering `path` into its stdout; None if none can be started."""
+    command = [sys.executable, "-m", "carpscope.capture.scan", path, user_filter or "", "times" if times else ""]
+    try:
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    widen_pipe(child.stdout.fileno())  # fewer wake-ups of the child
+    return child
+
+
+def batches(child: subprocess.Popen, times: bool) -> Iterator[tuple[int, bytes, bytes, bytes]]:
+    """(frames read, META records, their bytes, every next_batch record if `times`) per batch.
+
+    Cut if the stream ends without the end mark.
     """
-    fields = array("I")
-    fields.frombytes(meta)
-    offsets = fields[2::4]
-    ends = map(add, offsets, fields[3::4])
-    verdicts = map(admit, map(buf.__getitem__, map(slice, offsets, ends)))
-    return compress(range(len(offsets)), verdicts)
+    read = child.stdout.read
+    while (head := read(HEAD.size)) != END:
+        if len(head) != HEAD.size:
+            raise Cut
+        records, meta_len, buf_len = HEAD.unpack(head)
+        meta, buf = read(meta_len), read(buf_len)
+        expected = records * _RECORD.size if times else 0
+        every = read(expected) if expected else b""
+        if len(meta) != meta_len or len(buf) != buf_len or len(every) != expected:
+            raise Cut
+        yield records, meta, buf, every
 
 
 def main(path: str, user_filter: str | None, times: bool = False) -> None:
     import pcapy
 
-    from carpscope.capture.files import program
+    from carpscope.capture.bpf import program
 
     out = sys.stdout.buffer
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from carpscope.model import CarpAdvert, Finding, Severity
 from carpscope.wire.checksum import verifies
 
-CARP_HEADER_LEN = 36
+CARP_LEN = 36  # the whole header: what a CARP advert is (classify.py, repeat.py)
 CARP_VERSION = 2
 CARP_ADVERTISEMENT = 1
 CARP_AUTHLEN = 7  # counter + md in 32-bit words, always 7 on send [OBSD-c carp_send_ad]
@@ -29,10 +29,10 @@ def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
         fields["cksum"] = int.from_bytes(payload[6:8], "big")
     if n >= 16:
         fields["counter"] = int.from_bytes(payload[8:16], "big")
-    if n >= CARP_HEADER_LEN:
+    if n >= CARP_LEN:
         fields["md"] = payload[16:36]
         # Checksum covers the 36-byte header only, no pseudo-header, v4 and v6 (§1.2).
-        fields["checksum"] = "ok" if verifies(payload[:CARP_HEADER_LEN]) else "bad"
+        fields["checksum"] = "ok" if verifies(payload[:CARP_LEN]) else "bad"
     _check(fields, base, findings)
     return CarpAdvert(**base, **fields, findings=tuple(findings))
 
@@ -45,8 +45,8 @@ def _check(fields: dict, base: dict, findings: list[Finding]) -> None:
         findings.append(Finding(kind, severity, detail, frame, time, "carp", fields.get("vhid"),
                                 base["family"], base["vlan"]))
 
-    if base["caplen"] < CARP_HEADER_LEN:
-        if base["length"] < CARP_HEADER_LEN:
+    if base["caplen"] < CARP_LEN:
+        if base["length"] < CARP_LEN:
             add("malformed", Severity.WARNING, f"CARP header is {base['length']} bytes, needs 36")
         else:
             add("short-capture", Severity.WARNING,
@@ -61,6 +61,6 @@ def _check(fields: dict, base: dict, findings: list[Finding]) -> None:
         add("malformed", Severity.WARNING, f"authlen {fields['authlen']}, every implementation sends 7")
     if fields.get("vhid") == 0:
         add("malformed", Severity.WARNING, "vhid 0 is not a valid virtual host id (1-255)")
-    if base["length"] > CARP_HEADER_LEN:
+    if base["length"] > CARP_LEN:
         add("trailing-bytes", Severity.INFO,
-            f"{base['length'] - CARP_HEADER_LEN} bytes after the CARP header (ignored by receivers)")
+            f"{base['length'] - CARP_LEN} bytes after the CARP header (ignored by receivers)")

@@ -6,8 +6,7 @@ length check; the reason is kept on the record so the user can see why.
 
 from __future__ import annotations
 
-CARP_LEN = 36
-CARP_AUTHLEN = 7
+from carpscope.wire.carp import CARP_AUTHLEN, CARP_LEN
 
 
 def classify(payload: bytes, length: int, src_mac: str | None) -> tuple[str, str, bool]:

@@ -13,8 +13,9 @@ path; anything else is decoded in full.
 
 from __future__ import annotations
 
+from carpscope.wire.carp import CARP_LEN
+
 DLT_EN10MB = 1
-CARP_LEN = 36
 _IPV4 = b"\x08\x00"
 _IPV6 = b"\x86\xdd"
 _VLAN = b"\x81\x00"
