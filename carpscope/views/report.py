@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from carpscope.model import Finding, Severity
-from carpscope.views import layout
+from carpscope.views import layout, periods
 from carpscope.views.layout import Line
 from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, group_name, seconds, utc, where
 
@@ -189,9 +189,136 @@ def _finding_lines(findings: list, first: float | None, width: int | None) -> li
     return out or [[("  none", "")]]
 
 
+# -- the timeline strip (issue 17) ------------------------------------------------------------
+
+STRIP_WIDTH = 80  # the strip's width when the report has none
+STRIP_LABEL = 24  # widest group name beside a strip; longer ones go on a line of their own
+STRIP_QUIET = 3  # columns of a compressed quiet stretch
+MEMBER_STYLES = ("green", "cyan", "blue", "magenta", "yellow", "bright_green", "bright_cyan", "bright_blue",
+                 "bright_magenta", "bright_yellow")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+# (plain, block) glyph and style of a column with no master, with two, and of a quiet stretch.
+GAP, SPLIT, QUIET = (".", "\u2591", "red"), ("#", "\u2593", "bold red"), ("~", "~", "dim")
+BLOCK = "\u2588"
+
+
+def strip_lines(snapshot, events, first: float | None, last: float | None, width: int | None,
+                blocks: bool = False) -> list[Line]:
+    """A strip per group of who was master when, a column a slice of the capture (views/periods.py).
+
+    Plain, a member is its letter, no master '.', two masters '#'; with `blocks` (a
+    terminal in colour) the same columns are coloured block characters. Quiet
+    stretches are compressed to a few columns, marked '~' on the axis.
+    """
+    if first is None or not snapshot.groups:
+        return []
+    lanes = periods.masterships(snapshot, events, first, last)
+    total = width or STRIP_WIDTH
+    names = [group_name(lane.key.proto, lane.key.id, lane.key.family, lane.key.vlan) for lane in lanes]
+    label = max(len(n) for n in names)
+    beside = label <= STRIP_LABEL and total - label - 4 >= 20
+    lead = label + 4 if beside else 4
+    cells = max(total - lead, 10)
+    rel = [periods.Stretch(p.start - first, p.end - first, p.quiet)
+           for p in periods.stretches(first, last, periods.moments(lanes, events, []))]
+    scale = periods.Scale(rel, cells, STRIP_QUIET)
+    who = _letters(lanes)
+    out: list[Line] = [[], [(f"  Masters (a column is {periods.duration(1 / scale.per_second)}"
+                             + ("; ~ quiet stretches compressed)" if any(p.quiet for p in rel) else ")"), "")]]
+    for lane, name in zip(lanes, names):
+        row = _strip_row(lane, scale, first, who, blocks)
+        if beside:
+            out.append([(f"  {name.ljust(label)}  ", "")] + row)
+        else:
+            out += [[(f"  {name}", "")], [("    ", "")] + row]
+    out.append([(" " * lead, "")] + [(_axis(scale, cells), "dim")])
+    out += _legend(lanes, who, blocks, width)
+    return [layout._rstrip(line) for line in out]
+
+
+def _letters(lanes) -> dict[str, tuple[str, str]]:
+    """Each member's letter and colour, in order of first mastership (the same in every group)."""
+    order: dict[str, tuple[str, str]] = {}
+    for p in sorted((p for lane in lanes for p in lane.periods), key=lambda p: p.start):
+        if p.member not in order:
+            n = len(order)
+            order[p.member] = (_LETTERS[n] if n < len(_LETTERS) else "*", MEMBER_STYLES[n % len(MEMBER_STYLES)])
+    return order
+
+
+def _strip_row(lane, scale, first: float, who, blocks: bool) -> Line:
+    """A group's columns: two masters beat none, which beats the member master longest in the column."""
+    columns: list[tuple[str, str]] = []
+    for i in range(int(scale.width)):
+        t0, t1 = first + scale.t(i), first + scale.t(i + 1)
+        glyph = None
+        for kind, look in (("split", SPLIT), ("gap", GAP)):
+            if any(m.kind == kind and _meets(m.start, m.end, t0, t1) for m in lane.marks):
+                glyph = (look[1] if blocks else look[0], look[2])
+                break
+        if glyph is None:
+            cover: dict[str, float] = {}
+            for p in lane.periods:
+                if _meets(p.start, p.end, t0, t1):
+                    cover[p.member] = cover.get(p.member, 0.0) + min(p.end, t1) - max(p.start, t0)
+            if cover:
+                letter, style = who[max(cover, key=lambda m: (cover[m], m))]
+                glyph = (BLOCK if blocks else letter, style)
+            else:
+                glyph = (" ", "")
+        columns.append(glyph)
+    for p in lane.periods:  # a master for less than a column (a takeover preempted at once) still shows
+        letter, style = who[p.member]
+        i = min(int(scale.x(p.end - first)), len(columns) - 1)
+        met = columns[min(int(scale.x(p.start - first)), i):i + 1]
+        if columns[i][1] != SPLIT[2] and not any(c[1] == style and c[0] in (letter, BLOCK) for c in met):
+            columns[i] = (BLOCK if blocks else letter, style)
+    row: Line = []
+    for glyph in columns:  # runs of one look, one segment
+        if row and row[-1][1] == glyph[1] and (blocks or row[-1][0][-1] == glyph[0]):
+            row[-1] = (row[-1][0] + glyph[0], glyph[1])
+        else:
+            row.append(glyph)
+    return row
+
+
+def _meets(start: float, end: float, t0: float, t1: float) -> bool:
+    return start < t1 and (end > t0 or (start == end and start >= t0))
+
+
+def _axis(scale, cells: int) -> str:
+    """Time since the start of the capture under the strips; '~' over a quiet stretch."""
+    axis = [" "] * cells
+    for p, x0, x1 in scale.spans:
+        if p.quiet:
+            for i in range(int(round(x0)), min(int(round(x1)), cells)):
+                axis[i] = "~"
+    end = -1
+    for t, x in periods.ticks(scale, 12):
+        text = "+" + periods.duration(t).replace(".00s", "s")
+        col = int(round(x))
+        if col > end and col + len(text) <= cells and all(c == " " for c in axis[col:col + len(text)]):
+            axis[col:col + len(text)] = text
+            end = col + len(text)
+    return "".join(axis)
+
+
+def _legend(lanes, who, blocks: bool, width: int | None) -> list[Line]:
+    fields: list[tuple[str, str]] = [((BLOCK if blocks else letter) + " " + addr, style)
+                                     for addr, (letter, style) in who.items()]
+    kinds = {m.kind for lane in lanes for m in lane.marks}
+    for kind, look, what in (("gap", GAP, "no master"), ("split", SPLIT, "split brain")):
+        if kind in kinds:
+            fields.append(((look[1] if blocks else look[0]) + " " + what, look[2]))
+    return layout.flow(fields, width, 2, 2) if fields else []
+
+
 def report_lines(snapshot, events, findings, first_time: float | None, last_time: float | None,
-                 width: int | None = None) -> list[Line]:
-    """The post-mortem as styled lines of at most `width` columns (None: one line per row)."""
+                 width: int | None = None, blocks: bool = False) -> list[Line]:
+    """The post-mortem as styled lines of at most `width` columns (None: one line per row).
+
+    `blocks`: the timeline strip in coloured block characters (a terminal in colour).
+    """
     events, findings = list(events), list(findings)
     parts = summary(snapshot, events, findings, first_time, last_time).split("; ")
     out = layout.flow([(p + ";" * (i < len(parts) - 1), "bold") for i, p in enumerate(parts)], width, 0, 0, " ")
@@ -200,6 +327,7 @@ def report_lines(snapshot, events, findings, first_time: float | None, last_time
     out += _group_lines(snapshot, first_time, width)
     out += [[], [(f"Timeline ({len(events)} events)", "bold")]]
     out += _event_lines(events, first_time, width)
+    out += strip_lines(snapshot, events, first_time, last_time, width, blocks)
     out += [[], [(f"Findings ({len(findings)}), most severe first", "bold")]]
     out += _finding_lines(findings, first_time, width)
     return out
