@@ -294,13 +294,29 @@ def _axis(scale, cells: int) -> str:
             for i in range(int(round(x0)), min(int(round(x1)), cells)):
                 axis[i] = "~"
     end = -1
+    step = periods.step_for(12 / scale.per_second)
     for t, x in periods.ticks(scale, 12):
-        text = "+" + periods.duration(t).replace(".00s", "s")
+        text = _since(t, step)
         col = int(round(x))
         if col > end and col + len(text) <= cells and all(c == " " for c in axis[col:col + len(text)]):
             axis[col:col + len(text)] = text
             end = col + len(text)
     return "".join(axis)
+
+
+def _since(t: float, step: float) -> str:
+    """A tick's time since the start: +5s, +0.5s, +2:30 (min:s), +2:01:00 (h:min:s), +1d 02:00."""
+    if t < 60 and step < 60:
+        return f"+{t:.{0 if step >= 1 else 1 if step >= 0.1 else 3}f}s"
+    whole = int(round(t))
+    days, rest = divmod(whole, 86400)
+    h, rest = divmod(rest, 3600)
+    m, sec = divmod(rest, 60)
+    if days:
+        return f"+{days}d {h:02d}:{m:02d}" + (f":{sec:02d}" if step < 60 else "")
+    if h:
+        return f"+{h}:{m:02d}" + (f":{sec:02d}" if step < 60 else "") + ("" if step < 60 else "h")
+    return f"+{m}:{sec:02d}"
 
 
 def _legend(lanes, who, blocks: bool, width: int | None) -> list[Line]:
