@@ -372,5 +372,5 @@ def hostile_vrrp(auth: bytes = b"<script>") -> list[tuple[float, bytes]]:
         if t >= T0 + 4:
             frames.append((t + 0.5, ip_frame("02:00:00:00:00:04", "192.0.2.4", CARP_V4_GROUP, 112,
                                              vrrp2(9, 100, ["192.0.2.90"], auth_type=1,
-                                                   auth_data=b"&lt;\x1b[2J\x07"))))
+                                                   auth_data=b"&lt;\x1b[2J"))))
     return frames

@@ -170,6 +170,8 @@ def stretches(first: float | None, last: float | None, times: list[float]) -> li
     last = last if last is not None and last > first else first + MIN_SPAN
     inside = sorted({first, last, *(t for t in times if first <= t <= last)})
     threshold = max(QUIET_MIN, QUIET_SHARE * (last - first))
+    if not any(first + CONTEXT < t < last - CONTEXT for t in inside):
+        return [Stretch(first, last, False)]  # nothing happened but the capture: nothing to zoom on
     out: list[Stretch] = []
     start = first
     for a, b in zip(inside, inside[1:]):

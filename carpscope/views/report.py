@@ -223,14 +223,15 @@ def strip_lines(snapshot, events, first: float | None, last: float | None, width
            for p in periods.stretches(first, last, periods.moments(lanes, events, []))]
     scale = periods.Scale(rel, cells, STRIP_QUIET)
     who = _letters(lanes)
-    out: list[Line] = [[], [(f"  Masters (a column is {periods.duration(1 / scale.per_second)}"
-                             + ("; ~ quiet stretches compressed)" if any(p.quiet for p in rel) else ")"), "")]]
+    head = f"Masters (a column is {periods.duration(1 / scale.per_second)}" + (
+        "; ~ quiet stretches compressed)" if any(p.quiet for p in rel) else ")")
+    out: list[Line] = [[]] + layout.paragraph(head, width, 2)
     for lane, name in zip(lanes, names):
         row = _strip_row(lane, scale, first, who, blocks)
         if beside:
             out.append([(f"  {name.ljust(label)}  ", "")] + row)
         else:
-            out += [[(f"  {name}", "")], [("    ", "")] + row]
+            out += layout.flow([(name, "")], width, 2, 4) + [[("    ", "")] + row]
     out.append([(" " * lead, "")] + [(_axis(scale, cells), "dim")])
     out += _legend(lanes, who, blocks, width)
     return [layout._rstrip(line) for line in out]
