@@ -177,7 +177,7 @@ def _mark(m, name: str, scale, left: float, top: float, bottom: float) -> str:
             label = f"gap {m.gap:.2f}s, expected {m.expected:.2f}s"
         elif m.gap is not None:
             label = f"gap {m.gap:.2f}s"
-        slow = m.gap is not None and m.expected is not None and m.gap > m.expected
+        slow = m.gap is not None and m.expected is not None and round(m.gap, 2) > round(m.expected, 2)
         tip = f"{name}: no master from {utc(m.start)} to {utc(m.end)} UTC ({label})"
     else:
         label = f"split brain {length}"
