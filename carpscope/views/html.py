@@ -154,8 +154,10 @@ def _lane(lane, name: str, lane_events, lane_findings, scale, left: float, y: fl
             out.append(f'<rect class="bar" data-member="{_e(member)}" data-start="{p.start!r}" '
                        f'data-end="{p.end!r}" x="{x0:.2f}" y="{ry + 3}" width="{width:.2f}" height="{ROW - 6}" '
                        f'fill="{colours.get(member, "#495057")}"><title>{_e(tip)}</title></rect>')
+    free = 0.0  # where the row of gap labels is free again: a label that would overlap is left out
     for m in lane.marks:
-        out.append(_mark(m, name, scale, left, bars_top, bottom))
+        mark, free = _mark(m, name, scale, left, bars_top, bottom, free)
+        out.append(mark)
     out += [_event_marker(i, e, left + scale.x(e.time), top + 11) for i, e in lane_events]
     out += [_finding_marker(i, f, left + scale.x(f.time), top + 11) for i, f in lane_findings]
     out.append("</g>")
@@ -166,7 +168,7 @@ def _key(key) -> str:
     return f"{key.proto}/{key.id}/{key.family}/{'.'.join(map(str, key.vlan))}"
 
 
-def _mark(m, name: str, scale, left: float, top: float, bottom: float) -> str:
+def _mark(m, name: str, scale, left: float, top: float, bottom: float, free: float) -> tuple[str, float]:
     """A gap (no master: stripes) or a split brain (two masters: cross-hatch), over the lane's rows."""
     x0, x1 = left + scale.x(m.start), left + scale.x(m.end)
     width = max(x1 - x0, 3.0)
@@ -183,13 +185,17 @@ def _mark(m, name: str, scale, left: float, top: float, bottom: float) -> str:
         label = f"split brain {length}"
         slow = True
         tip = f"{name}: {' and '.join(m.members)} both master from {utc(m.start)} to {utc(m.end)} UTC ({length})"
-    text = (f'<text class="mark-label{" late" if slow else ""}" x="{(x0 + x1) / 2:.2f}" y="{bottom + 12}" '
-            f'text-anchor="middle">{_e(label)}</text>')
+    middle, half = (x0 + x1) / 2, len(label) * 3.1 + 4  # 10px monospace: about 6.2px a character
+    text = ""
+    if middle - half >= free:
+        text = (f'<text class="mark-label{" late" if slow else ""}" x="{middle:.2f}" y="{bottom + 12}" '
+                f'text-anchor="middle">{_e(label)}</text>')
+        free = middle + half
     return (f'<g class="{m.kind}" data-start="{m.start!r}" data-end="{m.end!r}"'
             + (f' data-gap="{m.gap!r}"' if m.gap is not None else "")
             + (f' data-expected="{m.expected!r}"' if m.expected is not None else "") + ">"
             f'<rect x="{x0:.2f}" y="{top}" width="{width:.2f}" height="{bottom - top}" fill="url(#{m.kind})">'
-            f"<title>{_e(tip)}</title></rect>{text}</g>")
+            f"<title>{_e(tip)}</title></rect>{text}</g>"), free
 
 
 def _event_marker(i: int, e, x: float, y: float) -> str:

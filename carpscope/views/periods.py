@@ -69,10 +69,13 @@ def masterships(snapshot, events, first: float | None, last: float | None) -> li
     """A lane per group of the snapshot (its order), from the events in time order."""
     end_of_capture = last if last is not None else first
     lanes = []
-    events = sorted(events, key=lambda e: e.time)
+    by_group: dict[GroupKey, list] = {}
+    for e in sorted(events, key=lambda e: e.time):
+        by_group.setdefault(e.key, []).append(e)
     for g in snapshot.groups:
-        periods = _periods(g, [e for e in events if e.key == g.key], end_of_capture)
-        marks = _gaps(g, periods, events, end_of_capture) + _splits(g.key, periods)
+        own = by_group.get(g.key, [])
+        periods = _periods(g, own, end_of_capture)
+        marks = _gaps(g, periods, own, end_of_capture) + _splits(g.key, periods)
         lanes.append(Lane(g.key, tuple(m.addr for m in g.members), tuple(periods),
                           tuple(sorted(marks, key=lambda m: m.start))))
     return lanes
@@ -109,10 +112,10 @@ def _gaps(g, periods: list[Period], events: list, end_of_capture: float | None) 
     """Holes in the union of the periods, after the first one; the last runs to the end if no master is left."""
     marks: list[Mark] = []
     reach = None
+    changes = {(e.to, e.time): e for e in events if e.key == g.key and e.kind == "master-changed"}
     for p in periods:
         if reach is not None and p.start - reach > MIN_GAP:
-            closing = next((e for e in events if e.key == g.key and e.kind == "master-changed"
-                            and e.to == p.member and abs(e.time - p.start) < 1e-9), None)
+            closing = changes.get((p.member, p.start))
             marks.append(Mark(g.key, "gap", reach, p.start, closing.gap if closing else p.start - reach,
                               closing.expected if closing else None))
         reach = p.end if reach is None else max(reach, p.end)

@@ -8,6 +8,7 @@ but in colour. Passphrases never appear, only their 1-based positions (DESIGN.md
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from carpscope.model import Finding, Severity
@@ -248,31 +249,47 @@ def _letters(lanes) -> dict[str, tuple[str, str]]:
 
 
 def _strip_row(lane, scale, first: float, who, blocks: bool) -> Line:
-    """A group's columns: two masters beat none, which beats the member master longest in the column."""
+    """A group's columns: two masters beat none, which beats the member master longest in the column.
+
+    Each period and mark visits only the columns it meets, so a capture with thousands of
+    master changes costs no more than their number.
+    """
+    n = int(scale.width)
+    bounds = [first + scale.t(i) for i in range(n + 1)]  # column i is [bounds[i], bounds[i + 1])
+    marked: list[str | None] = [None] * n
+    cover: list[dict[str, float]] = [{} for _ in range(n)]
+    crowd = [0] * n  # periods meeting the column
+
+    def met(start: float, end: float) -> range:
+        a = min(int(scale.x(start - first)), n - 1)
+        return range(a, max(a + 1, min(math.ceil(scale.x(end - first)), n)))
+
+    for m in lane.marks:
+        for i in met(m.start, m.end):
+            if _meets(m.start, m.end, bounds[i], bounds[i + 1]) and marked[i] != "split":
+                marked[i] = m.kind
+    for p in lane.periods:
+        for i in met(p.start, p.end):
+            t0, t1 = bounds[i], bounds[i + 1]
+            if _meets(p.start, p.end, t0, t1):
+                cover[i][p.member] = cover[i].get(p.member, 0.0) + min(p.end, t1) - max(p.start, t0)
+                crowd[i] += 1
     columns: list[tuple[str, str]] = []
-    for i in range(int(scale.width)):
-        t0, t1 = first + scale.t(i), first + scale.t(i + 1)
-        glyph = None
-        for kind, look in (("split", SPLIT), ("gap", GAP)):
-            if any(m.kind == kind and _meets(m.start, m.end, t0, t1) for m in lane.marks):
-                glyph = (look[1] if blocks else look[0], look[2])
-                break
-        if glyph is None:
-            cover: dict[str, float] = {}
-            for p in lane.periods:
-                if _meets(p.start, p.end, t0, t1):
-                    cover[p.member] = cover.get(p.member, 0.0) + min(p.end, t1) - max(p.start, t0)
-            if cover:
-                letter, style = who[max(cover, key=lambda m: (cover[m], m))]
-                glyph = (BLOCK if blocks else letter, style)
-            else:
-                glyph = (" ", "")
-        columns.append(glyph)
-    for p in lane.periods:  # a master for less than a column (a takeover preempted at once) still shows
-        letter, style = who[p.member]
+    for i in range(n):
+        if marked[i] is not None:
+            look = SPLIT if marked[i] == "split" else GAP
+            columns.append((look[1] if blocks else look[0], look[2]))
+        elif cover[i]:
+            letter, style = who[max(cover[i], key=lambda m: (cover[i][m], m))]
+            columns.append((BLOCK if blocks else letter, style))
+        else:
+            columns.append((" ", ""))
+    for p in lane.periods:  # a master for less than a column (a takeover preempted at once) still shows,
+        letter, style = who[p.member]  # unless the column holds more (flapping: the gaps matter more)
         i = min(int(scale.x(p.end - first)), len(columns) - 1)
-        met = columns[min(int(scale.x(p.start - first)), i):i + 1]
-        if columns[i][1] != SPLIT[2] and not any(c[1] == style and c[0] in (letter, BLOCK) for c in met):
+        seen = columns[min(int(scale.x(p.start - first)), i):i + 1]
+        if columns[i][1] != SPLIT[2] and crowd[i] <= 2 and not any(c[1] == style and c[0] in (letter, BLOCK)
+                                                                   for c in seen):
             columns[i] = (BLOCK if blocks else letter, style)
     row: Line = []
     for glyph in columns:  # runs of one look, one segment
