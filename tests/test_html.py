@@ -364,3 +364,72 @@ def test_render_escapes_finding_details_and_needs_no_groups():
     assert "<script>" not in page and "&lt;script&gt;" in page and "\\x1b[2J" in page
     assert "a&lt;b&gt;.pcap" in page and "no group to draw" in page
     assert html_view.render(Snapshot(None, ()), [], [], None, None).count("<svg xmlns") == 0
+
+
+# -- the axis, the capture row, flapping -------------------------------------------------------
+
+def _steady(span: float, n: int, t0: float = stacks.T0):
+    """One master for `span` seconds, with n parameter changes spread evenly (nothing to compress)."""
+    key = GroupKey("carp", 1, 4, ())
+    events = [Event(t0, 1, "carp", 1, "master-elected", to="192.0.2.1")]
+    events += [Event(t0 + span * i / n, i + 1, "carp", 1, "parameters-changed", from_="192.0.2.1")
+               for i in range(1, n)]
+    member = Member("192.0.2.1", None, 1, 0, 0, None, n, "ok", t0, t0 + span)
+    g = GroupState(key, "192.0.2.1", t0, (member,), t0 + span, None, (), None, None, None, ("192.0.2.1",))
+    return Snapshot(t0 + span, (g,)), events, [], t0, t0 + span
+
+
+@pytest.mark.parametrize("span, n, shape", [
+    (0.8, 4, r"\d\d:\d\d:\d\d\.\d"),  # tenths of a second
+    (40, 8, r"\d\d:\d\d:\d\d"),  # seconds
+    (3 * 86400, 36, r"\d\d:\d\d"),  # hours, the date under each new day
+    (60 * 86400, 60, r"\d{4}-\d\d-\d\d"),  # days
+])
+def test_axis_ticks_from_seconds_to_days(span, n, shape):
+    import re
+
+    dom = Dom(html_view.render(*_steady(span, n)))
+    assert not dom.find("g", "quiet")
+    axis = next(g for g in dom.find("g", "axis"))
+    labels = [(float(t["attrs"]["x"]), t["text"]) for t in dom.elements if t["tag"] == "text" and axis in t["parents"]
+              and not t["attrs"].get("class")]
+    assert len(labels) >= 4 and all(re.fullmatch(shape, text) for _, text in labels), labels
+    xs = [x for x, _ in labels]
+    assert all(b - a >= 89 for a, b in zip(xs, xs[1:]))
+    days = [t["text"] for t in dom.elements if "day" in t["attrs"].get("class", "")]
+    if span < 86400:
+        assert days == ["2026-11-18"]
+    elif span < 30 * 86400:
+        assert len(days) >= 3 and days == sorted(set(days))
+
+
+def test_a_finding_of_no_group_gets_the_capture_row(tmp_path):
+    whole = (ROOT / "captures" / "failover.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(whole[:len(whole) - 30])
+    page = tmp_path / "cut.html"
+    run = carpscope("read", "-q", cut, "-p", "s3cret", "--html", page)
+    assert run.returncode == 3 and run.stderr.count("\n") == 1
+    dom = Dom(page.read_text())
+    marker = next(a for a in dom.find("a", "finding") if a["attrs"]["data-kind"] == "truncated-capture")
+    assert not any("lane" in p["attrs"].get("class", "") for p in marker["parents"])
+    assert any(t["text"] == "capture" for t in dom.find("text", "lane-name"))
+
+
+def test_flapping_strip_shows_the_gaps_and_stays_fast():
+    """20,000 master changes, each after a half-second gap: every column has a gap, and drawing
+    the strip and the page stays linear."""
+    key = GroupKey("carp", 1, 4, ())
+    events = [Event(0.0, 1, "carp", 1, "master-elected", to="A")]
+    for i in range(20000):
+        events.append(Event(i + 1.0, i + 2, "carp", 1, "master-changed", "AB"[i % 2], "BA"[i % 2], "master-silent",
+                            0.5, expected=0.4))
+    members = tuple(Member(a, None, 1, 0, 0, None, 9, "ok", 0.0, 20000.0) for a in "AB")
+    g = GroupState(key, "A", 0.0, members, 20000.0, None, (), None, None, None, ("A",))
+    started = time.monotonic()
+    lines = report.strip_lines(Snapshot(20000.0, (g,)), events, 0.0, 20000.0, 80)
+    page = html_view.render(Snapshot(20000.0, (g,)), events, [], 0.0, 20000.0)
+    assert time.monotonic() - started < 30
+    row = report.layout.text(next(line for line in lines if "CARP vhid 1" in report.layout.text(line)))
+    assert set(row[len("  CARP vhid 1  "):]) == {"."}
+    assert page.count('class="bar"') == 20001

@@ -92,7 +92,7 @@ def chart(snapshot, events: list, pairs: list, first: float | None, last: float 
     names = [group_name(lane.key.proto, lane.key.id, lane.key.family, lane.key.vlan) for lane in lanes]
     widest = max([len(n) for n in names] + [len(m) + 2 for lane in lanes for m in _rows(lane)])
     left = min(max(widest * 7 + 20, 120), 320)
-    plot = WIDTH - left - 24
+    plot = WIDTH - left - 40  # room on the right for the last tick's label
     scale = periods.Scale(periods.stretches(first, last, periods.moments(lanes, events, findings)), plot, QUIET)
     colours = _colours(lanes)
     spans = [[p.start, p.end, left + x0, left + x1, p.quiet] for p, x0, x1 in scale.spans]
@@ -295,7 +295,7 @@ STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#212529;background:#fff}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}
 .summary{font-weight:600}.source{font-family:ui-monospace,monospace;margin:0}
-.chart{overflow-x:auto}
+.chart svg{max-width:100%;height:auto}
 svg text{font:11px ui-monospace,"DejaVu Sans Mono",monospace;fill:#212529}
 svg .lane-name{font-weight:700;font-size:12px}
 svg .lane-bg{fill:#fff;stroke:#dee2e6}

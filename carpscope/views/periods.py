@@ -258,10 +258,10 @@ def step_for(seconds: float) -> float:
 
 
 def duration(seconds: float) -> str:
-    """A length the way people say it: 45s, 12min, 3h 20min, 2d 4h."""
+    """A length the way people say it: 4.69s, 12min, 3h 20min, 2d 4h."""
     seconds = max(seconds, 0.0)
     if seconds < 60:
-        return f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.0f}s"
+        return f"{seconds:.2f}s"
     minutes = int(seconds // 60)
     if minutes < 60:
         return f"{minutes}min"
