@@ -196,11 +196,12 @@ def test_failover_gap_label_and_picture(tmp_path):
     """The failover of captures/failover.pcap: A, a 4.69 s gap labelled against 3.39 s, then B. Its
     screenshot is the README's picture (docs/failover-timeline.png, copied from the artifacts)."""
     page = tmp_path / "failover.html"
-    assert carpscope("read", "-q", ROOT / "captures" / "failover.pcap", "-p", "s3cret", "--html", page).returncode == 0
+    assert carpscope("read", "-q", "captures/failover.pcap", "-p", "s3cret", "--html", page, cwd=ROOT).returncode == 0
     dom = Dom(browse(page, ARTIFACTS / "failover-timeline.png", tmp_path / "profile"))
     labels = [t["text"] for t in dom.find("text", "mark-label")]
     assert labels == ["gap 4.69s, expected 3.39s"]
     assert [b["attrs"]["data-member"] for b in dom.find("rect", "bar")] == ["192.0.2.1", "192.0.2.2"]
+    assert [p["text"] for p in dom.find("p", "source")] == ["captures/failover.pcap"]
     assert (ROOT / "docs" / "failover-timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
