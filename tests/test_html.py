@@ -362,7 +362,8 @@ def test_no_passphrase_in_the_page(tmp_path):
 def test_render_escapes_finding_details_and_needs_no_groups():
     f = Finding("hmac-failed", Severity.CRITICAL, 'hint <script>alert("x")</script> \x1b[2J', 1, 5.0, "carp", 1)
     page = html_view.render(Snapshot(5.0, ()), [], [(f, 2)], 5.0, 5.0, ["a<b>.pcap"])
-    assert "<script>" not in page and "&lt;script&gt;" in page and "\\x1b[2J" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page and "\\x1b[2J" in page and "\\\\x1b" not in page
+    assert "\x1b" not in page
     assert "a&lt;b&gt;.pcap" in page and "no group to draw" in page
     assert html_view.render(Snapshot(None, ()), [], [], None, None).count("<svg xmlns") == 0
 

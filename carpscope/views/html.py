@@ -76,7 +76,8 @@ def _table(ident: str, heading: str, columns, rows, row_id: str | None, severity
         attrs = f' id="{row_id}-{i}"' if row_id else ""
         if severity:
             attrs += f' class="{_e(row[0])}"'
-        out.append(f"<tr{attrs}>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>")
+        # The report's rows already show packet-borne text escaped (views/text.escape): markup only.
+        out.append(f"<tr{attrs}>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>")
     out.append("</tbody></table></div></section>")
     return "".join(out)
 
