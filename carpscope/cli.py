@@ -288,7 +288,8 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
 
     if write_path:
         refuse_overwriting_inputs(write_path, files, pass_file)
-    html = HtmlReport.open(html_path, files, pass_file, write_path, files) if html_path else None
+    if html_path:
+        HtmlReport.refuse(html_path, files, pass_file, write_path)
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     names = _openable(files)
     try:
@@ -297,6 +298,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
         raise type(err)(_named(str(err), names)) from None
     # The -w file before the sink: a -w that cannot be created fails before any output.
     writer = PcapWriter.open(write_path, sources[0].linktype) if write_path else None
+    html = HtmlReport.open(html_path, files) if html_path else None
     sink = make_sink(fmt, verbose, quiet, color)
     try:
         with _progress(sources, quiet):
@@ -442,22 +444,27 @@ def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = No
 
 
 class HtmlReport:
-    """--html FILE: opened (so created) before any output, like -w; written when the run ends.
+    """--html FILE: refused like -w, opened (so created) once the inputs open, before any
+    output, and written when the run ends (issue 17).
 
     A path that cannot be written is a one-line error and exit 3, as for -w: before the
-    run when it cannot be created, after the report when writing it fails (issue 17).
+    run when it cannot be created, after the report when writing it fails.
     """
 
     def __init__(self, path: str, handle, sources):
         self.path, self.handle, self.sources, self.error = path, handle, list(sources), None
 
-    @classmethod
-    def open(cls, path: str, files, pass_file: str | None, write_path: str | None, sources) -> "HtmlReport":
+    @staticmethod
+    def refuse(path: str, files, pass_file: str | None, write_path: str | None) -> None:
+        """The usage errors: an input, the -w file, standard output or a terminal, '-'."""
         refuse_overwriting_inputs(path, files, pass_file, "--html", "HTML")
         if path == "-":
             raise UsageError("--html -: --html writes HTML, give it a file")
         if write_path and os.path.realpath(write_path) == os.path.realpath(path):
             raise UsageError(f"--html {path}: that is the -w file; it would be overwritten")
+
+    @classmethod
+    def open(cls, path: str, sources) -> "HtmlReport":
         try:
             return cls(path, open(path, "w", encoding="utf-8", errors="surrogateescape"), sources)
         except OSError as err:
@@ -515,10 +522,12 @@ def live(iface, list_interfaces, duration, passphrases, pass_file, vips, bpf, co
             from None
     if write_path:
         refuse_overwriting_inputs(write_path, (), pass_file)
-    html = HtmlReport.open(html_path, (), pass_file, write_path, [f"live capture on {iface}"]) if html_path else None
+    if html_path:
+        HtmlReport.refuse(html_path, (), pass_file, write_path)
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     reader = capture_live.open_live(iface, bpf)
     writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None
+    html = HtmlReport.open(html_path, [f"live capture on {iface}"]) if html_path else None
     stdout = _Unbroken(click.get_text_stream("stdout"))
     use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
     sink = make_sink(fmt, verbose, quiet or use_dashboard, color)

@@ -435,3 +435,10 @@ def test_flapping_strip_shows_the_gaps_and_stays_fast():
     row = report.layout.text(next(line for line in lines if "CARP vhid 1" in report.layout.text(line)))
     assert set(row[len("  CARP vhid 1  "):]) == {"."}
     assert page.count('class="bar"') == 20001
+
+
+def test_a_missing_input_leaves_the_html_file_alone(tmp_path):
+    page = tmp_path / "kept.html"
+    page.write_text("yesterday's report")
+    run = carpscope("read", tmp_path / "missing.pcap", "--html", page)
+    assert run.returncode == 3 and page.read_text() == "yesterday's report"
