@@ -464,7 +464,7 @@ class HtmlReport:
             raise UsageError(f"--html {path}: that is the -w file; it would be overwritten")
 
     @classmethod
-    def open(cls, path: str, sources) -> "HtmlReport":
+    def open(cls, path: str, sources) -> HtmlReport:
         try:
             return cls(path, open(path, "w", encoding="utf-8", errors="surrogateescape"), sources)
         except OSError as err:

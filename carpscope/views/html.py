@@ -49,7 +49,7 @@ def render(snapshot, events, findings, first: float | None, last: float | None,
         f"<style>{STYLE}</style></head><body>",
         '<header><h1>carpscope report</h1>',
         "".join(f'<p class="source">{_e(s)}</p>' for s in sources),
-        f'<p class="summary">{_e(report.summary(snapshot, events, pairs, first, last).split(": ", 1)[1])}</p>'
+        f'<p class="summary">{_e(report.summary(snapshot, events, pairs, first, last).split(": ", 1)[1])}</p>',
         "</header>",
         '<section id="chart"><h2>Masters</h2>',
         chart(snapshot, events, pairs, first, last),

@@ -14,6 +14,7 @@ time (DESIGN.md events). A master still advertising at the end runs to the end.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -177,7 +178,7 @@ def stretches(first: float | None, last: float | None, times: list[float]) -> li
         return [Stretch(first, last, False)]  # nothing happened but the capture: nothing to zoom on
     out: list[Stretch] = []
     start = first
-    for a, b in zip(inside, inside[1:]):
+    for a, b in itertools.pairwise(inside):
         if b - a > threshold:
             if a + CONTEXT > start:
                 out.append(Stretch(start, a + CONTEXT, False))

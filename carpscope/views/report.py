@@ -309,13 +309,13 @@ def _axis(scale, cells: int) -> str:
     axis = [" "] * cells
     for p, x0, x1 in scale.spans:
         if p.quiet:
-            for i in range(int(round(x0)), min(int(round(x1)), cells)):
+            for i in range(round(x0), min(round(x1), cells)):
                 axis[i] = "~"
     end = -1
     step = periods.step_for(12 / scale.per_second)
     for t, x in periods.ticks(scale, 12):
         text = _since(t, step)
-        col = int(round(x))
+        col = round(x)
         if col > end and col + len(text) <= cells and all(c == " " for c in axis[col:col + len(text)]):
             axis[col:col + len(text)] = text
             end = col + len(text)
@@ -326,7 +326,7 @@ def _since(t: float, step: float) -> str:
     """A tick's time since the start: +5s, +0.5s, +2:30 (min:s), +2:01:00 (h:min:s), +1d 02:00."""
     if t < 60 and step < 60:
         return f"+{t:.{0 if step >= 1 else 1 if step >= 0.1 else 3}f}s"
-    whole = int(round(t))
+    whole = round(t)
     days, rest = divmod(whole, 86400)
     h, rest = divmod(rest, 3600)
     m, sec = divmod(rest, 60)
