@@ -22,7 +22,7 @@ from carpscope.views.text import escape, group_name, utc
 CSP = "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 WIDTH = 1200  # the chart's width in CSS pixels (an SVG unit is a pixel: the tests measure in them)
 QUIET = 56  # pixels of a compressed quiet stretch
-HEAD, ROW, FOOT, AXIS = 22, 20, 16, 40  # heights: a lane's name and markers, a member, gap labels, the axis
+HEAD, ROW, FOOT, AXIS = 34, 20, 16, 40  # heights: a lane's name and its two rows of markers, a member, gap labels, the axis
 MEMBER_COLOURS = ("#2f9e44", "#1c7ed6", "#ae3ec9", "#f08c00", "#0ca678", "#7048e8", "#e64980", "#74b816")
 EVENT_COLOURS = {"master-elected": "#2f9e44", "master-changed": "#ae3ec9", "master-down": "#c92a2a",
                  "split-brain-started": "#c92a2a", "split-brain-ended": "#2f9e44", "parameters-changed": "#1098ad"}
@@ -142,7 +142,7 @@ def _lane(lane, name: str, lane_events, lane_findings, scale, left: float, y: fl
     group = _e(name)
     out = [f'<g class="lane" data-group="{group}" data-key="{_e(_key(lane.key))}">',
            f'<rect class="lane-bg" x="0" y="{top}" width="{WIDTH}" height="{bottom + FOOT - top}"/>',
-           f'<text class="lane-name" x="8" y="{top + 15}">{group}</text>']
+           f'<text class="lane-name" x="8" y="{top + 20}">{group}</text>']
     for r, member in enumerate(rows):
         ry = bars_top + r * ROW
         out.append(f'<text class="member" x="{left - 8}" y="{ry + 13}" text-anchor="end">{_e(member)}</text>')
@@ -159,8 +159,8 @@ def _lane(lane, name: str, lane_events, lane_findings, scale, left: float, y: fl
     for m in lane.marks:
         mark, free = _mark(m, name, scale, left, bars_top, bottom, free)
         out.append(mark)
-    out += [_event_marker(i, e, left + scale.x(e.time), top + 11) for i, e in lane_events]
-    out += [_finding_marker(i, f, left + scale.x(f.time), top + 11) for i, f in lane_findings]
+    out += [_event_marker(i, e, left + scale.x(e.time), top + 10) for i, e in lane_events]  # events above,
+    out += [_finding_marker(i, f, left + scale.x(f.time), top + 24) for i, f in lane_findings]  # findings below
     out.append("</g>")
     return "".join(out), bottom + FOOT + 6
 
