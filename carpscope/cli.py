@@ -51,6 +51,9 @@ def shared_options(func):
                      help="Stop after N protocol-112 packets."),
         click.option("-w", "--write", "write_path", metavar="FILE",
                      help="Save the analysed packets as pcap."),
+        click.option("--html", "html_path", metavar="FILE",
+                     help="Also write the report as one self-contained HTML file with a timeline chart, when the "
+                          "run ends."),
         click.option("-q", "--quiet", is_flag=True, help="No per-packet lines, only the report."),
         click.option("-V", "--verbose", is_flag=True, help="Protocol tree per packet."),
         click.option("-T", "--format", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text",
@@ -252,13 +255,15 @@ def _steps(stream, pipeline, emit, writer, count: int | None, on_step) -> str | 
 
 
 def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_code: int = EXIT_CAPTURE,
-             write_error: str | None = None) -> None:
+             write_error: str | None = None, html=None) -> None:
     """Print the report, then any error on one line each, and exit with the documented status."""
     if damage:
         pipeline.note(Finding("truncated-capture" if damage_code == EXIT_CAPTURE else "capture-lost",
                               Severity.WARNING, f"{damage}; everything before it was analysed",
                               None, pipeline.last_time))
     sink.close(pipeline, pipeline.tracker.snapshot())
+    if html is not None:
+        write_error = html.write(pipeline) or write_error
     for message in (damage, write_error):
         if message:
             say(message)
@@ -271,7 +276,7 @@ def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_cod
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @shared_options
 @_guard
-def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, verbose, fmt, fail_on,
+def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path, quiet, verbose, fmt, fail_on,
          decode_as, timing, color):
     """Analyse capture files: pcap, pcapng, gzip-compressed, or '-' for stdin.
 
@@ -283,6 +288,8 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
 
     if write_path:
         refuse_overwriting_inputs(write_path, files, pass_file)
+    if html_path:
+        HtmlReport.refuse(html_path, files, pass_file, write_path)
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     names = _openable(files)
     try:
@@ -293,6 +300,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
         getattr(sys.stdout, "reconfigure", lambda **_: None)(line_buffering=True)  # a pipe in, each frame's line out as it arrives
     # The -w file before the sink: a -w that cannot be created fails before any output.
     writer = PcapWriter.open(write_path, sources[0].linktype) if write_path else None
+    html = HtmlReport.open(html_path, files) if html_path else None
     sink = make_sink(fmt, verbose, quiet, color)
     try:
         with _progress(sources, quiet):
@@ -300,12 +308,14 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, quiet, ver
     except KeyboardInterrupt:
         # Interrupted: still report what was read, then exit 130 (DESIGN.md).
         sink.close(pipeline, pipeline.tracker.snapshot())
+        if html is not None and html.write(pipeline):
+            say(html.error)
         sys.exit(EXIT_INTERRUPTED)
     if writer is not None and writer.skipped:
         say(f"note: -w {write_path}: {writer.skipped} frame(s) of another link type than the "
             f"first file's not saved (a pcap holds one link type)")
     damage = next((_named(f"{s.damage.path}: {s.damage.reason}", names) for s in sources if s.damage), None)
-    conclude(pipeline, sink, fail_on, damage, write_error=write_error)
+    conclude(pipeline, sink, fail_on, damage, write_error=write_error, html=html)
 
 
 def _progress(sources, quiet: bool):
@@ -383,23 +393,23 @@ class _Unbroken:
         return getattr(self._out, name)
 
 
-def refuse_unsafe_output(write_path: str) -> None:
+def refuse_unsafe_output(write_path: str, option: str = "-w", writes: str = "pcap bytes") -> None:
     """-w onto standard output or a terminal would mix pcap bytes into the text or JSON, or send
-    bytes from packets (escape sequences among them) to the screen (issue 20)."""
+    bytes from packets (escape sequences among them) to the screen (issue 20); --html likewise."""
     try:
         out = os.stat(write_path)
     except OSError:
         return
     if stat.S_ISDIR(out.st_mode):
-        raise UsageError(f"-w {write_path}: is a directory")
+        raise UsageError(f"{option} {write_path}: is a directory")
     for fd, what in ((1, "the standard output"), (2, "the standard error")):
         try:
             if not stat.S_ISCHR(out.st_mode) and os.path.samestat(out, os.fstat(fd)):  # /dev/null is fine
-                raise UsageError(f"-w {write_path}: that is {what}; -w writes pcap bytes, give it a file")
+                raise UsageError(f"{option} {write_path}: that is {what}; {option} writes {writes}, give it a file")
         except OSError:
             continue
     if stat.S_ISCHR(out.st_mode) and _is_terminal(write_path):
-        raise UsageError(f"-w {write_path}: that is a terminal; -w writes pcap bytes, give it a file")
+        raise UsageError(f"{option} {write_path}: that is a terminal; {option} writes {writes}, give it a file")
 
 
 def _is_terminal(path: str) -> bool:
@@ -413,9 +423,10 @@ def _is_terminal(path: str) -> bool:
         os.close(fd)
 
 
-def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = None) -> None:
+def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = None, option: str = "-w",
+                              writes: str = "pcap bytes") -> None:
     """-w onto an input (a capture, the --pass-file) would empty it, whatever the path's spelling."""
-    refuse_unsafe_output(write_path)
+    refuse_unsafe_output(write_path, option, writes)
     try:
         out = os.stat(write_path)
     except OSError:
@@ -431,7 +442,49 @@ def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = No
         except (OSError, ValueError):
             continue  # reading it will say what is wrong
         if os.path.samestat(out, st):
-            raise UsageError(f"-w {write_path}: that is {what}; it would be overwritten")
+            raise UsageError(f"{option} {write_path}: that is {what}; it would be overwritten")
+
+
+class HtmlReport:
+    """--html FILE: refused like -w, opened (so created) once the inputs open, before any
+    output, and written when the run ends (issue 17).
+
+    A path that cannot be written is a one-line error and exit 3, as for -w: before the
+    run when it cannot be created, after the report when writing it fails.
+    """
+
+    def __init__(self, path: str, handle, sources):
+        self.path, self.handle, self.sources, self.error = path, handle, list(sources), None
+
+    @staticmethod
+    def refuse(path: str, files, pass_file: str | None, write_path: str | None) -> None:
+        """The usage errors: an input, the -w file, standard output or a terminal, '-'."""
+        refuse_overwriting_inputs(path, files, pass_file, "--html", "HTML")
+        if path == "-":
+            raise UsageError("--html -: --html writes HTML, give it a file")
+        if write_path and os.path.realpath(write_path) == os.path.realpath(path):
+            raise UsageError(f"--html {path}: that is the -w file; it would be overwritten")
+
+    @classmethod
+    def open(cls, path: str, sources) -> HtmlReport:
+        try:
+            return cls(path, open(path, "w", encoding="utf-8", errors="surrogateescape"), sources)
+        except OSError as err:
+            raise CaptureError(f"--html {path}: {err.strerror or err}") from None
+
+    def write(self, pipeline) -> str | None:
+        """The page from what the pipeline saw; returns why it could not be written, if so."""
+        from carpscope.views import html
+
+        findings = [(t.first, t.count) for t in pipeline.tallies()]
+        page = html.render(pipeline.tracker.snapshot(), pipeline.events, findings, pipeline.first_time,
+                           pipeline.last_time, self.sources)
+        try:
+            with self.handle:
+                self.handle.write(page)
+        except OSError as err:
+            self.error = f"--html {self.path}: {err.strerror or err}"
+        return self.error
 
 
 @main.command()
@@ -443,8 +496,8 @@ def refuse_overwriting_inputs(write_path: str, files, pass_file: str | None = No
               help="Serve Prometheus metrics over HTTP on this port (all addresses unless ADDR is given).")
 @shared_options
 @_guard
-def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path, quiet,
-         verbose, fmt, fail_on, decode_as, timing, color):
+def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path, html_path,
+         quiet, verbose, fmt, fail_on, decode_as, timing, color):
     """Watch a live interface: a dashboard on a terminal, streamed output otherwise.
 
     Ctrl-C or the end of --duration stops the capture and prints the report.
@@ -477,9 +530,12 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
         from carpscope.serve import parse_listen
 
         parse_listen(metrics)  # a malformed --metrics is a usage error before the capture opens
+    if html_path:
+        HtmlReport.refuse(html_path, (), pass_file, write_path)
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
     reader = capture_live.open_live(iface, bpf)
     writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None
+    html = HtmlReport.open(html_path, [f"live capture on {iface}"]) if html_path else None
     stdout = _Unbroken(click.get_text_stream("stdout"))
     use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
     server = _metrics_server(metrics, iface, reader)  # before the sink: a taken port fails before any output
@@ -518,7 +574,7 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
     if use_dashboard:
         sink.quiet = False  # the report follows the dashboard,
         sink.width = terminal_width(stdout) or sink.width  # at the terminal's width now
-    conclude(pipeline, sink, fail_on, lost, EXIT_LIVE, write_error)
+    conclude(pipeline, sink, fail_on, lost, EXIT_LIVE, write_error, html)
 
 
 class _PluginCommand(click.Command):

@@ -72,7 +72,8 @@ class TextSink:
     def close(self, pipeline, snapshot) -> None:
         first, last = pipeline.first_time, pipeline.last_time
         findings = [(t.first, t.count) for t in pipeline.tallies()]
-        styled = report.report_lines(snapshot, pipeline.events, findings, first, last, self.width)
+        styled = report.report_lines(snapshot, pipeline.events, findings, first, last, self.width,
+                                     blocks=self.console is not None)
         if self.console is None:
             if not self.quiet:
                 self.out.write("\n")

@@ -523,3 +523,31 @@ def gratuitous_arp(vip: str | bytes, sender_mac: str | bytes, tags: Sequence[tup
     sender = as_mac(sender_mac)
     body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + sender + as_ip(vip) + bytes(6) + as_ip(vip)
     return ethernet(sender, b"\xff" * 6, 0x0806, body, tags)
+
+
+# -- the timeline pictures (issue 17): a long quiet capture, a hostile one -------------------
+
+def long_quiet_failover(hours: float = 3.0, advbase: int = 30) -> list[tuple[float, bytes]]:
+    """Hours of one quiet master (advbase 30) with one failover two thirds of the way:
+    A (advskew 0) stops, B (advskew 100) takes over 3 x 30 + 100/256 s after A's last advert."""
+    key = bsd_key(b"s3cret")
+    vips = ["192.0.2.50"]
+    a = Node("192.0.2.1", 1, key, vips, advbase=advbase, real_mac="02:00:00:00:00:01")
+    b = Node("192.0.2.2", 1, key, vips, advbase=advbase, advskew=100, real_mac="02:00:00:00:00:02")
+    stop = T0 + hours * 3600 * 2 / 3
+    last_a = T0 + advbase * int((stop - T0) // advbase)
+    return merged(adverts(a, T0, stop), adverts(b, last_a + 3 * advbase + 100 / 256, T0 + hours * 3600))
+
+
+def hostile_vrrp(auth: bytes = b"<script>") -> list[tuple[float, bytes]]:
+    """Two VRRPv2 routers of vrid 9 whose simple-text passwords (auth type 1) differ: one's is
+    markup, the other's carries an HTML entity and control bytes; they end in a split brain."""
+    frames = []
+    for i, t in enumerate(every(T0, T0 + 12, 1.0)):
+        frames.append((t, ip_frame("02:00:00:00:00:03", "192.0.2.3", CARP_V4_GROUP, 112,
+                                   vrrp2(9, 150, ["192.0.2.90"], auth_type=1, auth_data=auth))))
+        if t >= T0 + 4:
+            frames.append((t + 0.5, ip_frame("02:00:00:00:00:04", "192.0.2.4", CARP_V4_GROUP, 112,
+                                             vrrp2(9, 100, ["192.0.2.90"], auth_type=1,
+                                                   auth_data=b"&lt;\x1b[2J"))))
+    return frames

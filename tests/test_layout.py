@@ -125,13 +125,21 @@ def test_read_quiet_with_colour_always_on_a_terminal(tmux_factory, columns, rows
 
 
 def test_colour_only_colours_when_piped():
-    """`--color always | less -R` gets the same text as `--color never`, only coloured."""
+    """`--color always | less -R` gets the same text as `--color never`, only coloured; but for the
+    timeline strip (issue 17), whose columns are coloured blocks instead of letters, '.' and '#'."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, "-m", "carpscope", "read", str(CAPTURES / "passphrase-mismatch.pcap"), "-p", "s3cret"]
     plain = subprocess.run([*argv, "--color", "never"], capture_output=True, text=True, env=env).stdout
     coloured = subprocess.run([*argv, "--color", "always"], capture_output=True, text=True, env=env).stdout
     assert "\x1b[" in coloured
-    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
+    bare = re.sub(r"\x1b\[[0-9;]*m", "", coloured).split("\n")
+    assert len(bare) == len(plain.split("\n"))
+    differ = [(a, b) for a, b in zip(plain.split("\n"), bare) if a != b]
+    assert len(differ) == 2  # the group's strip and its legend
+    for a, b in differ:
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert x == y or (x.isalpha() and y == "\u2588") or (x, y) in ((".", "\u2591"), ("#", "\u2593")), (a, b)
     assert max(len(line) for line in plain.split("\n\ncarpscope report")[1].splitlines()) <= 80
 
 

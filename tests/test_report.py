@@ -59,6 +59,12 @@ Timeline (6 events)
   2023-11-14 22:13:34.000000  +14.000s     25     CARP vhid 1  split-brain-started  192.0.2.2  192.0.2.1  -              -      3.39s     192.0.2.2 and 192.0.2.1 both advertise as master for more than 3.39s
   2023-11-14 22:13:43.000000  +23.000s     49     CARP vhid 1  split-brain-ended    192.0.2.1  192.0.2.2  -              -      -         192.0.2.1 stopped advertising; 192.0.2.2 remains master
 
+  Masters (a column is 0.45s)
+  CARP vhid 1  AAAAAAAAAAA...........CCCCCCCCC#####################CCCCCCCCCCCCC
+  VRRP vrid 1  BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB
+               +0s                   +10s                  +20s
+  A 192.0.2.1  B 192.0.2.3  C 192.0.2.2  . no master  # split brain
+
 Findings (5), most severe first
   CRITICAL vrrp-collision  VRRP vrid 1  frame 2, 2023-11-14 22:13:20.250000 UTC (+0.250s)
     VRRP vrid 1 and CARP vhid 1 advertise on the same segment: IPv4 VRRP's virtual MAC 00:00:5e:00:01:01 is also CARP vhid 1's (RFC 3768 §7.3): where both use it, switches move it between the two masters; both share 224.0.0.18 and protocol 112 and each side drops the other's adverts (keepalived logs them as too short); give one group another id
