@@ -27,7 +27,3 @@ class LiveCaptureError(CarpscopeError):
     """A live capture or filter cannot be set up or was lost (exit 4)."""
 
     exit_code = 4
-
-
-class DecodeError(CarpscopeError):
-    """A decoder was asked for something it cannot do (a bug, not bad input)."""

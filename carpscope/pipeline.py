@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from carpscope.auth import RESULT_FIELDS, VLANS_MAX
 from carpscope.election.events import LIMIT_REACHED, limit, limit_cap
-from carpscope.model import AddressClaim, CarpAdvert, Copier, Damaged, Finding, Frame, Severity, VrrpAdvert
+from carpscope.model import AddressClaim, CarpAdvert, Copier, Finding, Frame, Severity, VrrpAdvert
 from carpscope.wire import repeat
 from carpscope.wire.decode import decode_frame
 
@@ -381,7 +381,3 @@ def _failed(r: CarpAdvert) -> bool:
 _HELD_FINAL = (f"failed adverts were verified without waiting for the frames past the {HELD_MAX}th "
                f"that followed them")
 _FINDINGS_FINAL = f"findings of kinds and groups past the {FINDINGS_MAX}th were counted but not kept"
-
-
-def is_packet(item: object) -> bool:
-    return isinstance(item, (CarpAdvert, VrrpAdvert, Damaged))
