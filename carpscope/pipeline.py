@@ -6,12 +6,11 @@ findings). No I/O and no clock: the caller says what time it is.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from carpscope.auth import RESULT_FIELDS, VLANS_MAX
+from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Seal
 from carpscope.election.events import LIMIT_REACHED, limit, limit_cap
 from carpscope.model import AddressClaim, CarpAdvert, Copier, Finding, Frame, Severity, VrrpAdvert
 from carpscope.wire import repeat
@@ -22,7 +21,6 @@ _TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
 EVENTS_FIRST = 5000  # events kept for the report: the first ones ...
 EVENTS_LAST = 5000  # ... and the latest (those between went out as they happened: lines, jsonl)
 FINDINGS_MAX = 4096  # finding tallies (kind and group)
-_RESULT_OF = operator.attrgetter(*RESULT_FIELDS)
 _COPY_CARP = Copier(CarpAdvert, ("frame", "time", "cksum", "counter", "md", *RESULT_FIELDS))
 _COPY_VRRP = Copier(VrrpAdvert, ("frame", "time"))
 
@@ -59,8 +57,7 @@ class _Template(NamedTuple):
     record: CarpAdvert | VrrpAdvert
     size: int  # frame length
     rest: bytes | None  # VRRP: payload bytes 6-35, which a repeat must match too
-    result: tuple | None  # CARP: the verification result a repeat must get too
-    signer: object | None  # CARP: how the record verified (auth._Config), to check a repeat at once
+    seal: Seal | None  # CARP: the verdict a repeat must get too, and how to check it at once
 
 
 @dataclass
@@ -161,8 +158,7 @@ class Pipeline:
                 self._bad[sender] = record
             return
         first = self._bad.pop(sender, None) if self._bad else None
-        signer = self.verifier.signer(record) if first is not None else None
-        if signer is None or not signer.matches(first.counter.to_bytes(8, "big"), first.md, first.src_mac):
+        if first is None or not self.verifier.signed_alike(record, first):
             return
         if hasattr(self.tracker, "rejudge") and self.tracker.rejudge(record):
             key = ("hmac-failed", "carp", record.vhid, record.family, tuple(record.vlan))
@@ -224,30 +220,26 @@ class Pipeline:
         if record.findings or record.checksum != "ok":
             return
         if isinstance(record, CarpAdvert):
-            result = _RESULT_OF(record)
             if record.md is None:
                 return
-            rest = None
+            seal, rest = self.verifier.seal(record), None
         else:
             p = shape[1]
-            result, rest = None, frame.data[p + 6 : p + repeat.CARP_LEN]
+            seal, rest = None, frame.data[p + 6 : p + repeat.CARP_LEN]
         if len(self._templates) >= _TEMPLATES_MAX:
             self._templates.clear()
-        signer = self.verifier.signer(record) if result is not None else None
-        self._templates[shape[0]] = _Template(record, len(frame.data), rest, result, signer)
+        self._templates[shape[0]] = _Template(record, len(frame.data), rest, seal)
 
     def _repeat(self, frame: Frame, template: _Template, shape: tuple[bytes, int]) -> list | None:
         """A repeat of a template: read its new fields in place; None to decode it in full."""
-        data, r, p = frame.data, template.record, shape[1]
-        if template.result is not None:
+        data, r, p, seal = frame.data, template.record, shape[1], template.seal
+        if seal is not None:
             header = data[p : p + repeat.CARP_LEN]
             # RFC 1071 §2(B): the one's-complement sum is the value modulo 0xffff; 0 verifies.
             if int.from_bytes(header, "big") % 0xFFFF:
                 return None
             counter, md = int.from_bytes(header[8:16], "big"), header[16:]
-            signer = template.signer
-            if (signer is None or signer.signs(header[8:16], md, r.src_mac) != template.result) and \
-                    self.verifier.verdict(r, counter, md) != template.result:
+            if not self.verifier.repeats(seal, counter, header[8:16], md):
                 return None
         elif data[p + 6 : p + repeat.CARP_LEN] != template.rest:
             return None
@@ -263,7 +255,7 @@ class Pipeline:
                 r = _COPY_VRRP(r, (frame.number, time))
             else:
                 cksum = int.from_bytes(header[6:8], "big")
-                r = _COPY_CARP(r, (frame.number, time, cksum, counter, md, *template.result))
+                r = _COPY_CARP(r, (frame.number, time, cksum, counter, md, *seal.verdict))
             out.append(r)
         if happened is None:
             happened = self.tracker.observe(r, time)

@@ -247,15 +247,16 @@ def test_read_reports_the_member_cap(tmp_path, fmt):
 
 def test_address_claims_of_many_vlans_are_forgotten_oldest_first(monkeypatch):
     """500k gratuitous ARPs in distinct QinQ pairs kept one claim table each (324 MB)."""
-    from carpscope import auth
+    from carpscope.auth import vips
 
-    monkeypatch.setattr(auth, "VLANS_MAX", 100)
+    monkeypatch.setattr(vips, "VLANS_MAX", 100)
     verifier = Verifier([b"s3cret"])
     p = Pipeline(verifier, Tracker())
     for i in range(300):
         data = garp(f"10.2.{i // 250}.{i % 250 + 1}", "02:00:00:00:00:01", vlan=1 + i)
         p.feed(Frame(i + 1, T0 + i, 1, data, len(data)))
-    assert len(verifier._claims) == 100 and (300,) in verifier._claims and (1,) not in verifier._claims
+    claims = verifier._vips.claims
+    assert len(claims) == 100 and (300,) in claims and (1,) not in claims
     (final,) = limits(p.finish())
     assert "address claims of 200 VLANs" in final.detail
 
