@@ -18,6 +18,7 @@ from stacks import T0, Node, garp, ip_frame, vrrp2, write_pcap
 from test_tracker import A, B, Script, merge
 
 from carpscope import pipeline as pl
+from carpscope import summary as sm
 from carpscope.auth import Verifier
 from carpscope.cli import main
 from carpscope.election import rules
@@ -178,8 +179,8 @@ class _EventPerAdvert:
 
 
 def test_events_keep_the_first_and_the_latest(monkeypatch):
-    monkeypatch.setattr(pl, "EVENTS_FIRST", 5)
-    monkeypatch.setattr(pl, "EVENTS_LAST", 7)
+    monkeypatch.setattr(sm, "EVENTS_FIRST", 5)
+    monkeypatch.setattr(sm, "EVENTS_LAST", 7)
     p = Pipeline(Verifier([]), _EventPerAdvert(), lean=True)
     frame = ip_frame("00:00:5e:00:01:01", "192.0.2.1", "224.0.0.18", 112, vrrp2(1, 100, ["192.0.2.9"]))
     peak = 0
@@ -210,7 +211,7 @@ def test_claims_behind_a_failed_advert_are_capped():
 
 
 def test_finding_tallies_are_capped(monkeypatch):
-    monkeypatch.setattr(pl, "FINDINGS_MAX", 10)
+    monkeypatch.setattr(sm, "FINDINGS_MAX", 10)
     p = Pipeline(Verifier([]), _EventPerAdvert())
     for i in range(50):
         p.note(Finding("bad-ttl", Severity.WARNING, "x", i, float(i), "carp", i % 255 + 1, 4, (i,)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import select
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pcapy
 
@@ -78,8 +78,13 @@ def _explain(iface: str, message: str) -> str:
     return f"{iface}: {message}"
 
 
-def stream(reader, iface: str, clock=time.time, wait=select.select) -> Iterator[Frame | Tick]:
-    """Frames as captured, each wake-up ending with a Tick; LiveCaptureError if the interface goes."""
+def stream(reader, iface: str, clock=time.time, wait=select.select,
+           timeout: Callable[[], float | None] = lambda: TICK) -> Iterator[Frame | Tick]:
+    """Frames as captured, each wake-up ending with a Tick; LiveCaptureError if the interface goes.
+
+    `timeout` says, after each Tick, how long to wait for frames (None: until one
+    comes): the shell's next deadline, or TICK.
+    """
     fd, linktype = reader.getfd(), reader.datalink()
     number = 0
     while True:
@@ -93,4 +98,4 @@ def stream(reader, iface: str, clock=time.time, wait=select.select) -> Iterator[
             yield Frame(number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen)
         if len(meta) < _BATCH * _META.size:  # drained: nothing captured before now - LAG is still queued
             yield Tick(now - LAG)
-            wait([fd], [], [], TICK)
+            wait([fd], [], [], timeout())
