@@ -66,7 +66,7 @@ class Pipeline:
     _bad: dict = field(default_factory=dict, repr=False)  # (vhid, vlan, src) -> its first bad advert
 
     def __post_init__(self) -> None:
-        self._keep, self._tally = self.report.keep, self.report.tally
+        self._keep, self._tally, self._saw = self.report.keep, self.report.tally, self.report.saw
 
     # The report as it stands (summary.Recorder): what tests and the shell read.
     first_time = property(lambda self: self.report.first_time)
@@ -242,7 +242,8 @@ class Pipeline:
             counter = md = None
         time = frame.time
         out = self._keep(self.tracker.advance(time)) if self.tracker.due(time) else []
-        self._count(time)
+        self._saw(time)  # _count, inlined on the fast path
+        self.records += 1
         self.adverts += 1
         happened = self.tracker.repeat(r, frame.number, time, counter, md)
         if happened is None or not self.lean:
