@@ -294,6 +294,12 @@ class _StopOnSignals:
                 os.read(self._wake_r, 512)
             except OSError:
                 pass
+            if self.requested:
+                # As with the fixed tick before: the capture ends at the next frame or within
+                # TICK, and a second SIGINT meanwhile still interrupts at once (exit 130).
+                from carpscope.capture.live import TICK
+
+                ready = select.select(readable, writable, errors, TICK)
         return ready
 
     def __exit__(self, *exc_info) -> None:
