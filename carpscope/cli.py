@@ -18,8 +18,8 @@ import sys
 import click
 
 from carpscope import __version__
-from carpscope.errors import (EXIT_CAPTURE, EXIT_FINDING, EXIT_INTERRUPTED, EXIT_LIVE, EXIT_USAGE,  # noqa: F401
-                              CaptureError, CarpscopeError, PassphraseError, UsageError)
+from carpscope.errors import EXIT_INTERRUPTED, CaptureError, CarpscopeError, PassphraseError, UsageError
+from carpscope.errors import EXIT_CAPTURE, EXIT_FINDING, EXIT_LIVE, EXIT_USAGE  # noqa: F401 (cli.EXIT_* for callers)
 from carpscope.shell import FAIL_ON as _FAIL_ON
 from carpscope.shell import Unbroken as _Unbroken
 from carpscope.shell import say, silence_stdout, terminal_width

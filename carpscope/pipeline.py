@@ -12,7 +12,15 @@ from typing import NamedTuple
 
 from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Seal
 from carpscope.election.events import limit
-from carpscope.model import AddressClaim, CarpAdvert, Copier, Finding, Frame, Severity, VrrpAdvert
+from carpscope.model import (
+    AddressClaim,
+    CarpAdvert,
+    Copier,
+    Finding,
+    Frame,
+    Severity,
+    VrrpAdvert,
+)
 from carpscope.summary import FindingTally, Recorder, Summary
 from carpscope.wire import repeat
 from carpscope.wire.decode import decode_frame

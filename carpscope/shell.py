@@ -17,7 +17,14 @@ import time
 
 import click
 
-from carpscope.errors import EXIT_CAPTURE, EXIT_FINDING, EXIT_INTERRUPTED, EXIT_LIVE, CaptureError, LiveCaptureError
+from carpscope.errors import (
+    EXIT_CAPTURE,
+    EXIT_FINDING,
+    EXIT_INTERRUPTED,
+    EXIT_LIVE,
+    CaptureError,
+    LiveCaptureError,
+)
 from carpscope.model import Finding, Severity, Tick
 
 FAIL_ON = {"critical": Severity.CRITICAL, "warning": Severity.WARNING, "never": None}

@@ -13,10 +13,25 @@ signs, verifier.py the Verifier that searches and remembers.
 """
 
 from carpscope.auth.keys import GUI, NETLINK, PLAIN, STALE, Keyring, gui_form
-from carpscope.auth.verdict import BUDGET_SPENT, NO_PASSPHRASE, RESULT_FIELDS, VIPS_UNKNOWN, Seal, Verdict
+from carpscope.auth.verdict import (
+                                 BUDGET_SPENT,
+                                 NO_PASSPHRASE,
+                                 RESULT_FIELDS,
+                                 VIPS_UNKNOWN,
+                                 Seal,
+                                 Verdict,
+)
 from carpscope.auth.verifier import SEARCH_BUDGET, Verifier, verdict_of
-from carpscope.auth.vips import (LEGACY_UNSORTED, OPENBSD_LLADDR, OPENBSD_LLADDR_V6LL, OPENBSD_NOV6LL, SORTED,
-                                 UCARP, VARIANTS, VLANS_MAX)
+from carpscope.auth.vips import (
+                                 LEGACY_UNSORTED,
+                                 OPENBSD_LLADDR,
+                                 OPENBSD_LLADDR_V6LL,
+                                 OPENBSD_NOV6LL,
+                                 SORTED,
+                                 UCARP,
+                                 VARIANTS,
+                                 VLANS_MAX,
+)
 
 __all__ = ["BUDGET_SPENT", "GUI", "LEGACY_UNSORTED", "NETLINK", "NO_PASSPHRASE", "OPENBSD_LLADDR",
            "OPENBSD_LLADDR_V6LL", "OPENBSD_NOV6LL", "PLAIN", "RESULT_FIELDS", "SEARCH_BUDGET", "SORTED", "STALE",

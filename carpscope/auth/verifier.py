@@ -18,9 +18,27 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
 
 from carpscope.auth.keys import Keyring
-from carpscope.auth.verdict import BUDGET_SPENT, RESULT_FIELDS, UNVERIFIED, VIPS_UNKNOWN, Seal, Signer, Verdict
-from carpscope.auth.vips import (HEAD, OPENBSD_LLADDR, SORTED, Addr, VipBook, lladdr_of, message_layouts, parse_addr,
-                                 slash24, vip_sets)
+from carpscope.auth.verdict import (
+    BUDGET_SPENT,
+    RESULT_FIELDS,
+    UNVERIFIED,
+    VIPS_UNKNOWN,
+    Seal,
+    Signer,
+    Verdict,
+)
+from carpscope.auth.vips import (
+    HEAD,
+    OPENBSD_LLADDR,
+    SORTED,
+    Addr,
+    VipBook,
+    lladdr_of,
+    message_layouts,
+    parse_addr,
+    slash24,
+    vip_sets,
+)
 from carpscope.model import AddressClaim, CarpAdvert, Copier, Finding, Severity
 
 _MD_LEN = 20
