@@ -62,7 +62,9 @@ def test_live_sleeps_until_the_deadline_then_ticks_past_it():
         clock[0] += timeout
 
     deadline = T0 + 3.5
-    timeout = lambda: shell._sleep(clock[0], deadline, None, None)
+    def timeout():
+        return shell._sleep(clock[0], deadline, None, None)
+
     items = capture_live.stream(Reader(), "eth0", clock=lambda: clock[0], wait=wait, timeout=timeout)
     first, second = next(items), next(items)
     assert isinstance(first, Tick) and first.now < deadline
