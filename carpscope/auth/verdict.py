@@ -76,10 +76,6 @@ class Signer:
         h.update(ctr)
         return compare_digest(h.finalize(), md)
 
-    def signs(self, ctr: bytes, md: bytes, mac: str | None) -> Verdict | None:
-        """The verdict of an advert from `mac` with this counter and md, if this signed it."""
-        return self.result(mac) if self.matches(ctr, md, mac) else None
-
     def result(self, mac: str | None) -> Verdict:
         if self._ucarp is not None and mac is not None and mac.startswith(_UCARP_MAC):
             return self._ucarp

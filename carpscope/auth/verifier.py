@@ -175,10 +175,11 @@ class Verifier:
     def repeats(self, seal: Seal, counter: int, ctr: bytes, md: bytes) -> bool:
         """Does a repeat of the sealed advert, with this counter (ctr: its 8 wire bytes) and md,
         get the sealed verdict? One HMAC when its sender still signs the same way."""
-        signer = seal.signer
-        if signer is not None and signer.signs(ctr, md, seal.advert.src_mac) == seal.verdict:
+        advert, verdict, signer = seal
+        mac = advert.src_mac
+        if signer is not None and signer.matches(ctr, md, mac) and signer.result(mac) == verdict:
             return True
-        return self.verdict(seal.advert, counter, md) == seal.verdict
+        return self.verdict(advert, counter, md) == verdict
 
     def signed_alike(self, advert: CarpAdvert, earlier: CarpAdvert) -> bool:
         """Is `earlier` (a bad advert of the same sender) signed the way `advert` verified?"""
