@@ -156,5 +156,5 @@ class Quiet:
     def emit(self, item: object) -> None:
         pass
 
-    def close(self, pipeline, snapshot) -> None:
+    def close(self, summary, snapshot) -> None:
         pass

@@ -1,8 +1,11 @@
 """The command line: `carpscope read` and `carpscope live`.
 
-The only module that exits or maps errors to exit codes (DESIGN.md): 0 success,
-1 a finding at the --fail-on level, 2 usage, 3 an unreadable or damaged capture
-file, 4 a live capture or filter that cannot be set up, 130 interrupted.
+Parses the options, builds the pipeline, the sink and the capture, and hands them
+to shell.py, which drives them. The only module that exits: `_guard` maps the
+status a command earned, and every error, to the exit codes of errors.py
+(DESIGN.md): 0 success, 1 a finding at the --fail-on level, 2 usage, 3 an
+unreadable or damaged capture file, 4 a live capture or filter that cannot be set
+up, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,25 +18,13 @@ import sys
 import click
 
 from carpscope import __version__
-from carpscope.errors import CaptureError, CarpscopeError, PassphraseError, UsageError
-from carpscope.model import Finding, Severity
+from carpscope.errors import EXIT_INTERRUPTED, CaptureError, CarpscopeError, PassphraseError, UsageError
+from carpscope.errors import EXIT_CAPTURE, EXIT_FINDING, EXIT_LIVE, EXIT_USAGE  # noqa: F401 (cli.EXIT_* for callers)
+from carpscope.shell import FAIL_ON as _FAIL_ON
+from carpscope.shell import Unbroken as _Unbroken
+from carpscope.shell import say, silence_stdout, terminal_width
 
-EXIT_FINDING, EXIT_USAGE, EXIT_CAPTURE, EXIT_LIVE, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 MAX_DURATION = 366 * 86400  # live --duration: finite and bounded (issue 20)
-_FAIL_ON = {"critical": Severity.CRITICAL, "warning": Severity.WARNING, "never": None}
-
-
-def say(message: str) -> None:
-    """One line on standard error, escaped: it may quote the user's file names and arguments,
-    which can hold control bytes, escape sequences or bidi overrides (issue 20)."""
-    from carpscope.views.text import escape
-
-    click.echo(f"carpscope: {escape(message)}", err=True)
-
-
-def _fail(message: str, code: int) -> None:
-    say(message)
-    sys.exit(code)
 
 
 def shared_options(func):
@@ -86,20 +77,22 @@ def main() -> None:
 
 
 def _guard(func):
-    """Map errors to exit codes; no traceback reaches a user."""
+    """The one place that exits: the status the command returned, or its error's; no traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            status = func(*args, **kwargs)
         except CarpscopeError as err:
-            _fail(str(err), err.exit_code)
+            say(str(err))
+            status = err.exit_code
         except KeyboardInterrupt:
-            sys.exit(EXIT_INTERRUPTED)
+            status = EXIT_INTERRUPTED
         except BrokenPipeError:
             # The reader left before the sinks knew (they go on to the earned status, _Unbroken).
-            _silence_stdout()
-            sys.exit(0)
+            silence_stdout()
+            status = 0
+        sys.exit(status or 0)
 
     return wrapper
 
@@ -140,8 +133,8 @@ def parse_vips(vips: tuple[str, ...]) -> dict[int | None, list[str]]:
     return out
 
 
-def build_pipeline(passphrases, pass_file, vips, decode_as, timing):
-    """The core objects both commands share."""
+def build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean: bool = False):
+    """The core objects both commands share; `lean` when no sink wants per-packet records (-q)."""
     from carpscope.auth import Verifier
     from carpscope.election.rules import Timing
     from carpscope.election.tracker import Tracker
@@ -152,7 +145,7 @@ def build_pipeline(passphrases, pass_file, vips, decode_as, timing):
     for position in verifier.long_passphrases():
         say(f"note: passphrase {position} is longer than 19 characters; BSD ifconfig and ucarp use only its first 19")
     tracker = Tracker(timing=Timing(timing or "auto"))
-    return Pipeline(verifier, tracker, decode_as)
+    return Pipeline(verifier, tracker, decode_as, lean)
 
 
 def wants_color(color: str, out) -> bool:
@@ -181,97 +174,6 @@ def make_sink(fmt: str, verbose: bool, quiet: bool, color: str):
                            wrap=width is not None)
 
 
-def terminal_width(out) -> int | None:
-    """The columns of the terminal `out` is, or None when it is none."""
-    try:
-        if not out.isatty():
-            return None
-        columns = os.get_terminal_size(out.fileno()).columns
-    except (OSError, ValueError):
-        return None
-    return max(columns, 20) if columns else 80
-
-
-def exit_status(pipeline, fail_on: str) -> int:
-    threshold = _FAIL_ON[fail_on]
-    worst = pipeline.worst()
-    if threshold is not None and worst is not None and worst.rank >= threshold.rank:
-        return EXIT_FINDING
-    return 0
-
-
-def run(stream, pipeline, sink, writer, count: int | None, on_step=None) -> str | None:
-    """Feed frames (and, live, ticks) through the pipeline into the sink and -w file.
-
-    Returns why the -w file could not be written, if so: a full disk ends the
-    writing, not the analysis, so the report is still whole (then exit 3).
-    """
-    emit = sink.emit
-    pipeline.lean = not sink.wants_records
-    write_error = None
-    try:
-        if writer is None and on_step is None and count is None:
-            # The common `read`: nothing to do between frames but show what they cause.
-            feed = pipeline.feed
-            for frame in stream:
-                for thing in feed(frame):
-                    emit(thing)
-        else:
-            write_error = _steps(stream, pipeline, emit, writer, count, on_step)
-    finally:
-        if writer is not None:
-            try:
-                writer.close()
-            except CaptureError as err:
-                write_error = write_error or str(err)
-    for thing in pipeline.finish():
-        emit(thing)
-    return write_error
-
-
-def _steps(stream, pipeline, emit, writer, count: int | None, on_step) -> str | None:
-    """run() with ticks, -w, -c or a step callback (live's dashboard and stop conditions)."""
-    from carpscope.model import Tick
-
-    write_error = None
-    for item in stream:
-        if isinstance(item, Tick):
-            happened = pipeline.advance(item.now)
-        else:
-            records = pipeline.records
-            happened = pipeline.feed(item)
-            if writer is not None and pipeline.records != records and write_error is None:
-                try:
-                    writer.write(item)
-                except CaptureError as err:
-                    write_error = str(err)
-        for thing in happened:
-            emit(thing)
-        if on_step is not None and on_step(item):
-            break
-        if count is not None and pipeline.adverts >= count:
-            break
-    return write_error
-
-
-def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_code: int = EXIT_CAPTURE,
-             write_error: str | None = None, html=None) -> None:
-    """Print the report, then any error on one line each, and exit with the documented status."""
-    if damage:
-        pipeline.note(Finding("truncated-capture" if damage_code == EXIT_CAPTURE else "capture-lost",
-                              Severity.WARNING, f"{damage}; everything before it was analysed",
-                              None, pipeline.last_time))
-    sink.close(pipeline, pipeline.tracker.snapshot())
-    if html is not None:
-        write_error = html.write(pipeline) or write_error
-    for message in (damage, write_error):
-        if message:
-            say(message)
-    if damage:
-        sys.exit(damage_code)
-    sys.exit(EXIT_CAPTURE if write_error else exit_status(pipeline, fail_on))
-
-
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @shared_options
@@ -283,6 +185,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
     Several files are merged by timestamp. Ends with a post-mortem report:
     groups, a timeline of elections and failovers, and findings.
     """
+    from carpscope import shell
     from carpscope.capture import files as capture_files
     from carpscope.capture.writer import PcapWriter
 
@@ -290,7 +193,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
         refuse_overwriting_inputs(write_path, files, pass_file)
     if html_path:
         HtmlReport.refuse(html_path, files, pass_file, write_path)
-    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
+    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=quiet)
     names = _openable(files)
     try:
         sources = capture_files.open_sources([path for path, _ in names], bpf)
@@ -302,31 +205,8 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
     writer = PcapWriter.open(write_path, sources[0].linktype) if write_path else None
     html = HtmlReport.open(html_path, files) if html_path else None
     sink = make_sink(fmt, verbose, quiet, color)
-    try:
-        with _progress(sources, quiet):
-            write_error = run(capture_files.frames(sources), pipeline, sink, writer, count)
-    except KeyboardInterrupt:
-        # Interrupted: still report what was read, then exit 130 (DESIGN.md).
-        sink.close(pipeline, pipeline.tracker.snapshot())
-        if html is not None and html.write(pipeline):
-            say(html.error)
-        sys.exit(EXIT_INTERRUPTED)
-    if writer is not None and writer.skipped:
-        say(f"note: -w {write_path}: {writer.skipped} frame(s) of another link type than the "
-            f"first file's not saved (a pcap holds one link type)")
-    damage = next((_named(f"{s.damage.path}: {s.damage.reason}", names) for s in sources if s.damage), None)
-    conclude(pipeline, sink, fail_on, damage, write_error=write_error, html=html)
-
-
-def _progress(sources, quiet: bool):
-    """A progress bar on standard error while big files are read (views/progress.py)."""
-    import contextlib
-
-    from carpscope.views import progress
-
-    if not progress.wanted(sys.stderr, sys.stdout, quiet):
-        return contextlib.nullcontext()
-    return progress.FileProgress(sources, sys.stderr)
+    return shell.read_files(sources, lambda message: _named(message, names), pipeline, sink, writer, write_path,
+                            count, fail_on, quiet, html)
 
 
 def _openable(files) -> list[tuple[str, str]]:
@@ -353,44 +233,6 @@ def _named(message: str, names: list[tuple[str, str]]) -> str:
         if path != name:
             message = message.replace(path, name)
     return message
-
-
-def _silence_stdout() -> None:
-    """Standard output to /dev/null: the reader of the pipe has gone."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
-class _Unbroken:
-    """Standard output that outlives its reader: `carpscope read … | head -1` still reads to the
-    end and exits with the status the run earned (1 for --fail-on, 3 for damage), not 0."""
-
-    def __init__(self, out):
-        self._out, self.broken = out, False
-
-    def write(self, text: str) -> int:
-        if not self.broken:
-            try:
-                return self._out.write(text)
-            except BrokenPipeError:
-                self._break()
-        return len(text)
-
-    def flush(self) -> None:
-        if not self.broken:
-            try:
-                self._out.flush()
-            except BrokenPipeError:
-                self._break()
-
-    def _break(self) -> None:
-        self.broken = True
-        _silence_stdout()
-
-    def __getattr__(self, name):
-        return getattr(self._out, name)
 
 
 def refuse_unsafe_output(write_path: str, option: str = "-w", writes: str = "pcap bytes") -> None:
@@ -472,13 +314,12 @@ class HtmlReport:
         except OSError as err:
             raise CaptureError(f"--html {path}: {err.strerror or err}") from None
 
-    def write(self, pipeline) -> str | None:
-        """The page from what the pipeline saw; returns why it could not be written, if so."""
+    def write(self, summary, snapshot) -> str | None:
+        """The page from the run's summary; returns why it could not be written, if so."""
         from carpscope.views import html
 
-        findings = [(t.first, t.count) for t in pipeline.tallies()]
-        page = html.render(pipeline.tracker.snapshot(), pipeline.events, findings, pipeline.first_time,
-                           pipeline.last_time, self.sources)
+        page = html.render(snapshot, summary.events, list(summary.findings), summary.first_time,
+                           summary.last_time, self.sources)
         try:
             with self.handle:
                 self.handle.write(page)
@@ -502,11 +343,9 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
 
     Ctrl-C or the end of --duration stops the capture and prints the report.
     """
-    import time
-
+    from carpscope import shell
     from carpscope.capture import live as capture_live
     from carpscope.capture.writer import PcapWriter
-    from carpscope.errors import LiveCaptureError
 
     if list_interfaces:
         from carpscope.views.text import escape
@@ -519,62 +358,37 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
     if duration is not None and not (0 < duration <= MAX_DURATION):  # also refuses nan and inf
         raise UsageError(f"--duration {duration}: give a number of seconds above 0 and at most {MAX_DURATION}"
                          " (a year)")
-    try:
-        iface.encode()
-    except UnicodeEncodeError:
-        raise LiveCaptureError(f"{iface}: no such interface (an interface name libpcap can open is UTF-8)") \
-            from None
+    _utf8_interface(iface)
     if write_path:
         refuse_overwriting_inputs(write_path, (), pass_file)
+    if html_path:
+        HtmlReport.refuse(html_path, (), pass_file, write_path)
     if metrics:
         from carpscope.serve import parse_listen
 
         parse_listen(metrics)  # a malformed --metrics is a usage error before the capture opens
-    if html_path:
-        HtmlReport.refuse(html_path, (), pass_file, write_path)
-    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing)
+    stdout = _Unbroken(click.get_text_stream("stdout"))
+    use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
+    # The metrics count every advert's verdict, so they need the per-packet records.
+    lean = (quiet or use_dashboard) and not metrics
+    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=lean)
     reader = capture_live.open_live(iface, bpf)
     writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None
     html = HtmlReport.open(html_path, [f"live capture on {iface}"]) if html_path else None
-    stdout = _Unbroken(click.get_text_stream("stdout"))
-    use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
     server = _metrics_server(metrics, iface, reader)  # before the sink: a taken port fails before any output
     sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
-    if server is not None:
-        sink = server.tap(sink)
-        server.refresh(pipeline, time.time(), force=True)
-    stop_at = time.time() + duration if duration else None
-    dashboard = _Dashboard(pipeline, iface, stdout, wants_color(color, stdout)) if use_dashboard else None
-    lost = write_error = None
+    dashboard_color = wants_color(color, stdout) if use_dashboard else None
+    return shell.watch(reader, iface, pipeline, sink, writer, stdout, count, duration, fail_on, dashboard_color,
+                       html, server)
 
-    def step(item) -> bool:
-        now = time.time()
-        if server is not None:
-            server.refresh(pipeline, now)
-        if dashboard is not None:
-            dashboard.refresh(now)
-        else:
-            stdout.flush()  # piped text streams as it happens
-        return stopping.requested or (stop_at is not None and now >= stop_at)
 
-    with _StopOnSignals() as stopping:
-        try:
-            if dashboard is not None:
-                dashboard.start(time.time())
-            write_error = run(capture_live.stream(reader, iface), pipeline, sink, writer, count, step)
-        except LiveCaptureError as err:  # the interface went away: report what came before
-            lost = str(err)
-            for thing in pipeline.finish():
-                sink.emit(thing)
-        finally:
-            if dashboard is not None:
-                dashboard.stop()
-            if server is not None:
-                server.close()
-    if use_dashboard:
-        sink.quiet = False  # the report follows the dashboard,
-        sink.width = terminal_width(stdout) or sink.width  # at the terminal's width now
-    conclude(pipeline, sink, fail_on, lost, EXIT_LIVE, write_error, html)
+def _metrics_server(spec: str | None, iface: str, reader):
+    """live --metrics: the Prometheus endpoint (serve.py), or None."""
+    if not spec:
+        return None
+    from carpscope.serve import MetricsServer
+
+    return MetricsServer(spec, iface, reader)
 
 
 class _PluginCommand(click.Command):
@@ -606,12 +420,14 @@ class _PluginCommand(click.Command):
 @click.option("-f", "--filter", "bpf", metavar="BPF", help="Capture filter, added to the protocol-112 default.")
 @click.option("--timing", type=click.Choice(["auto", "bsd", "openbsd"]), default="auto", show_default=True,
               help="Master-down formula, as for read and live.")
+@_guard
 def check(path, iface, duration, expect_master, max_gap, passphrases, pass_file, vips, bpf, timing):
     """A Nagios/Icinga check: one status line with performance data.
 
     Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (unreadable file or interface, usage).
     """
     from carpscope import check as plugin
+    from carpscope import shell
 
     try:
         if (path is None) == (iface is None):
@@ -620,37 +436,26 @@ def check(path, iface, duration, expect_master, max_gap, passphrases, pass_file,
             raise UsageError(f"--duration {duration}: give a number of seconds above 0 and at most {MAX_DURATION}")
         limits = plugin.Thresholds(plugin.parse_expect(expect_master), max_gap)
         pipeline = build_pipeline(passphrases, pass_file, vips, None, timing)
-        _check_run(pipeline, path, iface, duration, bpf)
+        if path is not None:
+            names = _openable((path,))
+            shell.check_file(pipeline, [p for p, _ in names], bpf, lambda message: _named(message, names))
+        else:
+            _utf8_interface(iface)
+            shell.check_interface(pipeline, iface, duration, bpf)
     except CarpscopeError as err:
         click.echo(plugin.unknown(str(err)))
-        sys.exit(3)
+        return plugin.UNKNOWN
     except KeyboardInterrupt:
         click.echo(plugin.unknown("interrupted"))
-        sys.exit(3)
+        return plugin.UNKNOWN
     state, line = plugin.judge(pipeline.tracker.snapshot(), pipeline.events, pipeline.tallies(),
                                pipeline.adverts, limits)
     click.echo(line)
-    sys.exit(state)
+    return state
 
 
-def _check_run(pipeline, path, iface, duration: float, bpf) -> None:
-    """Feed the capture file, or the interface for `duration` seconds, through the pipeline."""
-    import time
-
-    from carpscope.check import Quiet
-
-    if path is not None:
-        from carpscope.capture import files as capture_files
-
-        names = _openable((path,))
-        sources = capture_files.open_sources([p for p, _ in names], bpf)
-        run(capture_files.frames(sources), pipeline, Quiet(), None, None)
-        damage = sources[0].damage
-        if damage:  # what came before the damage was read: judged, with the damage as a warning
-            pipeline.note(Finding("truncated-capture", Severity.WARNING, _named(damage.reason, names), None,
-                                  pipeline.last_time))
-        return
-    from carpscope.capture import live as capture_live
+def _utf8_interface(iface: str) -> None:
+    """libpcap opens interfaces by UTF-8 name; another (the OS gives bytes) is none it can open."""
     from carpscope.errors import LiveCaptureError
 
     try:
@@ -658,80 +463,6 @@ def _check_run(pipeline, path, iface, duration: float, bpf) -> None:
     except UnicodeEncodeError:
         raise LiveCaptureError(f"{iface}: no such interface (an interface name libpcap can open is UTF-8)") \
             from None
-    reader = capture_live.open_live(iface, bpf)
-    stop_at = time.time() + duration
-    run(capture_live.stream(reader, iface), pipeline, Quiet(), None, None, lambda item: time.time() >= stop_at)
-
-
-def _metrics_server(spec: str | None, iface: str, reader):
-    """live --metrics: the Prometheus endpoint (serve.py), or None."""
-    if not spec:
-        return None
-    from carpscope.serve import MetricsServer
-
-    return MetricsServer(spec, iface, reader)
-
-
-class _StopOnSignals:
-    """SIGINT/SIGTERM end a live capture between two packets; a second SIGINT interrupts at once."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __enter__(self):
-        import signal
-
-        self.saved = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        import signal
-
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc_info) -> None:
-        import signal
-
-        for signum, handler in self.saved.items():
-            signal.signal(signum, handler)
-
-
-class _Dashboard:
-    """A rich Live on the terminal, redrawn a few times a second from immutable snapshots."""
-
-    PERIOD = 0.25
-
-    def __init__(self, pipeline, iface: str, out, color: bool):
-        from rich.console import Console
-        from rich.live import Live
-
-        self.pipeline, self.iface = pipeline, iface
-        self.console = Console(file=out, force_terminal=True, no_color=not color, highlight=False)
-        # The dashboard fits the screen itself (views/tui.py): rich never cuts a line with "...".
-        self.live = Live(console=self.console, auto_refresh=False, transient=True, vertical_overflow="crop")
-        self.last = 0.0
-
-    def start(self, now: float) -> None:
-        self.live.start()
-        self.refresh(now, force=True)
-
-    def refresh(self, now: float, force: bool = False) -> None:
-        if not force and now - self.last < self.PERIOD:
-            return
-        from carpscope.views import tui
-
-        self.last = now
-        p = self.pipeline
-        findings = [(t.first, t.count) for t in p.tallies()]
-        width, height = self.console.size
-        screen = tui.dashboard(p.tracker.snapshot(), p.events, findings, now, self.iface, p.adverts,
-                               max(width, 20), max(height - 1, 8))
-        self.live.update(screen, refresh=True)
-
-    def stop(self) -> None:
-        self.live.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,11 @@
-"""One error hierarchy; cli.py alone maps it to exit codes (DESIGN.md)."""
+"""One error hierarchy and the exit statuses; cli.py alone maps them to an exit (DESIGN.md).
+
+0 success, 1 a finding at the --fail-on level, 2 usage, 3 an unreadable or
+damaged capture file, 4 a live capture or filter that cannot be set up, 130
+interrupted.
+"""
+
+EXIT_FINDING, EXIT_USAGE, EXIT_CAPTURE, EXIT_LIVE, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 
 
 class CarpscopeError(Exception):
@@ -10,7 +17,7 @@ class CarpscopeError(Exception):
 class UsageError(CarpscopeError):
     """The command line is wrong (exit 2)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class PassphraseError(UsageError):
@@ -20,14 +27,10 @@ class PassphraseError(UsageError):
 class CaptureError(CarpscopeError):
     """A capture file is missing, unreadable or corrupt (exit 3)."""
 
-    exit_code = 3
+    exit_code = EXIT_CAPTURE
 
 
 class LiveCaptureError(CarpscopeError):
     """A live capture or filter cannot be set up or was lost (exit 4)."""
 
-    exit_code = 4
-
-
-class DecodeError(CarpscopeError):
-    """A decoder was asked for something it cannot do (a bug, not bad input)."""
+    exit_code = EXIT_LIVE

@@ -248,8 +248,8 @@ class Tap:
         self.probe.see(item)
         self.sink.emit(item)
 
-    def close(self, pipeline, snapshot) -> None:
-        self.sink.close(pipeline, snapshot)
+    def close(self, summary, snapshot) -> None:
+        self.sink.close(summary, snapshot)
 
     def __getattr__(self, name):
         return getattr(self.sink, name)

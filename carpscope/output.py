@@ -9,6 +9,7 @@ import json
 from typing import TextIO
 
 from carpscope.model import AddressClaim, CarpAdvert, Damaged, Finding, VrrpAdvert
+from carpscope.summary import Summary
 from carpscope.views import jsonout, layout, lines, report, tree
 
 
@@ -69,11 +70,15 @@ class TextSink:
             self.console.print(Text.assemble(*line), soft_wrap=True, highlight=False, markup=False,
                                emoji=False)
 
-    def close(self, pipeline, snapshot) -> None:
-        first, last = pipeline.first_time, pipeline.last_time
-        findings = [(t.first, t.count) for t in pipeline.tallies()]
-        styled = report.report_lines(snapshot, pipeline.events, findings, first, last, self.width,
-                                     blocks=self.console is not None)
+    def follow_dashboard(self, width: int | None) -> None:
+        """The report follows live's dashboard (which kept packet lines off the screen), at `width`."""
+        self.quiet = False
+        self.width = width or self.width
+
+    def close(self, summary: Summary, snapshot) -> None:
+        findings = list(summary.findings)
+        styled = report.report_lines(snapshot, summary.events, findings, summary.first_time, summary.last_time,
+                                     self.width, blocks=self.console is not None)
         if self.console is None:
             if not self.quiet:
                 self.out.write("\n")
@@ -118,15 +123,15 @@ class JsonLinesSink:
         elif not isinstance(item, (AddressClaim, Damaged)):
             self._line({"type": "event", **jsonout.event(item)})
 
-    def close(self, pipeline, snapshot) -> None:
+    def close(self, summary: Summary, snapshot) -> None:
         """Every finding of the report, with its count, unless it was written once as it came.
 
         Packet findings were only inside their packet lines, and the CLI notes some
         (truncated-capture, capture-lost) when the capture ends: both are written here.
         """
-        for t in pipeline.tallies():
-            if t.count > 1 or t.first not in self.streamed:
-                self._line({"type": "finding", **jsonout.finding(t.first, t.count)})
+        for first, count in summary.findings:
+            if count > 1 or first not in self.streamed:
+                self._line({"type": "finding", **jsonout.finding(first, count)})
         for group in jsonout.groups(snapshot):
             self._line({"type": "group", **group})
 
@@ -148,9 +153,9 @@ class JsonDocumentSink:
             self.out.write(("\n" if self.first else ",\n") + _dumps(jsonout.packet(item)))
             self.first = False
 
-    def close(self, pipeline, snapshot) -> None:
-        events = [jsonout.event(e) for e in pipeline.events]
-        findings = [jsonout.finding(t.first, t.count) for t in pipeline.tallies()]
+    def close(self, summary: Summary, snapshot) -> None:
+        events = [jsonout.event(e) for e in summary.events]
+        findings = [jsonout.finding(first, count) for first, count in summary.findings]
         groups = jsonout.groups(snapshot)
         self.out.write(("" if self.quiet else "\n],\n") + '"groups":' + _dumps_list(groups) + ',\n"events":'
                        + _dumps_list(events) + ',\n"findings":' + _dumps_list(findings) + "}\n")

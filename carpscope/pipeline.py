@@ -1,38 +1,33 @@
 """Decode → verify → track: the pure pipeline that `read` and `live` share.
 
 Takes frames and ticks, returns what happened in order (records, events,
-findings). No I/O and no clock: the caller says what time it is.
+findings). What the report will say accumulates in a summary.Recorder beside it.
+No I/O and no clock: the caller says what time it is.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from carpscope.auth import RESULT_FIELDS, VLANS_MAX
-from carpscope.election.events import LIMIT_REACHED, limit, limit_cap
-from carpscope.model import AddressClaim, CarpAdvert, Copier, Damaged, Finding, Frame, Severity, VrrpAdvert
+from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Seal
+from carpscope.election.events import limit
+from carpscope.model import (
+    AddressClaim,
+    CarpAdvert,
+    Copier,
+    Finding,
+    Frame,
+    Severity,
+    VrrpAdvert,
+)
+from carpscope.summary import FindingTally, Recorder, Summary
 from carpscope.wire import repeat
 from carpscope.wire.decode import decode_frame
 
 _TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
-# Caps on memory (issue 20); past one, a limit-reached finding says what was left out.
-EVENTS_FIRST = 5000  # events kept for the report: the first ones ...
-EVENTS_LAST = 5000  # ... and the latest (those between went out as they happened: lines, jsonl)
-FINDINGS_MAX = 4096  # finding tallies (kind and group)
-_RESULT_OF = operator.attrgetter(*RESULT_FIELDS)
 _COPY_CARP = Copier(CarpAdvert, ("frame", "time", "cksum", "counter", "md", *RESULT_FIELDS))
 _COPY_VRRP = Copier(VrrpAdvert, ("frame", "time"))
-
-
-@dataclass
-class FindingTally:
-    """A finding kind seen on many packets: kept once, with a count (memory stays flat)."""
-
-    first: Finding
-    count: int = 1
 
 
 HOLD = 0.5  # seconds a failed CARP advert waits for the address claims that follow it
@@ -59,8 +54,7 @@ class _Template(NamedTuple):
     record: CarpAdvert | VrrpAdvert
     size: int  # frame length
     rest: bytes | None  # VRRP: payload bytes 6-35, which a repeat must match too
-    result: tuple | None  # CARP: the verification result a repeat must get too
-    signer: object | None  # CARP: how the record verified (auth._Config), to check a repeat at once
+    seal: Seal | None  # CARP: the verdict a repeat must get too, and how to check it at once
 
 
 @dataclass
@@ -73,16 +67,25 @@ class Pipeline:
     lean: bool = False
     adverts: int = 0  # protocol-112 packets seen (what -c counts)
     records: int = 0  # frames that gave a record (what -w saves)
-    first_time: float | None = None
-    last_time: float | None = None
-    events: list = field(default_factory=list)  # the first EVENTS_FIRST and latest EVENTS_LAST events
-    events_total: int = 0  # every event, kept or not
-    findings: dict = field(default_factory=dict)  # (kind, proto, id, family, vlan) -> FindingTally
+    report: Recorder = field(default_factory=Recorder)  # what the report will say
     _templates: dict = field(default_factory=dict, repr=False)  # repeat.shape key -> _Template
     _held: _Held | None = field(default=None, repr=False)
     _failing: set = field(default_factory=set, repr=False)  # (vhid, vlan, src) whose last advert failed
     _bad: dict = field(default_factory=dict, repr=False)  # (vhid, vlan, src) -> its first bad advert
-    _limits: dict = field(default_factory=dict, repr=False)  # cap -> [times, frame, time, final wording]
+
+    def __post_init__(self) -> None:
+        self._keep, self._tally, self._saw = self.report.keep, self.report.tally, self.report.saw
+
+    # The report as it stands (summary.Recorder): what tests and the shell read.
+    first_time = property(lambda self: self.report.first_time)
+    last_time = property(lambda self: self.report.last_time)
+    events = property(lambda self: self.report.events)
+    events_total = property(lambda self: self.report.events_total)
+    findings = property(lambda self: self.report.findings)
+
+    def summary(self) -> Summary:
+        """The report's inputs now, immutable: what sinks and the dashboard take."""
+        return self.report.summary(self.adverts)
 
     def feed(self, frame: Frame) -> list:
         """Everything one frame causes: timeouts due before it, its record, its events."""
@@ -161,8 +164,7 @@ class Pipeline:
                 self._bad[sender] = record
             return
         first = self._bad.pop(sender, None) if self._bad else None
-        signer = self.verifier.signer(record) if first is not None else None
-        if signer is None or not signer.matches(first.counter.to_bytes(8, "big"), first.md, first.src_mac):
+        if first is None or not self.verifier.signed_alike(record, first):
             return
         if hasattr(self.tracker, "rejudge") and self.tracker.rejudge(record):
             key = ("hmac-failed", "carp", record.vhid, record.family, tuple(record.vlan))
@@ -175,7 +177,7 @@ class Pipeline:
         held = self._held
         if frame.time - held.frame.time <= HOLD:
             if len(held.queue) >= HELD_MAX:
-                out = self._over(f"{HELD_MAX} frames held", frame.number, frame.time,
+                out = self.report.over(f"{HELD_MAX} frames held", frame.number, frame.time,
                                  "a failed advert was verified without waiting for the frames past the "
                                  f"{HELD_MAX}th that followed it", "{} " + _HELD_FINAL)
                 return out + self._release() + self.feed(frame)
@@ -212,11 +214,8 @@ class Pipeline:
         return out
 
     def _count(self, time: float) -> None:
-        """The span runs from the earliest to the latest time, whatever the frames' order."""
-        if self.first_time is None or time < self.first_time:
-            self.first_time = time
-        if self.last_time is None or time > self.last_time:
-            self.last_time = time
+        """A frame gave a record: -w saves it, and the report's span takes its time."""
+        self.report.saw(time)
         self.records += 1
 
     def _remember(self, shape: tuple[bytes, int], frame: Frame, record: CarpAdvert | VrrpAdvert) -> None:
@@ -224,30 +223,26 @@ class Pipeline:
         if record.findings or record.checksum != "ok":
             return
         if isinstance(record, CarpAdvert):
-            result = _RESULT_OF(record)
             if record.md is None:
                 return
-            rest = None
+            seal, rest = self.verifier.seal(record), None
         else:
             p = shape[1]
-            result, rest = None, frame.data[p + 6 : p + repeat.CARP_LEN]
+            seal, rest = None, frame.data[p + 6 : p + repeat.CARP_LEN]
         if len(self._templates) >= _TEMPLATES_MAX:
             self._templates.clear()
-        signer = self.verifier.signer(record) if result is not None else None
-        self._templates[shape[0]] = _Template(record, len(frame.data), rest, result, signer)
+        self._templates[shape[0]] = _Template(record, len(frame.data), rest, seal)
 
     def _repeat(self, frame: Frame, template: _Template, shape: tuple[bytes, int]) -> list | None:
         """A repeat of a template: read its new fields in place; None to decode it in full."""
-        data, r, p = frame.data, template.record, shape[1]
-        if template.result is not None:
+        data, r, p, seal = frame.data, template.record, shape[1], template.seal
+        if seal is not None:
             header = data[p : p + repeat.CARP_LEN]
             # RFC 1071 §2(B): the one's-complement sum is the value modulo 0xffff; 0 verifies.
             if int.from_bytes(header, "big") % 0xFFFF:
                 return None
             counter, md = int.from_bytes(header[8:16], "big"), header[16:]
-            signer = template.signer
-            if (signer is None or signer.signs(header[8:16], md, r.src_mac) != template.result) and \
-                    self.verifier.verdict(r, counter, md) != template.result:
+            if not self.verifier.repeats(seal, counter, header[8:16], md):
                 return None
         elif data[p + 6 : p + repeat.CARP_LEN] != template.rest:
             return None
@@ -255,7 +250,8 @@ class Pipeline:
             counter = md = None
         time = frame.time
         out = self._keep(self.tracker.advance(time)) if self.tracker.due(time) else []
-        self._count(time)
+        self._saw(time)  # _count, inlined on the fast path
+        self.records += 1
         self.adverts += 1
         happened = self.tracker.repeat(r, frame.number, time, counter, md)
         if happened is None or not self.lean:
@@ -263,7 +259,7 @@ class Pipeline:
                 r = _COPY_VRRP(r, (frame.number, time))
             else:
                 cksum = int.from_bytes(header[6:8], "big")
-                r = _COPY_CARP(r, (frame.number, time, cksum, counter, md, *template.result))
+                r = _COPY_CARP(r, (frame.number, time, cksum, counter, md, *seal.verdict))
             out.append(r)
         if happened is None:
             happened = self.tracker.observe(r, time)
@@ -280,6 +276,17 @@ class Pipeline:
             out += self._keep(self.tracker.advance(now))
         return out
 
+    def next_deadline(self) -> float | None:
+        """When `advance` may next have something to say: a held advert's release, a tracker timeout.
+
+        Live capture sleeps until then (shell.py) instead of ticking.
+        """
+        deadline = self.tracker.next_deadline() if hasattr(self.tracker, "next_deadline") else None
+        if self._held is not None:
+            release = self._held.frame.time + HOLD
+            deadline = release if deadline is None else min(deadline, release)
+        return deadline
+
     def finish(self) -> list:
         """End of capture: conclusions that need the whole picture, then what the caps left out."""
         out = []
@@ -289,88 +296,26 @@ class Pipeline:
             out += self._keep(self.tracker.finish(self.last_time))
         return out + self._left_out()
 
-    def _keep(self, happened: Iterable) -> list:
-        happened = list(happened)
-        for item in happened:
-            if isinstance(item, Finding):
-                self._tally((item,))
-            else:
-                self.events.append(item)
-                self.events_total += 1
-                if len(self.events) >= EVENTS_FIRST + 2 * EVENTS_LAST:
-                    self._trim()
-        return happened
-
-    def _trim(self) -> None:
-        """Keep the first and the latest events: amortised O(1), memory flat."""
-        del self.events[EVENTS_FIRST:len(self.events) - EVENTS_LAST]
-
-    def _over(self, cap: str, number: int | None, time: float | None, first: str, final: str) -> list[Finding]:
-        """A cap was reached again: count it; the first time, say so at once (limit-reached)."""
-        entry = self._limits.get(cap)
-        if entry is not None:
-            entry[0] += 1
-            return []
-        self._limits[cap] = [1, number, time, final]
-        f = limit(cap, f"{first} from frame {number} on; the end of the report says how often", number, time)
-        self._tally((f,))
-        return [f]
-
     def _left_out(self) -> list[Finding]:
-        """limit-reached with the final counts: it replaces the first one of its cap."""
-        out = [limit(cap, final.format(n) + f", from frame {number} on", number, time)
-               for cap, (n, number, time, final) in self._limits.items()]
+        """limit-reached with the final counts, the verifier's forgotten claims among them."""
         forgotten = getattr(self.verifier, "forgotten", 0)
-        if forgotten:
-            out.append(limit(f"{VLANS_MAX} VLANs of address claims",
-                             f"the address claims of {forgotten} VLANs (or QinQ pairs) were forgotten, the "
-                             f"oldest first, to keep those of the latest {VLANS_MAX}: adverts there verify only "
-                             f"with --vip or with claims sent again"))
-        if len(self.events) > EVENTS_FIRST + EVENTS_LAST:
-            self._trim()
-        left = self.events_total - len(self.events)
-        if left:
-            out.append(limit(f"{EVENTS_FIRST + EVENTS_LAST} events",
-                             f"{left} events between the first {EVENTS_FIRST} and the last {EVENTS_LAST} are "
-                             f"left out of the report's timeline; the per-packet output (without -q) and -T "
-                             f"jsonl carry every event as it happened"))
-        self._tally(out)
-        return out
+        extra = [limit(f"{VLANS_MAX} VLANs of address claims",
+                       f"the address claims of {forgotten} VLANs (or QinQ pairs) were forgotten, the "
+                       f"oldest first, to keep those of the latest {VLANS_MAX}: adverts there verify only "
+                       f"with --vip or with claims sent again")] if forgotten else []
+        return self.report.left_out(extra)
 
     def note(self, finding: Finding) -> None:
         """A finding from outside the core (a damaged file, a lost interface)."""
         self._tally((finding,))
 
-    def _tally(self, findings: Iterable[Finding]) -> None:
-        for f in findings:
-            if f.kind == LIMIT_REACHED:
-                key = (f.kind, limit_cap(f))
-                tally = self.findings.get(key)
-                if tally is None:
-                    self.findings[key] = FindingTally(f)
-                else:
-                    tally.first = f  # the same cap again: the later one has the final count
-                continue
-            key = (f.kind, f.proto, f.id, f.family, f.vlan)
-            tally = self.findings.get(key)
-            if tally is None:
-                if len(self.findings) >= FINDINGS_MAX:
-                    self._over(f"{FINDINGS_MAX} finding tallies", f.frame, f.time,
-                               "findings of kinds and groups past the "
-                               f"{FINDINGS_MAX}th are counted but not kept", "{} " + _FINDINGS_FINAL)
-                    continue
-                self.findings[key] = FindingTally(f)
-            else:
-                tally.count += 1
-
     def worst(self) -> Severity | None:
         """The most severe finding seen, for --fail-on."""
-        ranks = [t.first.severity for t in self.findings.values()]
-        return max(ranks, key=lambda s: s.rank) if ranks else None
+        return self.report.worst()
 
     def tallies(self) -> list[FindingTally]:
         """Findings, most severe first, then in order of appearance."""
-        return sorted(self.findings.values(), key=lambda t: (-t.first.severity.rank, t.first.time or 0.0))
+        return self.report.tallies()
 
 
 def _failed(r: CarpAdvert) -> bool:
@@ -380,8 +325,3 @@ def _failed(r: CarpAdvert) -> bool:
 
 _HELD_FINAL = (f"failed adverts were verified without waiting for the frames past the {HELD_MAX}th "
                f"that followed them")
-_FINDINGS_FINAL = f"findings of kinds and groups past the {FINDINGS_MAX}th were counted but not kept"
-
-
-def is_packet(item: object) -> bool:
-    return isinstance(item, (CarpAdvert, VrrpAdvert, Damaged))

@@ -18,6 +18,7 @@ from stacks import T0, Node, garp, ip_frame, vrrp2, write_pcap
 from test_tracker import A, B, Script, merge
 
 from carpscope import pipeline as pl
+from carpscope import summary as sm
 from carpscope.auth import Verifier
 from carpscope.cli import main
 from carpscope.election import rules
@@ -178,8 +179,8 @@ class _EventPerAdvert:
 
 
 def test_events_keep_the_first_and_the_latest(monkeypatch):
-    monkeypatch.setattr(pl, "EVENTS_FIRST", 5)
-    monkeypatch.setattr(pl, "EVENTS_LAST", 7)
+    monkeypatch.setattr(sm, "EVENTS_FIRST", 5)
+    monkeypatch.setattr(sm, "EVENTS_LAST", 7)
     p = Pipeline(Verifier([]), _EventPerAdvert(), lean=True)
     frame = ip_frame("00:00:5e:00:01:01", "192.0.2.1", "224.0.0.18", 112, vrrp2(1, 100, ["192.0.2.9"]))
     peak = 0
@@ -210,7 +211,7 @@ def test_claims_behind_a_failed_advert_are_capped():
 
 
 def test_finding_tallies_are_capped(monkeypatch):
-    monkeypatch.setattr(pl, "FINDINGS_MAX", 10)
+    monkeypatch.setattr(sm, "FINDINGS_MAX", 10)
     p = Pipeline(Verifier([]), _EventPerAdvert())
     for i in range(50):
         p.note(Finding("bad-ttl", Severity.WARNING, "x", i, float(i), "carp", i % 255 + 1, 4, (i,)))
@@ -247,15 +248,16 @@ def test_read_reports_the_member_cap(tmp_path, fmt):
 
 def test_address_claims_of_many_vlans_are_forgotten_oldest_first(monkeypatch):
     """500k gratuitous ARPs in distinct QinQ pairs kept one claim table each (324 MB)."""
-    from carpscope import auth
+    from carpscope.auth import vips
 
-    monkeypatch.setattr(auth, "VLANS_MAX", 100)
+    monkeypatch.setattr(vips, "VLANS_MAX", 100)
     verifier = Verifier([b"s3cret"])
     p = Pipeline(verifier, Tracker())
     for i in range(300):
         data = garp(f"10.2.{i // 250}.{i % 250 + 1}", "02:00:00:00:00:01", vlan=1 + i)
         p.feed(Frame(i + 1, T0 + i, 1, data, len(data)))
-    assert len(verifier._claims) == 100 and (300,) in verifier._claims and (1,) not in verifier._claims
+    claims = verifier._vips.claims
+    assert len(claims) == 100 and (300,) in claims and (1,) not in claims
     (final,) = limits(p.finish())
     assert "address claims of 200 VLANs" in final.detail
 

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import stacks
-from carpscope import cli, metrics
+from carpscope import cli, metrics, shell
 from carpscope.capture import files
 from carpscope.check import Quiet
 from carpscope.model import Frame, Tick
@@ -34,7 +34,7 @@ def fed(name: str, *passes: str, probe: metrics.Probe | None = None):
     """A pipeline that read captures/NAME the way live feeds one, through the metrics tap."""
     pipeline = cli.build_pipeline(passes, None, (), None, "auto")
     probe = probe or metrics.Probe("eth0")
-    cli.run(files.frames(files.open_sources([str(ROOT / "captures" / name)], None)), pipeline,
+    shell.run(files.frames(files.open_sources([str(ROOT / "captures" / name)], None)), pipeline,
             metrics.Tap(Quiet(), probe), None, None)
     return pipeline, probe
 
@@ -232,7 +232,7 @@ def simulate(groups: int, seconds: int, checkpoints: int):
                 sizes.append(probe_state(pipeline, probe, exporter))
         return False
 
-    cli.run(stream(), pipeline, metrics.Tap(Quiet(), probe), None, None, step)
+    shell.run(stream(), pipeline, metrics.Tap(Quiet(), probe), None, None, step)
     return pipeline, exporter, sizes
 
 
@@ -290,7 +290,7 @@ def test_a_hostile_segment_cannot_grow_the_series_or_the_probe():
         frames.append(stacks.ip_frame("02:00:00:00:%02x:%02x" % (vrid, router), src, "224.0.0.18", 112,
                                       stacks.vrrp2(vrid, 100 + router, ["198.51.100.1"]), vlan=vlan))
     stream = (Frame(i, stacks.T0 + i * 1e-3, 1, data, len(data)) for i, data in enumerate(frames, 1))
-    cli.run(stream, pipeline, metrics.Tap(Quiet(), probe), None, None)
+    shell.run(stream, pipeline, metrics.Tap(Quiet(), probe), None, None)
     assert len(pipeline.tracker.snapshot().groups) == 300
     found = samples(probe.families(pipeline, pipeline.last_time))
     groups = [k for k in found if k[0] == "carpscope_group_advertising_masters"]
@@ -316,9 +316,9 @@ def test_the_tap_leaves_the_output_as_it_was(quiet):
         if tapped:
             sink = metrics.Tap(sink, metrics.Probe("eth0"))
         pipeline = cli.build_pipeline(("s3cret",), None, (), None, "auto")
-        cli.run(files.frames(files.open_sources([str(ROOT / "captures" / "passphrase-mismatch.pcap")], None)),
+        shell.run(files.frames(files.open_sources([str(ROOT / "captures" / "passphrase-mismatch.pcap")], None)),
                 pipeline, sink, None, None)
-        sink.close(pipeline, pipeline.tracker.snapshot())
+        sink.close(pipeline.summary(), pipeline.tracker.snapshot())
         return out.getvalue()
 
     assert document(True) == document(False)

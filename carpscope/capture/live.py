@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pcapy
 
@@ -77,8 +77,13 @@ def _explain(iface: str, message: str) -> str:
     return f"{iface}: {message}"
 
 
-def stream(reader, iface: str, clock=time.time, wait=select.select) -> Iterator[Frame | Tick]:
-    """Frames as captured, each wake-up ending with a Tick; LiveCaptureError if the interface goes."""
+def stream(reader, iface: str, clock=time.time, wait=select.select,
+           timeout: Callable[[], float | None] = lambda: TICK) -> Iterator[Frame | Tick]:
+    """Frames as captured, each wake-up ending with a Tick; LiveCaptureError if the interface goes.
+
+    `timeout` says, after each Tick, how long to wait for frames (None: until one
+    comes): the shell's next deadline, or TICK.
+    """
     fd, linktype = reader.getfd(), reader.datalink()
     number = 0
     while True:
@@ -91,4 +96,4 @@ def stream(reader, iface: str, clock=time.time, wait=select.select) -> Iterator[
         number += batch.count(meta)
         if batch.count(meta) < _BATCH:  # drained: nothing captured before now - LAG is still queued
             yield Tick(now - LAG)
-            wait([fd], [], [], TICK)
+            wait([fd], [], [], timeout())

@@ -1,0 +1,90 @@
+"""What verification says about an advert (Verdict), and how a verified sender signs (Signer).
+
+The pipeline's repeat fast path keeps a Seal (an advert, its verdict, its signer)
+and asks the verifier whether a repeat still verifies (Verifier.repeats): it needs
+no other type of this package. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from hmac import compare_digest
+from typing import NamedTuple
+
+from cryptography.hazmat.primitives.hmac import HMAC
+
+from carpscope.auth.keys import STALE, Key
+from carpscope.auth.vips import SORTED, UCARP
+from carpscope.model import CarpAdvert
+
+_UCARP_MAC = "00:00:5e:00:00:"  # ucarp's advert source (§1.4)
+
+# Reasons for "unverified" (hmac_reason), PROTOCOL.md §9.7.
+NO_PASSPHRASE, VIPS_UNKNOWN, BUDGET_SPENT = "no-passphrase", "vips-unknown", "budget-spent"
+
+
+class Verdict(NamedTuple):
+    """What verify() sets on an advert: its fields carry CarpAdvert's names, in this order."""
+
+    hmac: str | None  # "ok", "bad", "unverified"
+    hmac_variant: str | None = None  # the message layout that verified (vips.VARIANTS)
+    passphrase: int | None = None  # 1-based position; 0 = the empty key
+    vips: tuple[str, ...] | None = None
+    vips_from: str | None = None  # "given", "inferred", "searched"
+    hmac_hint: str | None = None  # why it failed, or which stale key verified
+    key_form: str | None = None  # keys.PLAIN, NETLINK, GUI or STALE
+    hmac_reason: str | None = None  # "unverified": NO_PASSPHRASE, VIPS_UNKNOWN or BUDGET_SPENT
+
+
+RESULT_FIELDS = Verdict._fields
+UNVERIFIED = Verdict("unverified", hmac_reason=NO_PASSPHRASE)
+
+
+class Signer:
+    """One way adverts verify: key, VIP set and layout, with the constant prefix hashed.
+
+    `ctx` has everything before the counter fed, so a check is copy + 8 bytes.
+    """
+
+    __slots__ = ("ctx", "mac", "position", "variant", "vips", "vips_from", "form", "hint", "_one_v4",
+                 "_values", "_ucarp")
+
+    def __init__(self, ctx: HMAC, mac: str | None, key: Key, variant: str,
+                 vips: tuple[str, ...], one_v4: bool, vips_from: str) -> None:
+        self.ctx = ctx
+        self.mac = mac  # lladdr layouts only hold for this source MAC
+        self.position = key.position
+        self.form = key.form
+        # A stale key names the passphrase whose tail it kept (for the stale-key finding).
+        self.hint = (f"the key is passphrase {key.position} followed by the tail of passphrase {key.old}"
+                     if key.form == STALE else None)
+        self.variant = variant
+        self.vips = vips
+        self._one_v4 = variant == SORTED and one_v4  # ucarp hashes exactly one IPv4 VIP
+        self.relabel(vips_from)
+
+    def relabel(self, vips_from: str) -> None:
+        """A searched address later claimed by ARP is reported as inferred."""
+        self.vips_from = vips_from
+        self._values = Verdict("ok", self.variant, self.position, self.vips, vips_from, self.hint, self.form)
+        self._ucarp = (Verdict("ok", UCARP, self.position, self.vips, vips_from, self.hint, self.form)
+                       if self._one_v4 else None)
+
+    def matches(self, ctr: bytes, md: bytes, mac: str | None) -> bool:
+        if self.mac is not None and self.mac != mac:
+            return False
+        h = self.ctx.copy()
+        h.update(ctr)
+        return compare_digest(h.finalize(), md)
+
+    def result(self, mac: str | None) -> Verdict:
+        if self._ucarp is not None and mac is not None and mac.startswith(_UCARP_MAC):
+            return self._ucarp
+        return self._values
+
+
+class Seal(NamedTuple):
+    """A verified advert kept so that its repeats are checked at once (Verifier.repeats)."""
+
+    advert: CarpAdvert
+    verdict: Verdict
+    signer: Signer | None  # how its sender signed it, when it verified

@@ -1,0 +1,410 @@
+"""The CARP verifier: which passphrase, which VIP set, which stack signed an advert.
+
+The md field is plain RFC 2104 HMAC-SHA1 (PROTOCOL.md §2.1) over
+``02 01 [lladdr] vhid VIPv4… VIPv6… counter``. A failure is "bad" only against a
+known VIP set, else "unverified" with its reason (§9.7). Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import operator
+from collections.abc import Mapping, Sequence
+from hmac import compare_digest
+from types import MappingProxyType
+from typing import NamedTuple
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.hmac import HMAC
+
+from carpscope.auth.keys import Keyring
+from carpscope.auth.verdict import (
+    BUDGET_SPENT,
+    RESULT_FIELDS,
+    UNVERIFIED,
+    VIPS_UNKNOWN,
+    Seal,
+    Signer,
+    Verdict,
+)
+from carpscope.auth.vips import (
+    HEAD,
+    OPENBSD_LLADDR,
+    SORTED,
+    Addr,
+    VipBook,
+    lladdr_of,
+    message_layouts,
+    parse_addr,
+    slash24,
+    vip_sets,
+)
+from carpscope.model import AddressClaim, CarpAdvert, Copier, Finding, Severity
+
+_MD_LEN = 20
+_COUNTER_MAX = (1 << 64) - 1
+_CACHE_MAX = 4096  # verdicts per cache generation (two generations kept)
+_GOOD_MAX = 8  # verified configurations remembered per group
+_SENDERS_MAX = 4096  # senders whose failed searches are remembered
+_TRIED_MAX = 4096  # (key, message) pairs remembered per sender
+# Issue 20: HMACs the searches of one capture may compute (the checks of configurations
+# that verified are not counted); about 0.5 s of CPU. Spent: later unknown senders
+# stay unverified, and a finding says so once.
+SEARCH_BUDGET = 200_000
+_SHA1 = hashes.SHA1()
+
+
+class _Miss(NamedTuple):
+    """A negative outcome, valid while neither the claims nor the known configs change."""
+
+    epoch: int
+    version: int
+    values: Verdict
+
+
+class _Sender:
+    """What was already tried for one sender of one group: each search runs once (issue 20).
+
+    A (key, message) pair that failed for one advert fails for every advert of the
+    same sender, whatever its counter; the /24 search covers every single address,
+    so it is run once per key. New claims only add messages not tried yet.
+    """
+
+    __slots__ = ("tried", "searched", "miss", "complete")
+
+    def __init__(self) -> None:
+        self.tried: set[int] = set()  # hash((key index, message prefix))
+        self.searched: set[int] = set()  # key indexes whose /24 search ran
+        self.miss: _Miss | None = None
+        self.complete = True  # False: the budget ran out before everything was tried
+
+
+_GET_RESULT = operator.attrgetter(*RESULT_FIELDS)
+_COPY_RESULT = Copier(CarpAdvert, RESULT_FIELDS)
+
+
+def verdict_of(advert: CarpAdvert) -> Verdict:
+    """The verdict an advert carries (its hmac, …, hmac_reason fields)."""
+    return Verdict._make(_GET_RESULT(advert))
+
+
+def _with_result(advert: CarpAdvert, values: Verdict) -> CarpAdvert:
+    """The advert with hmac, …, hmac_reason set from the verdict."""
+    if _GET_RESULT(advert) == values:
+        return advert
+    return _COPY_RESULT(advert, values)
+
+
+def _who(position: int) -> str:
+    return f"passphrase {position}" if position else "the empty key (no passphrase)"
+
+
+class Verifier:
+    """Verifies CARP adverts against passphrases and candidate VIP sets.
+
+    Verdicts belong to each sender (vhid, VLAN, source address): every kernel-CARP
+    member sends from the same virtual MAC (§1.4), so one member's failure says
+    nothing about another's. A verified configuration is checked first for the
+    sender and its group; a sender is searched only with what it was not tried
+    with yet (`_Sender`), within a per-capture budget. `bad` needs a known VIP set
+    (given, claimed for the vhid, or verified for another member); otherwise a
+    failure is `unverified` with its reason (PROTOCOL.md §9.7).
+    """
+
+    def __init__(self, passphrases: Sequence[bytes],
+                 vips: Mapping[int | None, Sequence[str]] = MappingProxyType({}),
+                 budget: int = SEARCH_BUDGET) -> None:
+        self._keys = Keyring(passphrases)
+        self._vips = VipBook(vips)
+        self._good: dict[tuple[int, tuple[int, ...]], list[Signer]] = {}
+        self._version = 0  # bumped when a new configuration verifies, or the budget runs out
+        self._sender: dict[tuple, Signer] = {}
+        self._senders: dict[tuple, _Sender] = {}
+        self._sets_cache: dict[tuple, tuple] = {}  # (vhid, vlan, family) -> ((epoch, version), candidates)
+        self._recent: dict[tuple, object] = {}
+        self._older: dict[tuple, object] = {}
+        self._budget = budget
+        self._notes: list[Finding] = []
+        self._spent_at: CarpAdvert | None = None
+
+    def __repr__(self) -> str:
+        given, claimed = self._vips.count()
+        return (f"<Verifier: {self._keys.given} passphrase(s) hidden, {given} given VIP(s), "
+                f"{claimed} claimed, {len(self._good)} group(s) verified>")
+
+    __str__ = __repr__
+
+    def long_passphrases(self) -> tuple[int, ...]:
+        """Positions of passphrases over 19 bytes: BSD ifconfig and ucarp keep 19 (§2.2)."""
+        return self._keys.long
+
+    def notes(self) -> list[Finding]:
+        """Findings about the verification itself (the budget ran out), each given once."""
+        out, self._notes = self._notes, []
+        return out
+
+    @property
+    def forgotten(self) -> int:
+        """VLANs whose claims were forgotten for vips.VLANS_MAX: the pipeline reports it."""
+        return self._vips.forgotten
+
+    # -- learning ---------------------------------------------------------------
+
+    def learn(self, claim: AddressClaim) -> None:
+        """Remember a claimed address as a candidate VIP of its VLAN (§2.1, §4.2, §9.5)."""
+        a = self._vips.learn(claim)
+        if a is not None and a.family == 4:
+            for (_, vlan), group in self._good.items():
+                if vlan == claim.vlan:
+                    for cfg in group:
+                        if cfg.vips_from == "searched" and cfg.vips == (a.text,):
+                            cfg.relabel("inferred")
+
+    # -- verifying --------------------------------------------------------------
+
+    def verify(self, advert: CarpAdvert) -> CarpAdvert:
+        """The advert with hmac, hmac_variant, passphrase, vips, vips_from, hmac_hint … set."""
+        values = self.verdict(advert, advert.counter, advert.md)
+        return advert if values is None else _with_result(advert, values)
+
+    def seal(self, advert: CarpAdvert) -> Seal:
+        """A verified advert kept for its repeats (Verifier.repeats), with how its sender signed it."""
+        signer = self._sender.get((advert.vhid, advert.vlan, advert.src)) if advert.hmac == "ok" else None
+        return Seal(advert, verdict_of(advert), signer)
+
+    def repeats(self, seal: Seal, counter: int, ctr: bytes, md: bytes) -> bool:
+        """Does a repeat of the sealed advert, with this counter (ctr: its 8 wire bytes) and md,
+        get the sealed verdict? One HMAC when its sender still signs the same way."""
+        advert, verdict, signer = seal
+        mac = advert.src_mac
+        if signer is not None and signer.matches(ctr, md, mac) and signer.result(mac) == verdict:
+            return True
+        return self.verdict(advert, counter, md) == verdict
+
+    def signed_alike(self, advert: CarpAdvert, earlier: CarpAdvert) -> bool:
+        """Is `earlier` (a bad advert of the same sender) signed the way `advert` verified?"""
+        signer = self._sender.get((advert.vhid, advert.vlan, advert.src)) if advert.hmac == "ok" else None
+        return signer is not None and signer.matches(earlier.counter.to_bytes(8, "big"), earlier.md,
+                                                     earlier.src_mac)
+
+    def verdict(self, advert: CarpAdvert, counter: int | None, md: bytes | None) -> Verdict | None:
+        """The verdict of `advert` sent with this counter and md.
+
+        Takes the counter and md apart so that a repeat of an advert (same sender,
+        group and MAC) is checked without building its record first. None when the
+        advert is too short to check.
+        """
+        vhid = advert.vhid
+        if vhid is None or counter is None or md is None:
+            return None
+        if not (0 <= vhid <= 255 and 0 <= counter <= _COUNTER_MAX and len(md) == _MD_LEN):
+            return None
+        ctr = counter.to_bytes(8, "big")  # the wire bytes, offsets 8–15 (§2.1)
+        mac, vlan, src = advert.src_mac, advert.vlan, advert.src
+        mine = self._sender.get((vhid, vlan, src))
+        if mine is not None and mine.matches(ctr, md, mac):
+            return mine.result(mac)  # the usual case: signed as its sender's last advert
+        ckey = (vhid, vlan, advert.family, ctr, md, mac, src)
+        hit = self._recent.get(ckey)
+        if hit is None:
+            hit = self._older.get(ckey)
+            if hit is not None:
+                self._remember(ckey, hit)
+        if hit is not None:
+            if hit.__class__ is Signer:
+                return hit.result(mac)
+            if hit.epoch == self._vips.epoch and hit.version == self._version:
+                return hit.values
+
+        cfg = self._others(vhid, vlan, src, ctr, md, mac, mine)
+        if cfg is None:
+            if mine is not None:  # it verified before: its pass or VIPs changed, what failed may now match
+                del self._sender[(vhid, vlan, src)]
+                self._senders.pop((vhid, vlan, advert.family, src), None)
+            cfg, values = self._unknown(advert, ctr, md)
+            if cfg is None:
+                self._remember(ckey, _Miss(self._vips.epoch, self._version, values))
+                return values
+        self._remember(ckey, cfg)
+        return cfg.result(mac)
+
+    def _others(self, vhid, vlan, src, ctr, md, mac, mine: Signer | None) -> Signer | None:
+        """The group's configurations other than the sender's last one."""
+        for cfg in self._good.get((vhid, vlan), ()):
+            if cfg is not mine and cfg.matches(ctr, md, mac):
+                self._signed_by((vhid, vlan, src), cfg)
+                return cfg
+        return None
+
+    def _unknown(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> tuple[Signer | None, Verdict]:
+        """Search what this sender was not tried with yet; else its failure, judged anew."""
+        vhid, vlan = advert.vhid, advert.vlan
+        skey = (vhid, vlan, advert.family, advert.src)
+        sender = self._senders.get(skey)
+        if sender is None:
+            if len(self._senders) >= _SENDERS_MAX:
+                self._senders.clear()
+            sender = self._senders[skey] = _Sender()
+        miss = sender.miss
+        if miss is not None and miss.epoch == self._vips.epoch and miss.version == self._version:
+            return None, miss.values
+        cfg = self._find(advert, ctr, md, sender)
+        if cfg is not None:
+            group = self._good.setdefault((vhid, vlan), [])
+            group.insert(0, cfg)
+            del group[_GOOD_MAX:]
+            self._version += 1
+            self._signed_by((vhid, vlan, advert.src), cfg)
+            sender.miss = None
+            return cfg, cfg.result(advert.src_mac)
+        values = self._failure(advert, sender)
+        sender.miss = _Miss(self._vips.epoch, self._version, values)
+        return None, values
+
+    def _signed_by(self, sender: tuple, cfg: Signer) -> None:
+        """Remember how a sender signs (bounded: forged sources may be many)."""
+        if sender not in self._sender and len(self._sender) >= _SENDERS_MAX:
+            self._sender.clear()
+        self._sender[sender] = cfg
+
+    def _remember(self, key: tuple, value: object) -> None:
+        recent = self._recent
+        if len(recent) >= _CACHE_MAX:
+            self._older = recent
+            self._recent = recent = {}
+        recent[key] = value
+
+    def _spend(self, n: int, advert: CarpAdvert, sender: _Sender) -> bool:
+        """Take n HMACs from the capture's budget; False (and a note, once) when it is spent."""
+        if self._budget >= n:
+            self._budget -= n
+            return True
+        sender.complete = False
+        if self._spent_at is None:
+            self._spent_at = advert
+            self._version += 1  # misses judged before now did not know
+            self._notes.append(Finding(
+                "signature-budget", Severity.WARNING,
+                f"carpscope stopped searching for the passphrase and VIP set of new senders at {advert.src} "
+                f"(vhid {advert.vhid}): the search budget of {SEARCH_BUDGET} HMACs for one capture is spent, "
+                f"so adverts of senders not verified by then stay unverified; give the VIPs with --vip "
+                f"(nothing then needs searching)", advert.frame, advert.time, "carp", advert.vhid,
+                advert.family, tuple(advert.vlan)))
+        return False
+
+    def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes, sender: _Sender) -> Signer | None:
+        """Known VIP sets not tried yet for this sender, then (IPv4) one address of its /24 (§2.4)."""
+        vhid, family = advert.vhid, advert.family
+        lladdr = lladdr_of(advert.src_mac)
+        tried = sender.tried
+        for vips_from, addrs, legacy in self._candidates(vhid, advert.vlan, family):
+            layouts = message_layouts(vhid, addrs, lladdr, legacy)
+            one_v4 = len(addrs) == 1 and addrs[0].family == 4
+            for index, key in enumerate(self._keys):
+                for lay in layouts:
+                    token = hash((index, lay.prefix))
+                    if token in tried:
+                        continue
+                    if not self._spend(1, advert, sender):
+                        return None
+                    if len(tried) < _TRIED_MAX:
+                        tried.add(token)
+                    h = HMAC(key.key, _SHA1)
+                    h.update(lay.prefix + ctr)
+                    if compare_digest(h.finalize(), md):
+                        ctx = HMAC(key.key, _SHA1)
+                        ctx.update(lay.prefix)
+                        return Signer(ctx, advert.src_mac if lay.lladdr else None, key,
+                                       lay.variant, lay.vips, one_v4, vips_from)
+        net = slash24(advert.src) if family == 4 else None
+        if net is not None:
+            return self._search(advert, vhid, net, lladdr, ctr, md, sender)
+        return None
+
+    def _search(self, advert, vhid, net, lladdr, ctr, md, sender: _Sender) -> Signer | None:
+        """One VIP anywhere in the sender's /24 (ucarp, single-VIP CARP): 256 HMACs a key, once per key."""
+        mac = advert.src_mac
+        tails = [bytes((i,)) + ctr for i in range(256)]
+        heads = [(SORTED, HEAD + bytes((vhid,)) + net)]
+        if lladdr is not None:
+            heads.append((OPENBSD_LLADDR, HEAD + lladdr + bytes((vhid,)) + net))
+        for index, key in enumerate(self._keys):
+            if index in sender.searched:
+                continue
+            if not self._spend(256 * len(heads), advert, sender):
+                return None
+            sender.searched.add(index)
+            for variant, head in heads:
+                base = HMAC(key.key, _SHA1)
+                base.update(head)
+                for i, tail in enumerate(tails):
+                    h = base.copy()
+                    h.update(tail)
+                    if compare_digest(h.finalize(), md):
+                        ctx = HMAC(key.key, _SHA1)
+                        ctx.update(head + bytes((i,)))
+                        text = str(ipaddress.IPv4Address(net + bytes((i,))))
+                        return Signer(ctx, mac if variant == OPENBSD_LLADDR else None, key,
+                                       variant, (text,), True, "searched")
+        return None
+
+    def _candidates(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[Addr, ...], bool]]:
+        """(vips_from, VIP set, try the legacy order) in the order they are tried, distinct sets only.
+
+        The same for every sender of a group until a claim or a verified configuration is new.
+        """
+        ckey = (vhid, vlan, family)
+        cached = self._sets_cache.get(ckey)
+        if cached is not None and cached[0] == (self._vips.epoch, self._version):
+            return cached[1]
+        if len(self._sets_cache) >= _SENDERS_MAX:
+            self._sets_cache.clear()
+        unique = self._collect(vhid, vlan, family)
+        self._sets_cache[ckey] = ((self._vips.epoch, self._version), unique)
+        return unique
+
+    def _collect(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[Addr, ...], bool]]:
+        given = self._vips.given_sets(vhid, family)
+        inferred = self._vips.inferred_sets(vhid, vlan, family)
+        out = [("given", s, True) for s in given]
+        if given and inferred:  # given and claimed together: a dual-stack set given one family only
+            both = {a.hashed: a for a in given[0] + inferred[0]}
+            out += [("inferred", s, False) for s in vip_sets(tuple(both.values()), family, False)]
+        for cfg in self._good.get((vhid, vlan), ()):  # what another member verified with
+            addrs = tuple(a for a in map(parse_addr, cfg.vips) if a is not None)
+            out.append((cfg.vips_from, addrs, False))
+        out += [("inferred", s, False) for s in inferred]
+        seen: set[frozenset] = set()
+        unique = []
+        for vips_from, addrs, legacy in out:
+            k = frozenset(a.hashed for a in addrs)
+            if addrs and k not in seen:
+                seen.add(k)
+                unique.append((vips_from, addrs, legacy))
+        return unique
+
+    def _failure(self, advert: CarpAdvert, sender: _Sender) -> Verdict:
+        """'bad' only against a known VIP set, else 'unverified' with its reason; never a passphrase."""
+        vhid, vlan = advert.vhid, advert.vlan
+        net = slash24(advert.src) if advert.family == 4 else None
+        if not self._keys.given:
+            return UNVERIFIED
+        if not sender.complete:
+            return Verdict("unverified", hmac_hint="the signature search budget of this capture is spent; give --vip",
+                           hmac_reason=BUDGET_SPENT)
+        group = self._good.get((vhid, vlan))
+        if group:
+            cfg = group[0]
+            hint = (f"other adverts of vhid {vhid} verify with {_who(cfg.position)} and VIPs "
+                    f"{', '.join(cfg.vips) or 'none'}: this sender has another passphrase or VIP set")
+            return Verdict("bad", hmac_hint=hint)
+        searched = (f", nor with any single address of {ipaddress.IPv4Address(net + bytes(1))}/24"
+                    if net is not None else " (IPv6 adverts are not searched)")
+        if self._vips.known(vhid, vlan) or self._good.get((vhid, vlan)):
+            hint = (f"no given passphrase verifies with the given or claimed VIPs{searched}: "
+                    f"wrong passphrase, or other VIPs than those given (--vip)")
+            return Verdict("bad", hmac_hint=hint)
+        hint = (f"no given passphrase verifies with a VIP set carpscope could find{searched}, and the VIP set "
+                f"of vhid {vhid} is unknown (not given, not claimed from its virtual MAC): give --vip {vhid}=ADDR, "
+                f"or capture ARP and ICMPv6 too")
+        return Verdict("unverified", hmac_hint=hint, hmac_reason=VIPS_UNKNOWN)
