@@ -15,6 +15,7 @@ import sys
 import click
 
 from carpscope import __version__
+from carpscope import findings as kinds
 from carpscope.errors import CaptureError, CarpscopeError, PassphraseError, UsageError
 from carpscope.model import Finding, Severity
 
@@ -255,7 +256,7 @@ def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_cod
              write_error: str | None = None) -> None:
     """Print the report, then any error on one line each, and exit with the documented status."""
     if damage:
-        pipeline.note(Finding("truncated-capture" if damage_code == EXIT_CAPTURE else "capture-lost",
+        pipeline.note(Finding(kinds.TRUNCATED_CAPTURE if damage_code == EXIT_CAPTURE else kinds.CAPTURE_LOST,
                               Severity.WARNING, f"{damage}; everything before it was analysed",
                               None, pipeline.last_time))
     sink.close(pipeline, pipeline.tracker.snapshot())

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from carpscope import findings as kinds
 from carpscope.auth import RESULT_FIELDS, VLANS_MAX
 from carpscope.election.events import LIMIT_REACHED, limit, limit_cap
 from carpscope.model import AddressClaim, CarpAdvert, Copier, Damaged, Finding, Frame, Severity, VrrpAdvert
@@ -165,7 +166,7 @@ class Pipeline:
         if signer is None or not signer.matches(first.counter.to_bytes(8, "big"), first.md, first.src_mac):
             return
         if hasattr(self.tracker, "rejudge") and self.tracker.rejudge(record):
-            key = ("hmac-failed", "carp", record.vhid, record.family, tuple(record.vlan))
+            key = (kinds.HMAC_FAILED, "carp", record.vhid, record.family, tuple(record.vlan))
             tally = self.findings.get(key)
             if tally is not None and tally.first.detail.startswith(f"adverts from {record.src} "):
                 del self.findings[key]
@@ -375,7 +376,7 @@ class Pipeline:
 
 def _failed(r: CarpAdvert) -> bool:
     """A check that claims may still turn: bad, or unverified for want of the VIP set."""
-    return r.hmac == "bad" or r.hmac_reason == "vips-unknown"
+    return r.hmac == "bad" or r.hmac_reason == kinds.VIPS_UNKNOWN
 
 
 _HELD_FINAL = (f"failed adverts were verified without waiting for the frames past the {HELD_MAX}th "
