@@ -10,20 +10,20 @@ Only masters advertise (PROTOCOL.md §4), so the phase follows from who advertis
 
 Transitions (the functions below; the tracker decides *when*, from timers and adverts):
 
-    from        to                          function   event the tracker reports
-    NO_MASTER   MASTER                      crown      master-elected (again)
-    NO_MASTER   MASTER                      take_over  master-changed (after master-down)
-    MASTER      CONTESTED                   contend    (none yet: the wire must tell which)
-    CONTESTED   SPLIT                       diverge    split-brain-started
-    any master  same or fewer contenders    take_over  master-changed (successor chosen by the tracker)
-    SPLIT       CONTESTED / MASTER          crown      the other side of a split brain stopped
-    CONTESTED   MASTER / CONTESTED          withdraw   (a newcomer stopped before D)
-    SPLIT       CONTESTED / MASTER          withdraw   split-brain-ended once `heal` finds none left
-    MASTER      NO_MASTER                   depose     master-down
+    from        to                  functions                event the tracker reports
+    NO_MASTER   MASTER              recall, crown            master-elected (first advert, or the old master back)
+    NO_MASTER   MASTER              recall, take_over        master-changed (a newcomer after master-down)
+    MASTER      MASTER              take_over                master-changed (goodbye, timeout due, VRRP preempts)
+    MASTER      CONTESTED           contend                  none yet: the wire must tell which
+    CONTESTED   SPLIT               diverge                  split-brain-started (overlap longer than D)
+    CONTESTED   MASTER, CONTESTED   take_over                master-changed (the master went silent)
+    CONTESTED   MASTER, CONTESTED   withdraw                 none (a newcomer stopped within D)
+    SPLIT       MASTER, CONTESTED   withdraw, crown?, heal   split-brain-ended (one side went silent)
+    MASTER      NO_MASTER           depose                   master-down
 
 The fields live on members.Group (`master`, `previous`, `contenders`, `split`), so
 the steady-state fast path reads them without a call; only these functions write
-them. `TRANSITIONS` lists every (from, to) pair a test may see.
+them. `TRANSITIONS` lists every change of phase one advert or timeout may show.
 """
 
 from __future__ import annotations
@@ -41,13 +41,17 @@ class Phase(enum.Enum):
 
 
 _N, _M, _C, _S = Phase.NO_MASTER, Phase.MASTER, Phase.CONTESTED, Phase.SPLIT
+# What one advert or one timeout check (`Tracker.observe`, `advance`) can change the phase
+# to. Never straight to SPLIT from NO_MASTER or MASTER: a newcomer must overlap the master
+# for D as a contender first. One `advance` may conclude several timeouts, so a step may
+# chain transitions (SPLIT → NO_MASTER when both sides went silent).
 TRANSITIONS = frozenset({
-    (_N, _M),  # crown: the first advert, the old master back, or a newcomer after master-down
-    (_N, _C),  # crown after master-down that left newcomers advertising (end of capture)
+    (_N, _M),  # crown
+    (_N, _C),  # crown, with newcomers a drop at the end of a capture left behind
     (_M, _C),  # contend
     (_C, _S),  # diverge
-    (_M, _M), (_C, _C), (_S, _S), (_C, _M), (_S, _C), (_S, _M),  # crown a successor, withdraw, heal
-    (_M, _N), (_C, _N),  # depose (a drop at the end of a capture may leave newcomers behind)
+    (_C, _M), (_S, _C), (_S, _M),  # withdraw and heal, or take_over by a contender
+    (_M, _N), (_C, _N), (_S, _N),  # depose (the other side stopped in the same step)
 })
 
 
