@@ -20,11 +20,11 @@ from test_tracker import A, B, Script, merge
 from carpscope import pipeline as pl
 from carpscope.auth import Verifier
 from carpscope.cli import main
-from carpscope.election import rules
 from carpscope.election import limits as caps
+from carpscope.election import rules
 from carpscope.election import tracker as tr
-from carpscope.election.timers import Timers
 from carpscope.election.events import Event
+from carpscope.election.timers import Timers
 from carpscope.election.tracker import Tracker
 from carpscope.model import Finding, Frame, Severity
 from carpscope.pipeline import Pipeline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from test_tracker import A, B, C, Script, merge
@@ -34,7 +35,7 @@ def _phase(t: Tracker) -> Phase:
 
 def changes(steps):
     """The phase changes, each with the events of the step that made it."""
-    return [(a[0], b[0], b[1]) for a, b in zip(steps, steps[1:]) if a[0] != b[0]]
+    return [(a[0], b[0], b[1]) for a, b in itertools.pairwise(steps) if a[0] != b[0]]
 
 
 def test_a_split_brain_goes_through_every_phase_in_order():

@@ -1,5 +1,6 @@
 """Who signs a group with what: key and VIP findings, and groups that share an id.
 
+hmac-failed and vips-unknown come from an advert's signature verdict (`signed`);
 no-passphrase, stale-key and gui-passphrase come from one verified advert;
 vhid-collision, passphrase-mismatch and vip-mismatch from what the members
 verified with; vrrp-collision from two groups of different protocols on one id
@@ -11,7 +12,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from carpscope import findings as k
-from carpscope.election.members import Group, by_first
+from carpscope.election.members import Group, Source, by_first
 from carpscope.model import CarpAdvert, Finding
 
 _FORMS = MappingProxyType({"pfsense-gui": "pfSense/OPNsense", "stale-tail": "stale-tail",
@@ -44,6 +45,35 @@ def check(g: Group, r: CarpAdvert) -> list[Finding]:
                         f"so each drops the other's adverts: configure the same "
                         f"addresses on vhid {g.key.id} on every member")
     return out
+
+
+def signed(g: Group, m: Source, r: CarpAdvert) -> tuple[bool, list[Finding]]:
+    """What `r`'s signature verdict changes: True when m's identity (key, VIPs, form) did."""
+    m.bad_run = m.bad_run + 1 if r.hmac == "bad" else 0
+    if m.bad_run == 1:
+        m.first_bad = r
+    if r.hmac == "ok":
+        vips = tuple(sorted(r.vips or ()))
+        identity = (m.passphrase, m.vips, m.key_form) != (r.passphrase, vips, r.key_form)
+        m.passphrase, m.vips, m.vips_from, m.key_form = r.passphrase, vips, r.vips_from, r.key_form
+        return identity, []
+    if m.bad_run >= 2 and (k.HMAC_FAILED, m.addr) not in g.raised:
+        hint = f" ({r.hmac_hint})" if r.hmac_hint else ""
+        return False, g.raise_(k.HMAC_FAILED, m.addr, m.first_bad,
+                               f"adverts from {m.addr} do not verify with any passphrase and VIP set "
+                               f"tried{hint}: a node with another key or VIP set ignores its peers' "
+                               f"adverts and becomes master as well; check the pass "
+                               f"(19 characters at most) and the VIPs of vhid {g.key.id} on {m.addr}")
+    if r.hmac_reason == k.VIPS_UNKNOWN and (k.VIPS_UNKNOWN, None) not in g.raised:
+        # PROTOCOL.md §9.7: no evidence against the passphrase, so no critical finding.
+        return False, g.raise_(
+            k.VIPS_UNKNOWN, None, r,
+            f"adverts of vhid {g.key.id} (first from {m.addr}) could not be checked: no given passphrase "
+            f"verifies with a VIP set carpscope could find, and the VIP set of vhid {g.key.id} is "
+            f"unknown (no --vip, no ARP/NA claim from its virtual MAC in the capture). That is not "
+            f"evidence of a wrong passphrase: give --vip {g.key.id}=ADDR (every VIP of the "
+            f"vhid, both families), or capture ARP and ICMPv6 too, not only protocol 112")
+    return False, []
 
 
 def _key_form(g: Group, r: CarpAdvert) -> list[Finding]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import heapq
 
 from carpscope import findings as k
-from carpscope.election import phase, rules
 from carpscope.election import events as ev
+from carpscope.election import phase, rules
 from carpscope.election.counters import continues
 from carpscope.election.members import Group, Source
 from carpscope.model import CarpAdvert, Finding

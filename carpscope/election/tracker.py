@@ -27,20 +27,45 @@ the wire shows.
 from __future__ import annotations
 
 from carpscope import findings as k
-from carpscope.election import consistency, counters, demotion, flapping, identities, phase, rules, split
+from carpscope.election import (
+    causes,
+    consistency,
+    counters,
+    demotion,
+    flapping,
+    identities,
+    phase,
+    rules,
+    split,
+)
 from carpscope.election import events as ev
 from carpscope.election.events import Event, Snapshot
-from carpscope.election.limits import GROUPS_MAX, MEMBERS_MAX, MEMBERS_TOTAL, Limits  # noqa: F401 (re-exported)
-from carpscope.election.members import COUNTER_MEMORY, FLAP_MEMORY, Group, Source, by_first, loop_window, tid
+from carpscope.election.limits import GROUPS_MAX, MEMBERS_MAX, MEMBERS_TOTAL, Limits
+from carpscope.election.members import (
+    COUNTER_MEMORY,
+    FLAP_MEMORY,
+    Group,
+    Source,
+    by_first,
+    loop_window,
+    tid,
+)
 from carpscope.election.rules import Timing
 from carpscope.election.timers import Timers
 from carpscope.election.values import clues, diff, group_state
 from carpscope.model import CarpAdvert, Finding, VrrpAdvert
 
-__all__ = ["Tracker", "TAKEOVER_GRACE", "END_MISSED", "TIMER_SHARE", "COUNTER_MEMORY", "FLAP_MEMORY",
-           "GROUPS_MAX", "MEMBERS_MAX", "MEMBERS_TOTAL"]
+__all__ = [
+    "COUNTER_MEMORY",
+    "END_MISSED",
+    "FLAP_MEMORY",
+    "GROUPS_MAX",
+    "MEMBERS_MAX",
+    "MEMBERS_TOTAL",
+    "TAKEOVER_GRACE",
+    "Tracker",
+]
 
-TIMER_SHARE = 0.5  # a takeover at least half a master-down after the last advert may be the timer's
 # A backup's takeover advert leaves just after its master-down timer fires (0.3-3 ms in
 # captures/vrrp-collision.pcap): a timeout is concluded only this much after it is due, so a
 # takeover on time is a master change, not a master-down followed by one.
@@ -247,7 +272,7 @@ class Tracker:
         if r.hmac != "unverified" or "ok" not in m.verdicts:
             m.verdicts.add(r.hmac)
         if isinstance(r, CarpAdvert):
-            identity, found = self._signed(g, m, r)
+            identity, found = identities.signed(g, m, r)
             found += demotion.check(g, m, r) + counters.check(g, m, r, prev)
         else:
             identity, found = False, []
@@ -257,34 +282,6 @@ class Tracker:
         if changed and (k.VHID_COLLISION, None) not in g.raised:  # two clusters' settings are not comparable
             found += consistency.check(g, r)
         return changed, happened, found
-
-    def _signed(self, g: Group, m: Source, r: CarpAdvert) -> tuple[bool, list[Finding]]:
-        """What `r`'s signature verdict changes: True when m's identity (key, VIPs, form) did."""
-        m.bad_run = m.bad_run + 1 if r.hmac == "bad" else 0
-        if m.bad_run == 1:
-            m.first_bad = r
-        if r.hmac == "ok":
-            vips = tuple(sorted(r.vips or ()))
-            identity = (m.passphrase, m.vips, m.key_form) != (r.passphrase, vips, r.key_form)
-            m.passphrase, m.vips, m.vips_from, m.key_form = r.passphrase, vips, r.vips_from, r.key_form
-            return identity, []
-        if m.bad_run >= 2 and (k.HMAC_FAILED, m.addr) not in g.raised:
-            hint = f" ({r.hmac_hint})" if r.hmac_hint else ""
-            return False, g.raise_(k.HMAC_FAILED, m.addr, m.first_bad,
-                                   f"adverts from {m.addr} do not verify with any passphrase and VIP set "
-                                   f"tried{hint}: a node with another key or VIP set ignores its peers' "
-                                   f"adverts and becomes master as well; check the pass "
-                                   f"(19 characters at most) and the VIPs of vhid {g.key.id} on {m.addr}")
-        if r.hmac_reason == k.VIPS_UNKNOWN and (k.VIPS_UNKNOWN, None) not in g.raised:
-            # PROTOCOL.md §9.7: no evidence against the passphrase, so no critical finding.
-            return False, g.raise_(
-                k.VIPS_UNKNOWN, None, r,
-                f"adverts of vhid {g.key.id} (first from {m.addr}) could not be checked: no given passphrase "
-                f"verifies with a VIP set carpscope could find, and the VIP set of vhid {g.key.id} is "
-                f"unknown (no --vip, no ARP/NA claim from its virtual MAC in the capture). That is not "
-                f"evidence of a wrong passphrase: give --vip {g.key.id}=ADDR (every VIP of the "
-                f"vhid, both families), or capture ARP and ICMPv6 too, not only protocol 112")
-        return False, []
 
     # -- elections: which transition (phase.py) the advert shows --------------------
 
@@ -337,7 +334,7 @@ class Tracker:
         gap = max(0.0, new.run_start - old.last)
         first = new.params if rules.resigns(new.run_record) else new.run_record
         expected = rules.master_down(first, old.params, self._timers.timing_of(new))
-        cause, why, found = self._cause(g, old, new, first, gap, expected)
+        cause, why, found = causes.cause(g, old, new, first, gap, expected)
         phase.take_over(g, new)
         timed = cause in (ev.MASTER_SILENT, ev.UNKNOWN)
         event = g.event(new.run_start, new.run_frame, ev.MASTER_CHANGED, from_=old.addr, to=new.addr, cause=cause,
@@ -345,31 +342,6 @@ class Tracker:
         if cause == ev.MASTER_SILENT:
             found += flapping.slow_failover(g, old, new, first, gap, expected)
         return [event], found + flapping.check(g, event)
-
-    def _cause(self, g: Group, old: Source, new: Source, first, gap: float,
-               expected: float) -> tuple[str, str, list[Finding]]:
-        """Why old lost the mastership to new: (cause, its wording, a demoted finding if it was that)."""
-        overlap = old.last >= new.run_start
-        last = old.record
-        better = rules.beats(first, old.params if rules.resigns(last) else last)
-        if rules.resigns(last):
-            return ev.RESIGNED, (f"{old.addr} sent a bow-out advert (advbase 255 advskew 255)"
-                                 if isinstance(last, CarpAdvert) else f"{old.addr} sent priority 0"), []
-        if not overlap and gap >= TIMER_SHARE * expected:
-            return ev.MASTER_SILENT, f"{old.addr} stopped; {new.addr} took over {gap:.2f}s after its last advert", []
-        if better and (rules.demoted(last) or (g.master_start is not None and g.master == old.addr
-                                               and rules.preference(last) > rules.preference(g.master_start))):
-            return (ev.DEMOTED, f"{old.addr} advertised {rules.describe(last)}, so {new.addr} "
-                                f"({rules.describe(first)}) is preferred", demotion.lost(g, old, new))
-        if better:
-            when = ("while it still advertised" if overlap else "right after its last advert" if gap < 0.01
-                    else f"{gap:.2f}s after its last advert")
-            return ev.PREEMPTED, (f"{new.addr} ({rules.describe(first)}) is preferred to {old.addr} "
-                                  f"({rules.describe(last)}) and took over {when}"), []
-        when = (f"while {old.addr} still advertised" if overlap else
-                f"{gap:.2f}s after {old.addr}'s last advert, sooner than a master-down timer,")
-        rank = "their parameters tie" if better is None else f"it is not preferred to {old.addr}"
-        return ev.UNKNOWN, f"{new.addr} took over {when} and {rank}", []
 
     def _drop(self, g: Group, m: Source, at: float) -> Out:
         """`m` has stopped advertising (silent for D, or judged so at the end of the capture)."""

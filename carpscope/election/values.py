@@ -34,8 +34,8 @@ def member(m: Source) -> Member:
     """One source as views see it; VRRP's adver_int goes in `advbase` (events.Member)."""
     p = m.params
     name, evidence = stack(m)
-    common = dict(addr=m.addr, mac=m.mac, adverts=m.adverts, hmac=verdict(m.verdicts), first=m.first,
-                  last=m.last, version=p.version, stack=name, stack_evidence=evidence)
+    common = {"addr": m.addr, "mac": m.mac, "adverts": m.adverts, "hmac": verdict(m.verdicts), "first": m.first,
+              "last": m.last, "version": p.version, "stack": name, "stack_evidence": evidence}
     if isinstance(p, CarpAdvert):
         return Member(advbase=p.advbase, advskew=p.advskew, demote=p.demote, priority=None,
                       passphrase=m.passphrase, **common)
