@@ -27,29 +27,11 @@ the wire shows.
 from __future__ import annotations
 
 from carpscope import findings as k
-from carpscope.election import (
-    causes,
-    consistency,
-    counters,
-    demotion,
-    flapping,
-    identities,
-    phase,
-    rules,
-    split,
-)
+from carpscope.election import causes, consistency, counters, demotion, flapping, identities, phase, rules, split
 from carpscope.election import events as ev
 from carpscope.election.events import Event, Snapshot
 from carpscope.election.limits import GROUPS_MAX, MEMBERS_MAX, MEMBERS_TOTAL, Limits
-from carpscope.election.members import (
-    COUNTER_MEMORY,
-    FLAP_MEMORY,
-    Group,
-    Source,
-    by_first,
-    loop_window,
-    tid,
-)
+from carpscope.election.members import COUNTER_MEMORY, FLAP_MEMORY, Group, Source, by_first, loop_window, tid
 from carpscope.election.rules import Timing
 from carpscope.election.timers import Timers
 from carpscope.election.values import clues, diff, group_state
