@@ -207,12 +207,7 @@ class Group:
             heap[:] = [(k[1], a) for a, k in ((a, o.keyed) for a, o in self.members.items()) if k and k[0] == kind]
             heapq.heapify(heap)
 
-    def first_backups(self) -> list[Source]:
-        """The top member of each backup heap, other than the master (at most two)."""
-        tops = (self._first_backup(0, self.backups), self._first_backup(1, self.backups3))
-        return [m for m in tops if m is not None]
-
-    def _first_backup(self, kind: int, heap: list) -> Source | None:
+    def first_backup(self, kind: int, heap: list) -> Source | None:
         """The member on top of a backup heap, other than the master; stale entries are dropped."""
         master = []
         while heap:

@@ -101,10 +101,19 @@ class Timers:
         own = rules.master_down(master, master, self.timing_of(g.members[g.master]))
         if len(g.members) <= _SCAN:  # a few members: a walk is cheaper than the heaps
             others = [self.down(m, master) for m in g.members.values() if m.addr != g.master and m.normal is not None]
-        else:  # min(down) over the members other than the master: the tops of the backup heaps
-            others = [self.down(m, master) for m in g.first_backups()]
-        other = min(others) if others else None
+            other = min(others) if others else None
+        else:
+            other = self._backup_down(g, master)
         return own if other is None else max(own, other)
+
+    def _backup_down(self, g: Group, master) -> float | None:
+        """min(down) over the members other than the master: the tops of the backup heaps."""
+        best = None
+        for m in (g.first_backup(0, g.backups), g.first_backup(1, g.backups3)):
+            if m is not None:
+                down = self.down(m, master)
+                best = down if best is None or down < best else best
+        return best
 
     def down(self, m: Source, master) -> float:
         """rules.master_down of a backup, kept until its parameters change (or, VRRPv3 only, the master's)."""

@@ -37,25 +37,14 @@ from carpscope.election.timers import Timers
 from carpscope.election.values import clues, diff, group_state
 from carpscope.model import CarpAdvert, Finding, VrrpAdvert
 
-__all__ = [
-    "COUNTER_MEMORY",
-    "END_MISSED",
-    "FLAP_MEMORY",
-    "GROUPS_MAX",
-    "MEMBERS_MAX",
-    "MEMBERS_TOTAL",
-    "TAKEOVER_GRACE",
-    "Tracker",
-]
+__all__ = ["COUNTER_MEMORY", "END_MISSED", "FLAP_MEMORY", "GROUPS_MAX", "MEMBERS_MAX", "MEMBERS_TOTAL",
+           "TAKEOVER_GRACE", "Tracker"]  # (the limits and memories are read by tests)
 
 # A backup's takeover advert leaves just after its master-down timer fires (0.3-3 ms in
 # captures/vrrp-collision.pcap): a timeout is concluded only this much after it is due, so a
 # takeover on time is a master change, not a master-down followed by one.
 TAKEOVER_GRACE = 0.02
 END_MISSED = 1.5  # at the end of a capture, silent for 1.5 intervals while another advertises = stopped
-
-Out = list  # events and findings, in the order the report lists them
-
 
 class Tracker:
     """Elections of every group seen, from records fed in capture order."""
@@ -216,8 +205,8 @@ class Tracker:
         if self._now is None or now > self._now:
             self._now = now
 
-    def _expire(self, until: float) -> Out:
-        out: Out = []
+    def _expire(self, until: float) -> list:
+        out: list = []
         timers = self._timers
         while True:
             top = timers.top()
@@ -267,7 +256,7 @@ class Tracker:
 
     # -- elections: which transition (phase.py) the advert shows --------------------
 
-    def _elect(self, g: Group, m: Source, r) -> tuple[Out, list[Finding]]:
+    def _elect(self, g: Group, m: Source, r) -> tuple[list, list[Finding]]:
         """Only masters advertise: a first advert crowns, a second source waits as a contender."""
         if not m.active:
             m.active = True
@@ -286,7 +275,7 @@ class Tracker:
             phase.contend(g, m)
         return split.start(g, self._timers.silence(g))
 
-    def _elect_without_master(self, g: Group, m: Source) -> tuple[Out, list[Finding]]:
+    def _elect_without_master(self, g: Group, m: Source) -> tuple[list, list[Finding]]:
         """NO_MASTER → MASTER: the first advert, the old master back, or a newcomer after master-down."""
         previous = phase.recall(g)
         if previous is None:
@@ -325,9 +314,9 @@ class Tracker:
             found += flapping.slow_failover(g, old, new, first, gap, expected)
         return [event], found + flapping.check(g, event)
 
-    def _drop(self, g: Group, m: Source, at: float) -> Out:
+    def _drop(self, g: Group, m: Source, at: float) -> list:
         """`m` has stopped advertising (silent for D, or judged so at the end of the capture)."""
-        out: Out = []
+        out: list = []
         m.active = False
         found: list[Finding] = []
         if g.master == m.addr:

@@ -81,10 +81,10 @@ def stack(m: Source) -> tuple[str, str]:
         latest = reversed(m.counters)
         c2, c1 = next(latest)[0], next(latest)[0]
         counting = (c1 + 1) % COUNTER_MOD == c2
-    found = stacks.Clues(proto=m.record.proto, mac=m.mac, adverts=m.adverts, counters=len(m.counters),
-                         counting=counting, demote=seen.get("demote", 0), bow_out=seen.get("bow_out", False),
-                         advskew_over_cap=seen.get("advskew_over_cap", False), variant=seen.get("variant"),
-                         unicast=seen.get("unicast", False), version=m.params.version)
+    # Positional, in Clues' field order: built for every backup timer of every new advert.
+    found = stacks.Clues(m.record.proto, m.mac, m.adverts, len(m.counters), counting, seen.get("demote", 0),
+                         seen.get("bow_out", False), seen.get("advskew_over_cap", False), seen.get("variant"),
+                         seen.get("unicast", False), m.params.version)
     return stacks.fingerprint(found)
 
 
