@@ -81,5 +81,3 @@ SEVERITY = MappingProxyType({
     GUI_PASSPHRASE: Severity.INFO,
     LIMIT_REACHED: Severity.WARNING,
 })
-
-KINDS = tuple(SEVERITY)
