@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from carpscope import findings as kinds
 from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Seal
 from carpscope.election.events import limit
 from carpscope.model import (
@@ -167,7 +168,7 @@ class Pipeline:
         if first is None or not self.verifier.signed_alike(record, first):
             return
         if hasattr(self.tracker, "rejudge") and self.tracker.rejudge(record):
-            key = ("hmac-failed", "carp", record.vhid, record.family, tuple(record.vlan))
+            key = (kinds.HMAC_FAILED, "carp", record.vhid, record.family, tuple(record.vlan))
             tally = self.findings.get(key)
             if tally is not None and tally.first.detail.startswith(f"adverts from {record.src} "):
                 del self.findings[key]
@@ -320,7 +321,7 @@ class Pipeline:
 
 def _failed(r: CarpAdvert) -> bool:
     """A check that claims may still turn: bad, or unverified for want of the VIP set."""
-    return r.hmac == "bad" or r.hmac_reason == "vips-unknown"
+    return r.hmac == "bad" or r.hmac_reason == kinds.VIPS_UNKNOWN
 
 
 _HELD_FINAL = (f"failed adverts were verified without waiting for the frames past the {HELD_MAX}th "

@@ -17,6 +17,7 @@ import time
 
 import click
 
+from carpscope import findings as kinds
 from carpscope.errors import (
     EXIT_CAPTURE,
     EXIT_FINDING,
@@ -156,7 +157,7 @@ def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_cod
              write_error: str | None = None, html=None) -> int:
     """Print the report (and write the --html page), then any error on one line each; the exit status."""
     if damage:
-        pipeline.note(Finding("truncated-capture" if damage_code == EXIT_CAPTURE else "capture-lost",
+        pipeline.note(Finding(kinds.TRUNCATED_CAPTURE if damage_code == EXIT_CAPTURE else kinds.CAPTURE_LOST,
                               Severity.WARNING, f"{damage}; everything before it was analysed",
                               None, pipeline.last_time))
     summary, snapshot = pipeline.summary(), pipeline.tracker.snapshot()
@@ -205,7 +206,7 @@ def check_file(pipeline, paths, bpf, named) -> None:
     run(capture_files.frames(sources), pipeline, Quiet(), None, None)
     damage = sources[0].damage
     if damage:  # what came before the damage was read: judged, with the damage as a warning
-        pipeline.note(Finding("truncated-capture", Severity.WARNING, named(damage.reason), None,
+        pipeline.note(Finding(kinds.TRUNCATED_CAPTURE, Severity.WARNING, named(damage.reason), None,
                               pipeline.last_time))
 
 

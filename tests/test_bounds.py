@@ -21,9 +21,11 @@ from carpscope import pipeline as pl
 from carpscope import summary as sm
 from carpscope.auth import Verifier
 from carpscope.cli import main
+from carpscope.election import limits as caps
 from carpscope.election import rules
 from carpscope.election import tracker as tr
 from carpscope.election.events import Event
+from carpscope.election.timers import Timers
 from carpscope.election.tracker import Tracker
 from carpscope.model import Finding, Frame, Severity
 from carpscope.pipeline import Pipeline
@@ -88,7 +90,7 @@ def test_groups_past_the_cap_are_counted_not_kept():
 
 
 def test_members_over_all_groups_are_capped(monkeypatch):
-    monkeypatch.setattr(tr, "MEMBERS_TOTAL", 50)
+    monkeypatch.setattr(caps, "MEMBERS_TOTAL", 50)
     s, t = Script(), Tracker()
     out = feed(t, [s.carp(i * 0.001, f"10.0.0.{1 + i % 20}", vhid=1 + i // 20) for i in range(100)])
     assert sum(len(g.members) for g in t._groups.values()) == 50
@@ -100,13 +102,13 @@ def test_members_over_all_groups_are_capped(monkeypatch):
 def test_the_earliest_backup_is_not_a_walk_over_every_member(monkeypatch):
     """_silence runs on every new member: its backup times must not be recomputed for all of them."""
     calls = collections.Counter()
-    down = Tracker._down
+    down = Timers.down
 
     def counted(self, m, master):
         calls["down"] += 1
         return down(self, m, master)
 
-    monkeypatch.setattr(Tracker, "_down", counted)
+    monkeypatch.setattr(Timers, "down", counted)
     s, t = Script(), Tracker()
     n = 200
     feed(t, [s.carp(i * 0.001, f"10.0.0.{i + 1}", advskew=i) for i in range(n)])

@@ -203,9 +203,12 @@ def test_every_choice_is_documented():
 
 
 def kinds_in_source() -> set[str]:
-    """Finding kinds the code emits: Finding("kind", …) and add("kind", Severity.…)."""
+    """Finding kinds the code emits: the catalogue's constants (findings.py), and any bare
+    Finding("kind", …) or add("kind", Severity.…) left outside it."""
     pattern = re.compile(r'(?:\bFinding\(\s*|\badd\(\s*)"([a-z][a-z0-9-]*)"(?=\s*(?:,|if\b))')
-    kinds = set()
+    constant = re.compile(r'^([A-Z][A-Z0-9_]*) = "([a-z][a-z0-9-]*)"', re.M)
+    catalogue = (ROOT / "carpscope" / "findings.py").read_text(encoding="utf-8")
+    kinds = {kind for _, kind in constant.findall(catalogue)}
     for path in (ROOT / "carpscope").rglob("*.py"):
         kinds.update(pattern.findall(path.read_text(encoding="utf-8")))
     return kinds

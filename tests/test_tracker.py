@@ -130,7 +130,6 @@ def test_carp_timers_both_forms():
 def test_vrrp_timers():
     assert rules.vrrp_master_down(2, 1, 100) == 3 + 156 / 256  # RFC 3768 §6.1
     assert rules.vrrp_master_down(3, 100, 100) == pytest.approx(3.609375)  # RFC 5798 §6.1, centiseconds
-    assert rules.vrrp_skew_time(3, 100, 100) == pytest.approx(0.609375)
     assert rules.vrrp_interval(3, 100) == 1.0 and rules.vrrp_interval(2, 1) == 1.0
 
 

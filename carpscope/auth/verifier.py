@@ -17,6 +17,7 @@ from typing import NamedTuple
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.hmac import HMAC
 
+from carpscope import findings as kinds
 from carpscope.auth.keys import Keyring
 from carpscope.auth.verdict import (
     BUDGET_SPENT,
@@ -284,7 +285,7 @@ class Verifier:
             self._spent_at = advert
             self._version += 1  # misses judged before now did not know
             self._notes.append(Finding(
-                "signature-budget", Severity.WARNING,
+                kinds.SIGNATURE_BUDGET, Severity.WARNING,
                 f"carpscope stopped searching for the passphrase and VIP set of new senders at {advert.src} "
                 f"(vhid {advert.vhid}): the search budget of {SEARCH_BUDGET} HMACs for one capture is spent, "
                 f"so adverts of senders not verified by then stay unverified; give the VIPs with --vip "

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from carpscope.model import Finding, GroupKey, Severity
+from carpscope import findings as kinds
+from carpscope.model import Finding, GroupKey
 
 # Event kinds (DESIGN.md). Never rename one; add new ones at the end.
 MASTER_ELECTED = "master-elected"
@@ -18,8 +19,6 @@ MASTER_DOWN = "master-down"
 SPLIT_BRAIN_STARTED = "split-brain-started"
 SPLIT_BRAIN_ENDED = "split-brain-ended"
 PARAMETERS_CHANGED = "parameters-changed"
-KINDS = (MASTER_ELECTED, MASTER_CHANGED, MASTER_DOWN, SPLIT_BRAIN_STARTED, SPLIT_BRAIN_ENDED,
-         PARAMETERS_CHANGED)
 
 # Causes of master-changed (DESIGN.md).
 MASTER_SILENT = "master-silent"  # the old master stopped; a backup's master-down timer ran out
@@ -27,16 +26,16 @@ PREEMPTED = "preempted"  # a better-placed backup took over while the master sti
 DEMOTED = "demoted"  # the master's own adverts got worse (demote byte, advskew 240, lower priority)
 RESIGNED = "resigned"  # bow-out advert (advbase 255 advskew 255) or VRRP priority 0
 UNKNOWN = "unknown"  # none of the above fits what the wire shows
-CAUSES = (MASTER_SILENT, PREEMPTED, DEMOTED, RESIGNED, UNKNOWN)
 
 # A cap on what is kept in memory was reached (issue 20): forged senders cannot make
 # carpscope slow or big, and the report says what it left out. One finding per cap.
-LIMIT_REACHED = "limit-reached"
+LIMIT_REACHED = kinds.LIMIT_REACHED
 
 
 def limit(cap: str, detail: str, frame: int | None = None, time: float | None = None) -> Finding:
     """A limit-reached finding; `cap` ("256 members per group") opens the detail and names the tally."""
-    return Finding(LIMIT_REACHED, Severity.WARNING, f"{cap}: {detail}", frame, time)
+    return Finding(kind=LIMIT_REACHED, severity=kinds.SEVERITY[LIMIT_REACHED], detail=f"{cap}: {detail}",
+                   frame=frame, time=time)
 
 
 def limit_cap(f: Finding) -> str:
@@ -129,6 +128,3 @@ class Snapshot:
 
     time: float | None
     groups: tuple[GroupState, ...]
-
-    def group(self, key: GroupKey) -> GroupState | None:
-        return next((g for g in self.groups if g.key == key), None)

@@ -54,15 +54,11 @@ def vrrp_interval(version: int | None, adver_int: int) -> float:
     return adver_int / 100 if version == 3 else float(adver_int)
 
 
-def vrrp_skew_time(version: int | None, adver_int: int, priority: int) -> float:
-    """Skew_Time in seconds: (256−Priority)/256 (RFC 3768 §6.1); ·Master_Adver_Interval/256 cs (RFC 5798 §6.1)."""
-    if version == 3:
-        return (256 - priority) * adver_int / 256 / 100
-    return (256 - priority) / 256
-
-
 def vrrp_master_down(version: int | None, adver_int: int, priority: int) -> float:
-    """Master_Down_Interval = 3·Adver_Int + Skew_Time (RFC 3768 §6.1, RFC 5798 §6.1, in cs for v3)."""
+    """Master_Down_Interval = 3·Adver_Int + Skew_Time (RFC 3768 §6.1, RFC 5798 §6.1, in cs for v3).
+
+    Skew_Time is (256−Priority)/256 s (v2), (256−Priority)·Adver_Int/256 cs (v3).
+    """
     if version == 3:
         value = (3 * adver_int + (256 - priority) * adver_int / 256) / 100
     else:

@@ -6,6 +6,7 @@ piped and colours them on a terminal, so text and colour never disagree.
 
 from __future__ import annotations
 
+from carpscope.election import events as ev
 from carpscope.model import AddressClaim, CarpAdvert, Damaged, Finding, VrrpAdvert
 from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, utc
 
@@ -99,7 +100,7 @@ def event(e) -> Segments:
         extra.append(e.cause)
     if e.gap is not None:
         extra.append(f"gap {e.gap:.2f}s" + (f", expected {e.expected:.2f}s" if e.expected is not None else ""))
-    if e.kind == "parameters-changed" and e.detail:
+    if e.kind == ev.PARAMETERS_CHANGED and e.detail:
         extra.append(escape(e.detail))
     if extra:
         text += f" ({'; '.join(extra)})"

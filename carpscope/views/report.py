@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from carpscope.election import events as ev
 from carpscope.model import Finding, Severity
 from carpscope.views import layout, periods
 from carpscope.views.layout import Line
 from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, group_name, seconds, utc, where
 
-_EVENT_STYLE = {"master-down": "bold red", "split-brain-started": "bold red", "split-brain-ended": "green",
-                "master-changed": "magenta", "master-elected": "green", "parameters-changed": "cyan"}
+_EVENT_STYLE = {ev.MASTER_DOWN: "bold red", ev.SPLIT_BRAIN_STARTED: "bold red", ev.SPLIT_BRAIN_ENDED: "green",
+                ev.MASTER_CHANGED: "magenta", ev.MASTER_ELECTED: "green", ev.PARAMETERS_CHANGED: "cyan"}
 
 GROUP_COLUMNS = ("group", "family", "VIPs", "master", "member", "mac", "parameters", "adverts", "signature",
                  "passphrase", "first", "last", "stack (evidence)")

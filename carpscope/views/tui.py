@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from carpscope.election import events as ev
 from carpscope.views import layout
 from carpscope.views.layout import Line
 from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, group_name, utc
@@ -45,10 +46,10 @@ def _split(group, events) -> tuple[str, ...]:
     key = group.key
     last = None
     for e in events:
-        if e.kind in ("split-brain-started", "split-brain-ended") and (e.proto, e.id, e.family, e.vlan) == \
+        if e.kind in (ev.SPLIT_BRAIN_STARTED, ev.SPLIT_BRAIN_ENDED) and (e.proto, e.id, e.family, e.vlan) == \
                 (key.proto, key.id, key.family, key.vlan):
             last = e
-    if last is None or last.kind != "split-brain-started" or len(group.advertising) < 2:
+    if last is None or last.kind != ev.SPLIT_BRAIN_STARTED or len(group.advertising) < 2:
         return ()
     return group.advertising
 

@@ -7,6 +7,7 @@ authlen, demote (OpenBSD; reserved elsewhere), advbase, checksum, 8-byte counter
 
 from __future__ import annotations
 
+from carpscope import findings as kinds
 from carpscope.model import CarpAdvert, Finding, Severity
 from carpscope.wire.checksum import verifies
 
@@ -47,20 +48,20 @@ def _check(fields: dict, base: dict, findings: list[Finding]) -> None:
 
     if base["caplen"] < CARP_LEN:
         if base["length"] < CARP_LEN:
-            add("malformed", Severity.WARNING, f"CARP header is {base['length']} bytes, needs 36")
+            add(kinds.MALFORMED, Severity.WARNING, f"CARP header is {base['length']} bytes, needs 36")
         else:
-            add("short-capture", Severity.WARNING,
+            add(kinds.SHORT_CAPTURE, Severity.WARNING,
                 f"only {base['caplen']} of 36 CARP bytes captured (snaplen too small)")
     elif fields.get("checksum") == "bad":
-        add("bad-checksum", Severity.WARNING,
+        add(kinds.BAD_CHECKSUM, Severity.WARNING,
             f"CARP checksum 0x{fields['cksum']:04x} does not verify; receivers drop it")
     if "version" in fields and (fields["version"], fields["type"]) != (CARP_VERSION, CARP_ADVERTISEMENT):
-        add("malformed", Severity.WARNING,
+        add(kinds.MALFORMED, Severity.WARNING,
             f"version {fields['version']} type {fields['type']}: only v2 advertisements exist")
     if fields.get("authlen", CARP_AUTHLEN) != CARP_AUTHLEN:
-        add("malformed", Severity.WARNING, f"authlen {fields['authlen']}, every implementation sends 7")
+        add(kinds.MALFORMED, Severity.WARNING, f"authlen {fields['authlen']}, every implementation sends 7")
     if fields.get("vhid") == 0:
-        add("malformed", Severity.WARNING, "vhid 0 is not a valid virtual host id (1-255)")
+        add(kinds.MALFORMED, Severity.WARNING, "vhid 0 is not a valid virtual host id (1-255)")
     if base["length"] > CARP_LEN:
-        add("trailing-bytes", Severity.INFO,
+        add(kinds.TRAILING_BYTES, Severity.INFO,
             f"{base['length'] - CARP_LEN} bytes after the CARP header (ignored by receivers)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 
+from carpscope import findings as kinds
 from carpscope.model import AddressClaim, Damaged, Finding, Frame, Record, Severity
 from carpscope.wire import carp, linklayer, vrrp
 from carpscope.wire.classify import classify
@@ -49,7 +50,7 @@ def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
     off = link.offset
     if len(data) < off + 20:
         if len(data) >= off + 10 and data[off + 9] == IPPROTO_112:
-            return _damaged(frame, "short-capture", "IPv4 header cut short by the snaplen")
+            return _damaged(frame, kinds.SHORT_CAPTURE, "IPv4 header cut short by the snaplen")
         return None
     ihl = (data[off] & 0x0F) * 4
     proto = data[off + 9]
@@ -57,13 +58,13 @@ def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
         return None
     total = int.from_bytes(data[off + 2 : off + 4], "big")
     if ihl < 20 or total < ihl:
-        return _damaged(frame, "malformed", f"IPv4 header length {ihl}, total length {total}")
+        return _damaged(frame, kinds.MALFORMED, f"IPv4 header length {ihl}, total length {total}")
     frag = int.from_bytes(data[off + 6 : off + 8], "big")
     findings: list[Finding] = []
     if frag & 0x1FFF:
-        return _damaged(frame, "fragmented", f"IPv4 fragment at offset {(frag & 0x1FFF) * 8} of a protocol-112 packet")
+        return _damaged(frame, kinds.FRAGMENTED, f"IPv4 fragment at offset {(frag & 0x1FFF) * 8} of a protocol-112 packet")
     if frag & 0x2000:
-        findings.append(Finding("fragmented", Severity.WARNING,
+        findings.append(Finding(kinds.FRAGMENTED, Severity.WARNING,
                                 "first IPv4 fragment: the rest of the advert is elsewhere",
                                 frame.number, frame.time, family=4, vlan=link.vlan))
     src, dst = data[off + 12 : off + 16], data[off + 16 : off + 20]
@@ -72,7 +73,7 @@ def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
     if proto == IPPROTO_AH:
         size = (payload[1] + 2) * 4 if len(payload) > 1 else 12
         if len(payload) < max(size, 12):
-            return _damaged(frame, "malformed", f"AH header of {size} bytes, {len(payload)} captured")
+            return _damaged(frame, kinds.MALFORMED, f"AH header of {size} bytes, {len(payload)} captured")
         ah = (int.from_bytes(payload[4:8], "big"), int.from_bytes(payload[8:12], "big"), size)
         payload, total = payload[size:], total - size
     return _advert(frame, link, 4, src, dst, data[off + 8], total - ihl, payload, findings, decode_as, ah)
@@ -86,12 +87,12 @@ def _ipv6(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
     end = off + 40 + length
     nxt, pos, fragment, problem = _ipv6_chain(data, data[off + 6], off + 40, end)
     if problem:
-        return _damaged(frame, "malformed", problem)
+        return _damaged(frame, kinds.MALFORMED, problem)
     findings: list[Finding] = []
     if fragment == "later":
-        return _damaged(frame, "fragmented", "IPv6 fragment of a protocol-112 packet") if nxt == IPPROTO_112 else None
+        return _damaged(frame, kinds.FRAGMENTED, "IPv6 fragment of a protocol-112 packet") if nxt == IPPROTO_112 else None
     if fragment == "first":
-        findings.append(Finding("fragmented", Severity.WARNING, "first IPv6 fragment",
+        findings.append(Finding(kinds.FRAGMENTED, Severity.WARNING, "first IPv6 fragment",
                                 frame.number, frame.time, family=6, vlan=link.vlan))
     src, dst = data[off + 8 : off + 24], data[off + 24 : off + 40]
     if nxt == _ICMPV6:
@@ -158,10 +159,10 @@ def _advert(frame: Frame, link: linklayer.Link, family: int, src: bytes, dst: by
     if ttl != _TTL and not _ttl_unchecked(proto, dst, payload, link.src_mac):
         # Receivers drop TTL/hop limit != 255 (OpenBSD always, FreeBSD for multicast,
         # ucarp always, RFC 3768/5798 §7.1): a routed or forged advert.
-        findings.append(Finding("bad-ttl", Severity.WARNING, f"TTL {ttl}, receivers drop anything but 255",
+        findings.append(Finding(kinds.BAD_TTL, Severity.WARNING, f"TTL {ttl}, receivers drop anything but 255",
                                 frame.number, frame.time, proto, gid, family, link.vlan))
     if ambiguous and not decode_as:
-        findings.append(Finding("ambiguous", Severity.INFO, f"decoded as {proto.upper()}: {why}",
+        findings.append(Finding(kinds.AMBIGUOUS, Severity.INFO, f"decoded as {proto.upper()}: {why}",
                                 frame.number, frame.time, proto, gid, family, link.vlan))
     if proto == "carp":
         return carp.decode(payload, base, findings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from carpscope import findings as kinds
 from carpscope.model import Finding, Severity, VrrpAdvert
 from carpscope.wire.checksum import internet_sum, pseudo_header_sum
 
@@ -72,26 +73,26 @@ def _check(f: dict, base: dict, findings: list[Finding], size: int) -> None:
 
     version, length, caplen = f.get("version"), base["length"], base["caplen"]
     if length < 8:
-        add("malformed", Severity.WARNING, f"VRRP header is {length} bytes, needs at least 8")
+        add(kinds.MALFORMED, Severity.WARNING, f"VRRP header is {length} bytes, needs at least 8")
         return
     if version not in (2, 3) or f.get("type") != VRRP_ADVERTISEMENT:
-        add("malformed", Severity.WARNING,
+        add(kinds.MALFORMED, Severity.WARNING,
             f"version {version} type {f.get('type')}: only v2 and v3 advertisements exist")
         return
     if caplen < length:
-        add("short-capture", Severity.WARNING, f"only {caplen} of {length} VRRP bytes captured")
+        add(kinds.SHORT_CAPTURE, Severity.WARNING, f"only {caplen} of {length} VRRP bytes captured")
     if "count" not in f:
         return
     expected = 8 + size * f["count"] + (_AUTH_LEN if version == 2 else 0)
     if length < expected:
-        add("malformed", Severity.WARNING,
+        add(kinds.MALFORMED, Severity.WARNING,
             f"{length} bytes, but {f['count']} addresses need {expected}")
     elif length > expected:
-        add("trailing-bytes", Severity.INFO, f"{length - expected} bytes after the VRRP message")
+        add(kinds.TRAILING_BYTES, Severity.INFO, f"{length - expected} bytes after the VRRP message")
     if f.get("checksum") == "bad":
-        add("bad-checksum", Severity.WARNING,
+        add(kinds.BAD_CHECKSUM, Severity.WARNING,
             f"VRRP checksum 0x{f['cksum']:04x} does not verify; receivers drop it")
     if f.get("vrid") == 0:
-        add("malformed", Severity.WARNING, "VRID 0 is not valid (1-255)")
+        add(kinds.MALFORMED, Severity.WARNING, "VRID 0 is not valid (1-255)")
     if f.get("adver_int") == 0:
-        add("malformed", Severity.WARNING, "advertisement interval 0")
+        add(kinds.MALFORMED, Severity.WARNING, "advertisement interval 0")

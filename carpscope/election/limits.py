@@ -1,0 +1,109 @@
+"""Caps (issue 20): forged senders must not make a frame cost more, or memory grow, without bound.
+
+Past a cap, adverts are counted, not tracked, and one limit-reached finding says
+so: first when it is reached, then at the end with the final count (it replaces
+the first, see events.limit_cap).
+"""
+
+from __future__ import annotations
+
+from carpscope import findings as k
+from carpscope.election import events as ev
+from carpscope.election.members import Group
+from carpscope.model import Finding
+
+MEMBERS_MAX = 256  # sources tracked per group
+GROUPS_MAX = 4096  # groups tracked (protocol, id, family, VLANs)
+MEMBERS_TOTAL = 65536  # sources tracked over every group
+_EVICT_TRIES = 8  # members `evict` looks at before it gives up
+_FORGET = (k.HMAC_FAILED, k.DEMOTED, k.LOOPED_ADVERT, k.REPLAYED_ADVERT)  # per-member findings of a forgotten one
+
+
+class Limits:
+    """How many sources are tracked, and what each cap reached left out."""
+
+    def __init__(self):
+        self.members = 0  # over every group, for MEMBERS_TOTAL
+        self._dropped: dict[str, list] = {}  # cap -> [adverts left out, the first, groups hit, sources evicted]
+
+    def admit(self, groups: dict, g: Group | None, r) -> tuple[bool, list[Finding]]:
+        """May a new source (of a new group, if g is None) be tracked, and what to say about the caps.
+
+        A full group first forgets a member that stopped advertising (`evict`), so a
+        probe that saw a flood once still follows new members months later. Past a
+        cap otherwise the advert is counted and left out, so forged senders cost a
+        constant per frame and no memory. The first time, limit-reached says so.
+        """
+        evicted = False
+        if g is None and len(groups) >= GROUPS_MAX:
+            cap = f"{GROUPS_MAX} groups"
+        elif g is not None and len(g.members) >= MEMBERS_MAX:
+            cap = f"{MEMBERS_MAX} members per group"
+            evicted = self.evict(g)
+        elif self.members >= MEMBERS_TOTAL:
+            cap = f"{MEMBERS_TOTAL} members in all"
+            evicted = g is not None and self.evict(g)
+        else:
+            return True, []
+        dropped = self._dropped.get(cap)
+        first = dropped is None
+        if first:
+            dropped = self._dropped[cap] = [0, r, set(), 0]
+        dropped[3 if evicted else 0] += 1
+        if g is not None:
+            dropped[2].add(g.tid)
+        if not first:
+            return evicted, []
+        detail = (f"from frame {r.frame} on, a new source of a full group takes the place of one that stopped "
+                  f"advertising, and adverts of {_what(cap, r)} are counted but not tracked when none has; the "
+                  f"end of the report says how many" if g is not None else
+                  f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; the end of "
+                  f"the report says how many")
+        return evicted, [ev.limit(cap, detail, r.frame, r.time)]
+
+    def evict(self, g: Group) -> bool:
+        """Forget a member of `g` that stopped advertising, to make room for a new one.
+
+        The oldest members are looked at first, a few at most (the master, a contender
+        or the member just declared down stay and go to the back): O(1) per advert.
+        """
+        members = g.members
+        if len(g.contenders) + (g.master is not None) >= len(members):
+            return False  # every member advertises
+        for _ in range(min(_EVICT_TRIES, len(members))):
+            addr = next(iter(members))
+            m = members.pop(addr)
+            if m.active or addr == g.master or addr == g.previous or addr in g.contenders:
+                members[addr] = m
+                continue
+            m.normal = None
+            g.count(m)  # out of the consistency counts; its backup heap entries go stale
+            self.members -= 1
+            for kind in _FORGET:
+                g.raised.discard((kind, addr))
+            return True
+        return False
+
+    def findings(self) -> list[Finding]:
+        """One limit-reached finding per cap reached, with what it left out (it replaces the first)."""
+        out = []
+        for cap, (count, r, groups, evicted) in self._dropped.items():
+            where = f" in {len(groups)} groups" if len(groups) > 1 else ""
+            made = (f"{evicted} sources that had stopped advertising were forgotten to make room for new ones, "
+                    if evicted else "")
+            out.append(ev.limit(cap, f"{made}{count} adverts of {_what(cap, r)} were counted but not "
+                                     f"tracked{where}, from frame {r.frame} on: forged or misdirected senders "
+                                     f"are likely", r.frame, r.time))
+        return out
+
+
+def _what(cap: str, r) -> str:
+    """Whose adverts a cap left out, for limit-reached."""
+    name = f"{'CARP vhid' if r.proto == 'carp' else 'VRRP vrid'} {r.id}"
+    if r.vlan:
+        name += f" on VLAN {'.'.join(map(str, r.vlan))}"
+    if cap.endswith("groups"):
+        return f"groups past the {GROUPS_MAX}th (the first: {name})"
+    if cap.endswith("per group"):
+        return f"sources past a group's {MEMBERS_MAX}th (the first: {r.src} in {name})"
+    return f"sources past the {MEMBERS_TOTAL}th (the first: {r.src} in {name})"

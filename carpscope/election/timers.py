@@ -1,0 +1,133 @@
+"""When each group's master would be declared down: D per group, and one heap of deadlines.
+
+D, the master-down time of a group, is the earliest backup's timer (`silence`);
+every advertising member has one heap entry at or before its last advert + D,
+moved forward lazily when it surfaces early (`top`). Time is an argument: nothing
+here reads a clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from carpscope.election import rules
+from carpscope.election import stack as stacks
+from carpscope.election.members import Group, Source
+from carpscope.election.rules import Timing
+from carpscope.election.values import stack
+
+_SCAN = 8  # groups up to this many members find their earliest backup by a walk (`silence`)
+
+
+class Timers:
+    """Master-down times of every group, and the heap of (deadline, group key, addr)."""
+
+    def __init__(self, timing: Timing, groups: dict):
+        self.timing = timing
+        self.groups = groups  # by (proto, id, family, vlan), shared with the tracker
+        # (deadline, key, addr): equal deadlines fall due in group and address order,
+        # however the entries got there.
+        self.heap: list = []
+
+    def push(self, g: Group, m: Source, deadline: float) -> None:
+        m.due = deadline
+        heapq.heappush(self.heap, (deadline, g.tid, m.addr))
+
+    def reschedule(self, g: Group, who: Source | None = None) -> None:
+        """Make sure every active member has a heap entry no later than its deadline.
+
+        An advert moves a member's deadline later, which needs no new entry: the old
+        one surfaces early and is moved then (`top`). Only an earlier deadline (a new
+        member, or D shrank) pushes one. Only `who` is looked at unless D moved.
+        """
+        if g.dirty or who is None:
+            g.dirty = False
+            silence = self.silence(g)
+            if silence != g.silence:
+                g.silence, who = silence, None
+            elif who is None:
+                return  # D did not move: every active member's entry still holds
+        silence = g.silence
+        if silence is None:
+            return
+        # Only masters and contenders advertise, so only they are active (and need an entry).
+        for m in [who] if who is not None else g.advertising():
+            if m.active and (m.due is None or m.due > m.last + silence):
+                self.push(g, m, m.last + silence)
+
+    def top(self) -> tuple | None:
+        """The heap's first entry that is its member's true deadline (last advert + D).
+
+        Entries of members that stopped, or that were superseded, are dropped; an
+        entry whose member advertised since is moved to the new deadline.
+        """
+        heap = self.heap
+        while heap:
+            deadline, tid, addr = heap[0]
+            g = self.groups[tid]
+            m = g.members.get(addr)
+            if m is None or m.due != deadline or not m.active or g.silence is None:
+                heapq.heappop(heap)  # (None: a member forgotten by limits.evict)
+                if m is not None and m.due == deadline:
+                    m.due = None
+                continue
+            true = m.last + g.silence
+            if true == deadline:
+                return heap[0]
+            m.due = true
+            heapq.heapreplace(heap, (true, tid, addr))
+        return None
+
+    def pop(self) -> tuple[Group, Source, float]:
+        """Take the top entry (after `top` said it is true): its group, member and deadline."""
+        deadline, tid, addr = heapq.heappop(self.heap)
+        g = self.groups[tid]
+        m = g.members[addr]
+        m.due = None
+        return g, m, deadline
+
+    def silence(self, g: Group) -> float | None:
+        """D, the master-down time of the group: how long the master may stay silent.
+
+        Backups run their own timers, so the earliest known backup decides; but the
+        master is never called silent before it missed three of its own adverts
+        (a slower master is an advbase-mismatch, not an outage). With no backup known
+        yet, the master's own parameters give a lower bound: backups normally have a
+        larger advskew or a lower priority (PROTOCOL.md §4.1, RFC 3768 §6.1).
+        """
+        if g.master is None:
+            return None
+        master = g.members[g.master].params
+        own = rules.master_down(master, master, self.timing_of(g.members[g.master]))
+        if len(g.members) <= _SCAN:  # a few members: a walk is cheaper than the heaps
+            others = [self.down(m, master) for m in g.members.values() if m.addr != g.master and m.normal is not None]
+            other = min(others) if others else None
+        else:
+            other = self._backup_down(g, master)
+        return own if other is None else max(own, other)
+
+    def _backup_down(self, g: Group, master) -> float | None:
+        """min(down) over the members other than the master: the tops of the backup heaps."""
+        best = None
+        for m in (g.first_backup(0, g.backups), g.first_backup(1, g.backups3)):
+            if m is not None:
+                down = self.down(m, master)
+                best = down if best is None or down < best else best
+        return best
+
+    def down(self, m: Source, master) -> float:
+        """rules.master_down of a backup, kept until its parameters change (or, VRRPv3 only, the master's)."""
+        normal = m.normal
+        if normal.version != 3 or normal.proto != "vrrp":
+            master = None  # CARP and VRRPv2 backups time out on their own parameters alone
+        timing = self.timing_of(m)
+        if m.down_for is not None and m.down_for[0] is normal and m.down_for[1] is master and m.down_for[2] is timing:
+            return m.down
+        m.down_for, m.down = (normal, master, timing), rules.master_down(normal, master, timing)
+        return m.down
+
+    def timing_of(self, m: Source) -> Timing:
+        """The master-down formula `m` runs: --timing, or (auto) its stack's (PROTOCOL.md §9.3)."""
+        if self.timing is not Timing.AUTO:
+            return self.timing
+        return Timing.OPENBSD if stack(m)[0] == stacks.OPENBSD else Timing.BSD
