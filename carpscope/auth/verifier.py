@@ -3,6 +3,10 @@
 The md field is plain RFC 2104 HMAC-SHA1 (PROTOCOL.md §2.1) over
 ``02 01 [lladdr] vhid VIPv4… VIPv6… counter``. A failure is "bad" only against a
 known VIP set, else "unverified" with its reason (§9.7). Pure: no I/O, no clock.
+
+Longer than 400 lines because the repeat fast path, the bounded search over
+passphrases, stacks and VIP layouts and its spend budget share one cache of
+signers: splitting them would put that cache behind another seam on the hot path.
 """
 
 from __future__ import annotations
