@@ -48,6 +48,7 @@ import collections
 import dataclasses
 import glob
 import gzip
+import itertools
 import json
 import os
 import random
@@ -115,7 +116,7 @@ class Capture:
     version: tuple = (2, 4)
     recs: list = field(default_factory=list)
 
-    def copy(self) -> "Capture":
+    def copy(self) -> Capture:
         return dataclasses.replace(self, recs=[dataclasses.replace(r, mutated=set(r.mutated)) for r in self.recs])
 
     def header(self) -> bytes:
@@ -787,9 +788,9 @@ def make_case(sources, seed: int, number: int, workdir: str) -> Case:
             continue
         funcs, weights = zip(*TRACKED_MUTATORS)
         func = rng.choices(funcs, weights)[0]
-        if func.__name__.startswith("m_payload") or func in (m_ip_length, m_ttl, m_escape, m_trailing):
-            if not cap.p112:
-                continue
+        if (func.__name__.startswith("m_payload") or func in (m_ip_length, m_ttl, m_escape, m_trailing)) \
+                and not cap.p112:
+            continue
         if not cap.recs:
             break
         done = func(rng, cap)
@@ -959,7 +960,7 @@ def check_json(case: Case, run: Run, stats: Stats) -> dict | None:
     if run.exit_code == 3 and not any(f["kind"] == "truncated-capture" for f in doc["findings"]):
         stats.fail(case, "json", "exit 3 without a truncated-capture finding", "exit 3, no truncated-capture")
     frames = [p["frame"] for p in doc["packets"]]
-    if any(b <= a for a, b in zip(frames, frames[1:])):
+    if any(b <= a for a, b in itertools.pairwise(frames)):
         stats.fail(case, "frames-not-increasing", f"{frames}", "packets")
     for f in doc["findings"]:
         stats.kinds[f["kind"]] += f.get("count", 1)
@@ -986,7 +987,7 @@ def check_jsonl(case: Case, run: Run, stats: Stats) -> None:
             stats.fail(case, "jsonl", f"type {obj.get('type')!r}", "type")
         if obj.get("type") == "packet":
             frames.append(obj["frame"])
-    if any(b <= a for a, b in zip(frames, frames[1:])):
+    if any(b <= a for a, b in itertools.pairwise(frames)):
         stats.fail(case, "frames-not-increasing", f"jsonl {frames}", "jsonl")
 
 

@@ -217,7 +217,8 @@ def background_templates(rng: random.Random) -> dict[str, list]:
 
         # a leading zero byte: random data would look like RTCP (version 2) to tshark's heuristics
         out["udp4-1242"].append(record_tail(ip_frame(router, host_mac, s4, h4, 17,
-                                                     udp_datagram(srv + 100, eph, b"\0" + filler(rng, 1199)), 6, ident)))
+                                                     udp_datagram(srv + 100, eph, b"\0" + filler(rng, 1199)), 6,
+                                                     ident)))
     return out
 
 
@@ -285,7 +286,8 @@ def special_stream(n112: int):
 
     ucarp_failover (A master, A dies, B takes over, with GARPs) replayed every
     ~18 s — B's silence between replays reads as a master-down, then A comes back;
-    its counters move on from one replay to the next — merged with the public VRRP v2/v3 recording replayed every ~5.7 min.
+    its counters move on from one replay to the next — merged with the public VRRP v2/v3 recording
+    replayed every ~5.7 min.
     """
     carp = cycled(read_pcap(UCARP_FAILOVER), T0_US + 500_000, 4_000_000, recounted)
     vrrp = cycled(read_pcap(PUBLIC_VRRP), T0_US + 2_000_000, 30_000_000)
@@ -432,7 +434,10 @@ def group_events(g: Group, span_us: int, start_us: int, rng: random.Random):
     events = []
     master = 0
     t = start_us
-    jitter = lambda: rng.randrange(1500)  # timer slop, µs
+
+    def jitter() -> int:
+        return rng.randrange(1500)  # timer slop, µs
+
     # counter state per node: a constant cookie (OpenBSD) or None = random until a peer was heard
     if g.style == "openbsd":
         cookie = [rng.randbytes(8), rng.randbytes(8)]

@@ -28,8 +28,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gen  # noqa: E402  (bench/gen.py, beside this file; it puts tests/ on the path)
-import stacks  # noqa: E402  (tests/stacks.py: the tests' frame builder)
+import gen  # bench/gen.py, beside this file; it puts tests/ on the path
+import stacks  # tests/stacks.py: the tests' frame builder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T0 = gen.T0_US  # µs
@@ -178,7 +178,7 @@ def run(cmd: list[str], timeout: float) -> tuple[float | None, float]:
                          stderr=subprocess.PIPE if gnu else subprocess.DEVNULL, env=env)
     deadline = start + timeout
     while True:
-        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        pid, _status, usage = os.wait4(p.pid, os.WNOHANG)
         if pid:
             wall = time.perf_counter() - start
             rss = usage.ru_maxrss / 1024

@@ -30,7 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gen  # noqa: E402  (bench/gen.py, beside this file)
+import gen  # bench/gen.py, beside this file
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1024 * 1024
@@ -243,7 +243,8 @@ def main() -> int:
                                  epilog="\n\n".join(__doc__.split("\n\n")[2:]))
     ap.add_argument("--dir", help="keep the captures here and reuse them when they exist (default: a temp dir)")
     ap.add_argument("--frames", type=int, default=3_000_000, help="frames in the mixed capture (default 3,000,000)")
-    ap.add_argument("--adverts", type=int, default=200_000, help="CARP adverts in the adverts capture (default 200,000)")
+    ap.add_argument("--adverts", type=int, default=200_000,
+                    help="CARP adverts in the adverts capture (default 200,000)")
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per tool and capture; the median is reported")
     ap.add_argument("--tshark-repeat", type=int,
                     help="runs of tshark per capture (default: 1 for captures over 500,000 frames, else --repeat)")
@@ -339,7 +340,8 @@ def main() -> int:
         ratio_ts = _median_ratio(runs.get("tshark", []), runs["carpscope"]) if cs and ts else None
         spreads.append(f"{name}: carpscope/tcpdump per round {_spread(runs['carpscope'], runs['tcpdump'])}")
         n_ts = len(results[name].get("tshark", []))
-        print(f"| {name} | {frames[name]:,} | {os.path.getsize(paths[name]) / MIB:.0f} | {fmt_s(cs) if cs else 'failed'} | {fmt_s(td)} "
+        mib = os.path.getsize(paths[name]) / MIB
+        print(f"| {name} | {frames[name]:,} | {mib:.0f} | {fmt_s(cs) if cs else 'failed'} | {fmt_s(td)} "
               f"| {fmt_s(ts)} ({n_ts}) | {fmt_s(ratio_td)} | {fmt_s(ratio_ts)} | {rss:.1f} |")
         _, max_td, min_ts = TARGETS[name]
         verdicts.append((f"{name}: carpscope ≤ {max_td:g}× tcpdump", ratio_td is not None and ratio_td <= max_td,

@@ -21,8 +21,17 @@ import sys
 import click
 
 from carpscope import __version__
-from carpscope.errors import EXIT_INTERRUPTED, CaptureError, CarpscopeError, PassphraseError, UsageError
-from carpscope.errors import EXIT_CAPTURE, EXIT_FINDING, EXIT_LIVE, EXIT_USAGE  # noqa: F401 (cli.EXIT_* for callers)
+from carpscope.errors import (  # noqa: F401 (cli.EXIT_* for callers)
+    EXIT_CAPTURE,
+    EXIT_FINDING,
+    EXIT_INTERRUPTED,
+    EXIT_LIVE,
+    EXIT_USAGE,
+    CaptureError,
+    CarpscopeError,
+    PassphraseError,
+    UsageError,
+)
 from carpscope.shell import FAIL_ON as _FAIL_ON
 from carpscope.shell import Unbroken as _Unbroken
 from carpscope.shell import say, silence_stdout, terminal_width
@@ -203,7 +212,8 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
     except CarpscopeError as err:
         raise type(err)(_named(str(err), names)) from None
     if any(s.streaming for s in sources):
-        getattr(sys.stdout, "reconfigure", lambda **_: None)(line_buffering=True)  # a pipe in, each frame's line out as it arrives
+        # a pipe in, each frame's line out as it arrives
+        getattr(sys.stdout, "reconfigure", lambda **_: None)(line_buffering=True)
     # The -w file before the sink: a -w that cannot be created fails before any output.
     writer = PcapWriter.open(write_path, sources[0].linktype) if write_path else None
     html = HtmlReport.open(html_path, files) if html_path else None

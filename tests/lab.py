@@ -45,9 +45,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 PREFIX = "cs-"
 SUBNET = ipaddress.ip_network("192.0.2.0/24")
@@ -420,7 +420,7 @@ class Lab:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         atexit.register(self.close)
         try:
             remove_stale_namespaces(self.prefix)
@@ -676,5 +676,5 @@ def _best_effort(fn, *args):
     """Cleanup must go on after one step failed (e.g. a namespace already gone)."""
     try:
         return fn(*args)
-    except Exception:  # noqa: BLE001 - cleanup continues whatever happened
+    except Exception:  # noqa: BLE001 (cleanup continues whatever happened)
         return None

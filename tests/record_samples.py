@@ -14,16 +14,17 @@ Needs root, ucarp, keepalived and tcpdump (the lab checks).
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lab import Lab, Peer, carp_adverts, frame_times, unavailable_reason  # noqa: E402
+from lab import Lab, Peer, carp_adverts, frame_times, unavailable_reason
 
 PASS = "s3cret"
 
@@ -103,13 +104,13 @@ def preemption(lab: Lab, j: Journal) -> None:
 
 
 def passphrase_mismatch(lab: Lab, j: Journal) -> None:
-    pa, pb, master = start_pair(lab, j, 1, "192.0.2.50", pass_b="wr0ng-pass")
+    _pa, pb, master = start_pair(lab, j, 1, "192.0.2.50", pass_b="wr0ng-pass")
     must(pb.wait_for("MASTER", 8), "B MASTER", pb)
     sleep_until(master + 14)
 
 
 def multicast_loss(lab: Lab, j: Journal) -> None:
-    pa, pb, master = start_pair(lab, j, 1, "192.0.2.50")
+    _pa, pb, master = start_pair(lab, j, 1, "192.0.2.50")
     sleep_until(master + 6)
     lab.multicast_flood_off(lab.hosts["b"])
     j.note("bridge stops flooding multicast to B")
@@ -124,8 +125,8 @@ def multicast_loss(lab: Lab, j: Journal) -> None:
 def vrrp_collision(lab: Lab, j: Journal) -> None:
     c, d = lab.host("c", "192.0.2.3"), lab.host("d", "192.0.2.4")
     kc = j.watch("C", lab.keepalived(c, 5, 150, "192.0.2.65/32"))
-    kd = j.watch("D", lab.keepalived(d, 5, 100, "192.0.2.65/32"))
-    pa, pb, master = start_pair(lab, j, 5, "192.0.2.55")
+    j.watch("D", lab.keepalived(d, 5, 100, "192.0.2.65/32"))
+    _pa, _pb, master = start_pair(lab, j, 5, "192.0.2.55")
     must(kc.wait_for("MASTER", 6), "C MASTER", kc)
     sleep_until(master + 24)
 
@@ -253,7 +254,7 @@ def advert_gaps(path: Path) -> list[str]:
         by_src.setdefault(f"{advert.src} ({advert.mac})", []).append(advert.time)
     out = []
     for src, times in sorted(by_src.items()):
-        gap = max((b - a for a, b in zip(times, times[1:])), default=0.0)
+        gap = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
         out.append(f"{src}: {len(times)} adverts, longest gap {gap:.2f} s")
     return out
 

@@ -257,7 +257,7 @@ def write_pcap(path: str | Path, frames: Iterable[tuple[float, bytes]], linktype
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
         for t, data in frames:
             sec = int(t)
-            usec = int(round((t - sec) * 1e6))
+            usec = round((t - sec) * 1e6)
             if usec >= 1_000_000:
                 sec, usec = sec + 1, usec - 1_000_000
             f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
@@ -396,7 +396,7 @@ def write_pcapng(path: str | Path, frames: Iterable[tuple[float, bytes]], linkty
     blocks = [pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
               pcapng_block(1, struct.pack("<HHI", linktype, 0, 262144) + idb_options)]
     for t, data in frames:
-        stamp = int(round(t * 1e6))
+        stamp = round(t * 1e6)
         blocks.append(pcapng_block(6, struct.pack("<IIIII", 0, stamp >> 32, stamp & 0xFFFFFFFF, len(data),
                                                   len(data)) + data))
     path.write_bytes(b"".join(blocks))
@@ -490,7 +490,7 @@ def pcap_bytes(frames: Iterable[tuple[float, bytes]], snaplen: int = 262144, lin
     out = [pcap_header(snaplen, linktype)]
     for t, data in frames:
         sec = int(t)
-        usec = int(round((t - sec) * 1e6))
+        usec = round((t - sec) * 1e6)
         if usec >= 1_000_000:
             sec, usec = sec + 1, usec - 1_000_000
         out.append(pcap_record(sec, usec, data))
@@ -543,7 +543,7 @@ def hostile_vrrp(auth: bytes = b"<script>") -> list[tuple[float, bytes]]:
     """Two VRRPv2 routers of vrid 9 whose simple-text passwords (auth type 1) differ: one's is
     markup, the other's carries an HTML entity and control bytes; they end in a split brain."""
     frames = []
-    for i, t in enumerate(every(T0, T0 + 12, 1.0)):
+    for t in every(T0, T0 + 12, 1.0):
         frames.append((t, ip_frame("02:00:00:00:00:03", "192.0.2.3", CARP_V4_GROUP, 112,
                                    vrrp2(9, 150, ["192.0.2.90"], auth_type=1, auth_data=auth))))
         if t >= T0 + 4:

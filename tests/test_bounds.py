@@ -14,8 +14,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from stacks import T0, Node, garp, ip_frame, vrrp2, write_pcap
-from test_tracker import A, B, Script, merge
 
 from carpscope import pipeline as pl
 from carpscope import summary as sm
@@ -29,6 +27,8 @@ from carpscope.election.timers import Timers
 from carpscope.election.tracker import Tracker
 from carpscope.model import Finding, Frame, Severity
 from carpscope.pipeline import Pipeline
+from stacks import T0, Node, garp, ip_frame, vrrp2, write_pcap
+from test_tracker import A, B, Script, merge
 
 
 def forged(script: Script, n: int, start: float = 0.0, step: float = 0.001, **kw) -> list:

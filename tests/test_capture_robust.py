@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stacks  # noqa: E402
+import stacks
 
 ROOT = Path(__file__).resolve().parents[1]
 FAILOVER = ROOT / "captures" / "failover.pcap"

@@ -6,10 +6,9 @@ Frames come from tests/stacks.py, built from the protocol facts (PROTOCOL.md §1
 
 from __future__ import annotations
 
-import re
-
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path

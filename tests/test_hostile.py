@@ -8,9 +8,9 @@ import struct
 from pathlib import Path
 
 import pytest
-import stacks
 from click.testing import CliRunner
 
+import stacks
 from carpscope.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -365,7 +365,7 @@ def test_times_after_2038_are_the_same_through_a_pipe(tmp_path):
 
 def test_record_times_a_pcap_cannot_hold_are_written_clamped(tmp_path):
     """A record whose microseconds overflow past 2^32 s used to crash -w (struct.error)."""
-    (sec, usec, frame), *_ = [r for r in pcap_records(FAILOVER.read_bytes()) if r[2][23:24] == b"\x70"]
+    (_sec, _usec, frame), *_ = [r for r in pcap_records(FAILOVER.read_bytes()) if r[2][23:24] == b"\x70"]
     path = tmp_path / "late.pcap"
     path.write_bytes(PCAP_HEADER + stacks.pcap_record(0xFFFFFFFF, 0xFFFFFFFF, frame))
     out = tmp_path / "out.pcap"

@@ -154,7 +154,7 @@ def test_each_capture_in_a_browser(capture, tmp_path):
             last = max(m["last"] for m in group["members"] if m["addr"] == group["master"])
             assert any(b[0] == group["master"] and b[2] >= last - 1e-6 for b in bars)
         # To the pixel: where each bar is drawn is where its times fall on the page's scale.
-        for member, start, end, bx, width in bars:
+        for _member, start, end, bx, width in bars:
             assert abs(bx - x(start)) < 0.51 and abs(bx + width - max(x(end), x(start) + 2)) < 0.51
 
         gaps = [(float(g["attrs"]["data-start"]), float(g["attrs"]["data-end"])) for g in inside

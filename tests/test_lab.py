@@ -22,8 +22,18 @@ from contextlib import nullcontext
 
 import pytest
 
-from lab import (Host, Lab, carp_adverts, describe, list_namespaces, namespace_pids, require_lab,
-                 run, running, vrrp_adverts)
+from lab import (
+    Host,
+    Lab,
+    carp_adverts,
+    describe,
+    list_namespaces,
+    namespace_pids,
+    require_lab,
+    run,
+    running,
+    vrrp_adverts,
+)
 
 A, B = ("a", "192.0.2.1"), ("b", "192.0.2.2")
 VIP = "192.0.2.50"
@@ -130,17 +140,16 @@ def test_link_down_takes_the_carrier_away_and_link_up_restores_it(lab):
 @pytest.mark.parametrize("body_raises", [False, True])
 def test_exit_removes_namespaces_and_processes(tmp_path, body_raises):
     require_lab()
-    with pytest.raises(RuntimeError) if body_raises else nullcontext():
-        with Lab() as lab:
-            a, b = lab.host(*A), lab.host(*B)
-            lab.capture(tmp_path / "x.pcap")
-            lab.ucarp(a, vhid=1, password="s3cret", vip=VIP)
-            lab.keepalived(b, vrid=9, priority=100, vip="192.0.2.60/32")
-            time.sleep(1)
-            pids, run_id = lab.pids(), lab.run_id
-            assert len(pids) >= 4  # tcpdump, ucarp, keepalived + its VRRP child
-            if body_raises:
-                raise RuntimeError("body failed")
+    with pytest.raises(RuntimeError) if body_raises else nullcontext(), Lab() as lab:
+        a, b = lab.host(*A), lab.host(*B)
+        lab.capture(tmp_path / "x.pcap")
+        lab.ucarp(a, vhid=1, password="s3cret", vip=VIP)
+        lab.keepalived(b, vrid=9, priority=100, vip="192.0.2.60/32")
+        time.sleep(1)
+        pids, run_id = lab.pids(), lab.run_id
+        assert len(pids) >= 4  # tcpdump, ucarp, keepalived + its VRRP child
+        if body_raises:
+            raise RuntimeError("body failed")
     assert not [ns for ns in list_namespaces() if ns.startswith(run_id)]
     assert not [describe(pid) for pid in pids if running(pid)]
 

@@ -8,6 +8,7 @@ it must not change the layout.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -156,7 +157,7 @@ def dashboards(capture: str, passphrases: tuple[str, ...], width: int = 80, heig
         findings = [(t.first, t.count) for t in pipeline.tallies()]
         screen = tui.dashboard(pipeline.tracker.snapshot(), pipeline.events, findings, now, "br0", pipeline.adverts,
                                width, height)
-        console = Console(record=True, width=width, height=height, color_system=None, file=open(os.devnull, "w"))
+        console = Console(record=True, width=width, height=height, color_system=None, file=io.StringIO())
         console.print(screen)
         yield frame.time, console.export_text(), pipeline
 

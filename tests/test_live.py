@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-import stacks
 
+import stacks
 from lab import Lab, carp_adverts, require_lab, run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import prometheus_client
@@ -56,7 +55,7 @@ def group(proto="carp", id_="1", **more):
 
 
 def pick(found: dict, name: str, **labels) -> float:
-    (value,) = [v for k, v in found.items() if k[0] == name and all((l, x) in k[1:] for l, x in labels.items())]
+    (value,) = [v for k, v in found.items() if k[0] == name and all((label, x) in k[1:] for label, x in labels.items())]
     return value
 
 

@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from lab import Lab, require_lab, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +35,12 @@ scrape_configs:
       - targets: ['{target}']
 """
 
-_QUERY = """\
+_QUERY = f"""\
 import json, sys, urllib.parse, urllib.request
 path = sys.argv[1]
-with urllib.request.urlopen('http://{web}' + path, timeout=5) as r:
+with urllib.request.urlopen('http://{WEB}' + path, timeout=5) as r:
     sys.stdout.write(r.read().decode())
-""".format(web=WEB)
+"""
 
 
 class Prometheus:
@@ -118,13 +116,15 @@ def test_prometheus_follows_a_failover_and_alerts_on_a_split_brain(tmp_path):
             assert pa.wait_for("MASTER", timeout=8), pa.text()
             lab.ucarp(b, vhid=1, password=PASS, vip=VIP, advskew=100)
 
-            log = open(tmp_path / "carpscope.out", "w")
+            # The children write their logs until the lab ends: no `with` around the files.
+            log = open(tmp_path / "carpscope.out", "w")  # noqa: SIM115
             started.append(start(ns, sys.executable, "-m", "carpscope", "live", "br0", "-q", "-p", PASS,
                                  "--metrics", METRICS, stdout=log, stderr=subprocess.STDOUT))
             (tmp_path / "prometheus.yml").write_text(CONFIG.format(rules=RULES, target=METRICS))
+            prom_log = open(tmp_path / "prometheus.out", "w")  # noqa: SIM115
             started.append(start(ns, prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
                                  f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address={WEB}",
-                                 stdout=open(tmp_path / "prometheus.out", "w"), stderr=subprocess.STDOUT))
+                                 stdout=prom_log, stderr=subprocess.STDOUT))
             prom = Prometheus(ns)
             assert prom.wait(lambda: master(prom) == {A}, 30), (tmp_path / "prometheus.out").read_text()[-2000:]
             assert prom.query('up{job="carpscope"} == 1')

@@ -5,11 +5,10 @@ from __future__ import annotations
 import itertools
 import random
 
-from test_tracker import A, B, C, Script, merge
-
 from carpscope.election.events import Event
 from carpscope.election.phase import TRANSITIONS, Phase, phase_of
 from carpscope.election.tracker import Tracker
+from test_tracker import A, B, C, Script, merge
 
 
 def walk(records, end):

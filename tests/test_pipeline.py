@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 
 import pytest
-import stacks
 
+import stacks
 from carpscope.auth import Verifier
 from carpscope.election.tracker import Tracker
 from carpscope.model import AddressClaim, CarpAdvert, Frame, VrrpAdvert

@@ -123,7 +123,7 @@ class Recording:
     def node(self, label: str) -> Node:
         return next(n for n in self.nodes if n.label == label)
 
-    def carpscope(self, *args: str) -> "Run":
+    def carpscope(self, *args: str) -> Run:
         """`carpscope read FILE -T json ARGS`, run once per argument list."""
         if args not in self._runs:
             res = subprocess.run([sys.executable, "-m", "carpscope", "read", str(self.path), "-T", "json", *args],
@@ -132,7 +132,7 @@ class Recording:
             self._runs[args] = Run(json.loads(res.stdout), res.stdout, res.stderr)
         return self._runs[args]
 
-    def analysed(self) -> "Run":
+    def analysed(self) -> Run:
         """carpscope given every passphrase of the scenario."""
         return self.carpscope(*(arg for p in self.passes for arg in ("-p", p)))
 
@@ -141,7 +141,7 @@ class Recording:
         lines = run("tcpdump", "-n", "-tt", "-r", str(self.path), "ip proto 112").splitlines()
         return [(float(m["time"]), m["src"], int(m["id"])) for line in lines if (m := _ADVERT.match(line))]
 
-    def story(self, run_: "Run | None" = None) -> str:
+    def story(self, run_: Run | None = None) -> str:
         """What happened, for assertion messages: actions, logged transitions, carpscope's events."""
         t0 = self.started
         lines = [f"{self.name}: {self.path}, capture +0.0 .. +{self.stopped - t0:.2f} s"]
@@ -250,7 +250,7 @@ def failover(tmp_path_factory):
     """1. ucarp A (advskew 0) is SIGKILLed; B (advskew 10) takes over."""
     def play(s: Scene):
         vip, = vips(1)
-        pa, pb, _ = start_carp_pair(s, vip, skew_b=10)
+        _pa, pb, _ = start_carp_pair(s, vip, skew_b=10)
         time.sleep(2)
         killed = s.kill("A")
         took_over = must(pb.wait_for("MASTER", 7, since=killed), "B MASTER after A was killed", pb)
@@ -263,7 +263,7 @@ def preemption(tmp_path_factory):
     """2. as failover (B advskew 100), then A comes back with --preempt and takes over again."""
     def play(s: Scene):
         vip, = vips(1)
-        pa, pb, _ = start_carp_pair(s, vip, skew_b=100, preempt_a=True)
+        _pa, pb, _ = start_carp_pair(s, vip, skew_b=100, preempt_a=True)
         time.sleep(2)
         killed = s.kill("A")
         took_over = must(pb.wait_for("MASTER", 8, since=killed), "B MASTER after A was killed", pb)
@@ -282,7 +282,7 @@ def mismatch(tmp_path_factory):
     """3. B has another passphrase: each drops the other's adverts, both are master."""
     def play(s: Scene):
         vip, = vips(1)
-        pa, pb, _ = start_carp_pair(s, vip, skew_b=100, pass_b=s.passes[1])
+        _pa, pb, _ = start_carp_pair(s, vip, skew_b=100, pass_b=s.passes[1])
         both = must(pb.wait_for("MASTER", 6), "B MASTER (it drops A's adverts)", pb)
         sleep_until(both + 4.5)  # overlap longer than the master-down time
     pass_a = passphrase()
@@ -310,7 +310,7 @@ def multicast_loss(tmp_path_factory):
     """5. the bridge stops flooding multicast to B: B hears nobody, A hears B."""
     def play(s: Scene):
         vip, = vips(1)
-        pa, pb, _ = start_carp_pair(s, vip, skew_b=10)
+        _pa, pb, _ = start_carp_pair(s, vip, skew_b=10)
         time.sleep(2)
         cut = s.note("bridge stops flooding multicast to B")
         s.lab.multicast_flood_off(s.lab.hosts["b"])
@@ -339,7 +339,7 @@ def flapping(tmp_path_factory):
             time.sleep(1)
             up = s.note("A's link up")
             s.lab.link_up(a)
-            back = must(pa.wait_for("MASTER", 13, since=up), "A MASTER again after its link came back", pa)
+            must(pa.wait_for("MASTER", 13, since=up), "A MASTER again after its link came back", pa)
             stepped_down = must(pb.wait_for("BACKUP", 4, since=up), "B back to BACKUP", pb)
             time.sleep(0.5)
         sleep_until(stepped_down + 3.5)  # B's silence must show before the capture ends

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from test_pipeline import KEY, carp_payload, garp, ip_frame
 
 from carpscope import shell
 from carpscope.auth import Verdict, Verifier
@@ -19,6 +18,7 @@ from carpscope.capture import live as capture_live
 from carpscope.election.tracker import Tracker
 from carpscope.model import CarpAdvert, Frame, Tick
 from carpscope.pipeline import HOLD, Pipeline
+from test_pipeline import KEY, carp_payload, garp, ip_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_795_000_000.0

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import dpkt
 import pytest
-import stacks
-from stacks import T0, Node, adverts, bsd_key, gui_password, merged, takeover, write_pcap
 
+import stacks
 from carpscope.auth import Verifier
 from carpscope.election.tracker import Tracker
 from carpscope.model import CarpAdvert, Frame, Severity
 from carpscope.pipeline import HELD_MAX, Pipeline
+from stacks import T0, Node, adverts, bsd_key, gui_password, merged, takeover, write_pcap
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURES = ROOT / "captures"

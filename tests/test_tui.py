@@ -9,6 +9,7 @@ SIGINT replaces the dashboard with the report.
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import pty
 import re
@@ -50,7 +51,7 @@ def snapshot() -> Snapshot:
 
 def render(renderable, width: int = 120, height: int = 40) -> str:
     console = Console(record=True, width=width, height=height, no_color=True, color_system=None,
-                      file=open(os.devnull, "w"))
+                      file=io.StringIO())
     console.print(renderable)
     return console.export_text()
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import stacks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import stacks
 from carpscope.model import AddressClaim, CarpAdvert, Damaged, Frame, VrrpAdvert
 from carpscope.wire import linklayer
 from carpscope.wire.checksum import internet_sum

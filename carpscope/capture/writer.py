@@ -5,7 +5,6 @@ from __future__ import annotations
 from carpscope.errors import CaptureError
 from carpscope.model import Frame
 
-
 # A pcap file holds LINKTYPE_ values; libpcap's datalink() gives DLT_ ones, which
 # differ for raw IP (DLT_RAW is 12 or 14 by platform, LINKTYPE_RAW always 101).
 _LINKTYPE_OF_DLT = {12: 101, 14: 101}
@@ -24,9 +23,9 @@ class PcapWriter:
         self.skipped = 0
 
     @classmethod
-    def open(cls, path: str, linktype: int) -> "PcapWriter":
+    def open(cls, path: str, linktype: int) -> PcapWriter:
         try:
-            return cls(open(path, "wb"), linktype, path)  # noqa: SIM115 (closed by close())
+            return cls(open(path, "wb"), linktype, path)  # closed by close()
         except OSError as err:
             raise CaptureError(f"-w {path}: {err.strerror or err}") from None
 

@@ -19,10 +19,12 @@ from carpscope import __version__
 from carpscope.views import periods, report
 from carpscope.views.text import escape, group_name, utc
 
-CSP = "default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+CSP = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+       "form-action 'none'")
 WIDTH = 1200  # the chart's width in CSS pixels (an SVG unit is a pixel: the tests measure in them)
 QUIET = 56  # pixels of a compressed quiet stretch
-HEAD, ROW, FOOT, AXIS = 34, 20, 16, 40  # heights: a lane's name and its two rows of markers, a member, gap labels, the axis
+# Heights: a lane's name and its two rows of markers, a member, gap labels, the axis.
+HEAD, ROW, FOOT, AXIS = 34, 20, 16, 40
 MEMBER_COLOURS = ("#2f9e44", "#1c7ed6", "#ae3ec9", "#f08c00", "#0ca678", "#7048e8", "#e64980", "#74b816")
 EVENT_COLOURS = {"master-elected": "#2f9e44", "master-changed": "#ae3ec9", "master-down": "#c92a2a",
                  "split-brain-started": "#c92a2a", "split-brain-ended": "#2f9e44", "parameters-changed": "#1098ad"}
@@ -71,7 +73,8 @@ def _table(ident: str, heading: str, columns, rows, row_id: str | None, severity
     out = [f'<section id="{ident}"><h2>{_e(heading)}</h2>']
     if not rows:
         return out[0] + "<p>none</p></section>"
-    out.append('<div class="table"><table><thead><tr>' + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr></thead><tbody>")
+    heads = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    out.append(f'<div class="table"><table><thead><tr>{heads}</tr></thead><tbody>')
     for i, row in enumerate(rows, 1):
         attrs = f' id="{row_id}-{i}"' if row_id else ""
         if severity:

@@ -98,7 +98,8 @@ def record(r) -> list[str]:
     if isinstance(r, VrrpAdvert):
         return vrrp(r)
     if isinstance(r, AddressClaim):
-        what = "Gratuitous ARP" if r.how == "garp" else "ARP reply" if r.how == "arp-reply" else "Unsolicited neighbour advertisement"
+        what = ("Gratuitous ARP" if r.how == "garp" else "ARP reply" if r.how == "arp-reply"
+                else "Unsolicited neighbour advertisement")
         return [*_frame(r), f"{what}: {r.addr} is at {r.mac}"]
     assert isinstance(r, Damaged)
     return [*_frame(r), "Undecodable protocol-112 frame", *_expert(r)]

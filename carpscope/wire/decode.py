@@ -62,7 +62,8 @@ def _ipv4(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
     frag = int.from_bytes(data[off + 6 : off + 8], "big")
     findings: list[Finding] = []
     if frag & 0x1FFF:
-        return _damaged(frame, kinds.FRAGMENTED, f"IPv4 fragment at offset {(frag & 0x1FFF) * 8} of a protocol-112 packet")
+        return _damaged(frame, kinds.FRAGMENTED,
+                        f"IPv4 fragment at offset {(frag & 0x1FFF) * 8} of a protocol-112 packet")
     if frag & 0x2000:
         findings.append(Finding(kinds.FRAGMENTED, Severity.WARNING,
                                 "first IPv4 fragment: the rest of the advert is elsewhere",
@@ -90,7 +91,8 @@ def _ipv6(frame: Frame, data: bytes, link: linklayer.Link, decode_as: str | None
         return _damaged(frame, kinds.MALFORMED, problem)
     findings: list[Finding] = []
     if fragment == "later":
-        return _damaged(frame, kinds.FRAGMENTED, "IPv6 fragment of a protocol-112 packet") if nxt == IPPROTO_112 else None
+        return (_damaged(frame, kinds.FRAGMENTED, "IPv6 fragment of a protocol-112 packet")
+                if nxt == IPPROTO_112 else None)
     if fragment == "first":
         findings.append(Finding(kinds.FRAGMENTED, Severity.WARNING, "first IPv6 fragment",
                                 frame.number, frame.time, family=6, vlan=link.vlan))
