@@ -17,6 +17,7 @@ import functools
 import os
 import stat
 import sys
+from typing import TextIO, cast
 
 import click
 
@@ -171,7 +172,8 @@ def make_sink(fmt: str, verbose: bool, quiet: bool, color: str):
     """The output sink for -T: text laid out to the terminal's width (80 when piped); colour only colours."""
     from carpscope import output
 
-    out = _Unbroken(click.get_text_stream("stdout"))
+    # Unbroken stands for the TextIO it wraps (it hands on what it does not define itself).
+    out = cast(TextIO, _Unbroken(click.get_text_stream("stdout")))
     if fmt == "json":
         return output.JsonDocumentSink(out, quiet)
     if fmt == "jsonl":
@@ -309,7 +311,8 @@ class HtmlReport:
     """
 
     def __init__(self, path: str, handle, sources):
-        self.path, self.handle, self.sources, self.error = path, handle, list(sources), None
+        self.path, self.handle, self.sources = path, handle, list(sources)
+        self.error: str | None = None
 
     @staticmethod
     def refuse(path: str, files, pass_file: str | None, write_path: str | None) -> None:

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from carpscope import findings as kinds
-from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Seal
+from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Seal, Verifier
 from carpscope.election.events import limit
+from carpscope.election.tracker import Tracker
 from carpscope.model import (
     AddressClaim,
     CarpAdvert,
@@ -62,8 +63,8 @@ class _Template(NamedTuple):
 class Pipeline:
     """Records go out only when wanted: `lean` (a quiet text report) lets repeats skip them."""
 
-    verifier: object
-    tracker: object
+    verifier: Verifier
+    tracker: Tracker
     decode_as: str | None = None
     lean: bool = False
     adverts: int = 0  # protocol-112 packets seen (what -c counts)
@@ -254,7 +255,7 @@ class Pipeline:
         self._saw(time)  # _count, inlined on the fast path
         self.records += 1
         self.adverts += 1
-        happened = self.tracker.repeat(r, frame.number, time, counter, md)
+        happened: tuple | list | None = self.tracker.repeat(r, frame.number, time, counter, md)
         if happened is None or not self.lean:
             if counter is None:
                 r = _COPY_VRRP(r, (frame.number, time))

@@ -108,7 +108,7 @@ class Recorder:
     def tally(self, findings: Iterable[Finding]) -> None:
         for f in findings:
             if f.kind == LIMIT_REACHED:
-                key = (f.kind, limit_cap(f))
+                key: tuple = (f.kind, limit_cap(f))
                 tally = self.findings.get(key)
                 if tally is None:
                     self.findings[key] = FindingTally(f)

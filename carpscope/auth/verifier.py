@@ -126,8 +126,8 @@ class Verifier:
         self._sender: dict[tuple, Signer] = {}
         self._senders: dict[tuple, _Sender] = {}
         self._sets_cache: dict[tuple, tuple] = {}  # (vhid, vlan, family) -> ((epoch, version), candidates)
-        self._recent: dict[tuple, object] = {}
-        self._older: dict[tuple, object] = {}
+        self._recent: dict[tuple, Signer | _Miss] = {}
+        self._older: dict[tuple, Signer | _Miss] = {}
         self._budget = budget
         self._notes: list[Finding] = []
         self._spent_at: CarpAdvert | None = None
@@ -216,7 +216,7 @@ class Verifier:
             if hit is not None:
                 self._remember(ckey, hit)
         if hit is not None:
-            if hit.__class__ is Signer:
+            if isinstance(hit, Signer):
                 return hit.result(mac)
             if hit.epoch == self._vips.epoch and hit.version == self._version:
                 return hit.values
@@ -272,7 +272,7 @@ class Verifier:
             self._sender.clear()
         self._sender[sender] = cfg
 
-    def _remember(self, key: tuple, value: object) -> None:
+    def _remember(self, key: tuple, value: Signer | _Miss) -> None:
         recent = self._recent
         if len(recent) >= _CACHE_MAX:
             self._older = recent

@@ -19,12 +19,14 @@ import gzip
 import heapq
 import os
 import stat
+import subprocess
 import sys
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pcapy
 
@@ -72,8 +74,8 @@ class FileSource:
     kind: str = "file"  # "file", "gzip" or "stream" (a pipe, FIFO or terminal: read once)
     times: array | None = None  # merging: the time of every frame read, less the first `passed`
     passed: int = 0
-    _reader: object = field(default=None, repr=False)
-    _scanner: object = field(default=None, repr=False)  # the child that reads the file (None: this process)
+    _reader: Any = field(default=None, repr=False)  # a pcapy Reader (pcapy ships no types)
+    _scanner: subprocess.Popen | None = field(default=None, repr=False)  # the child reading the file (None: us)
     _fd: tuple[int, int] | None = field(default=None, repr=False)  # (pid, descriptor) found for it
     _programs: dict = field(default_factory=dict, repr=False)
 

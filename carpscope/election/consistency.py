@@ -11,7 +11,7 @@ from collections import Counter
 from carpscope import findings as k
 from carpscope.election import rules
 from carpscope.election.members import Group
-from carpscope.model import Finding, Severity
+from carpscope.model import CarpAdvert, Finding, Severity, VrrpAdvert
 
 
 def check(g: Group, r) -> list[Finding]:
@@ -25,7 +25,7 @@ def check(g: Group, r) -> list[Finding]:
 def _advbase(g: Group, r) -> list[Finding]:
     if len(g.spread) <= 1 or (k.ADVBASE_MISMATCH, None) in g.raised:
         return []
-    listing = ", ".join(f"{a} {n.advbase}" for a, n in g.normals())
+    listing = ", ".join(f"{a} {n.advbase}" for a, n in g.normals() if isinstance(n, CarpAdvert))
     return g.raise_(k.ADVBASE_MISMATCH, None, r,
                     f"members advertise different advbase ({listing}): the lower advbase always "
                     f"wins and advskew no longer orders the members; set the "
@@ -51,7 +51,7 @@ def _carp_tie(g: Group, r) -> list[Finding]:
 def _adver_int(g: Group, r) -> list[Finding]:
     if (k.ADVER_INT_MISMATCH, None) in g.raised or len(g.spread) <= len({v for v, _ in g.spread}):
         return []
-    normals = g.normals()
+    normals = [(a, n) for a, n in g.normals() if isinstance(n, VrrpAdvert)]  # all of them: a VRRP group
     out: list[Finding] = []
     for version in sorted({n.version or 0 for _, n in normals}):
         same = [(a, n) for a, n in normals if (n.version or 0) == version]
@@ -72,6 +72,8 @@ def _vrrp_tie(g: Group, r) -> list[Finding]:
         return []
     prios: dict[int, str] = {}
     for a, n in g.normals():
+        if not isinstance(n, VrrpAdvert):
+            continue  # (none: a VRRP group)
         if n.priority in prios and n.priority:
             owner = n.priority == 255
             return g.raise_(k.SKEW_TIE, None, r,

@@ -195,7 +195,7 @@ class Group:
         n = m.normal
         if n is None:
             return
-        if n.proto == "vrrp" and n.version == 3:
+        if isinstance(n, VrrpAdvert) and n.version == 3:
             kind, heap, key = 1, self.backups3, -max(n.priority, 1)
         else:
             kind, heap, key = 0, self.backups, down(m, None)
@@ -233,6 +233,7 @@ class Group:
         its priority is not 0 (VRRP); `tied` is how many preferences two share.
         """
         n = m.normal
+        seen: tuple | None
         if n is None:
             seen = None
         elif isinstance(n, CarpAdvert):

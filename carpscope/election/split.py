@@ -16,7 +16,7 @@ from carpscope.election import events as ev
 from carpscope.election import phase, rules
 from carpscope.election.counters import continues
 from carpscope.election.members import Group, Source
-from carpscope.model import CarpAdvert, Finding
+from carpscope.model import CarpAdvert, Finding, VrrpAdvert
 
 _UNREACHABLE = ("the adverts do not reach one node: check IGMP snooping, multicast filtering and "
                 "firewall rules for protocol 112 between them, and hypervisor vSwitch settings "
@@ -158,7 +158,8 @@ def cause(g: Group, a: Source, b: Source) -> str:
         return "every advert verifies, so " + _UNREACHABLE
     for x, y in (pair, pair[::-1]):
         if continues(y, x):
-            return (f"{y.addr}'s first advert as master continues {x.addr}'s counter ({y.run_record.counter} "
+            counter = y.run_record.counter if isinstance(y.run_record, CarpAdvert) else None
+            return (f"{y.addr}'s first advert as master continues {x.addr}'s counter ({counter} "
                     f"= {x.addr}'s + 1): FreeBSD, pfSense and OPNsense copy the counter of each advert they "
                     f"accept (PROTOCOL.md §3), so {y.addr} accepted {x.addr}'s signed adverts and the "
                     f"passphrases and VIP sets match; the keys are not the problem: " + _UNREACHABLE)
@@ -172,6 +173,8 @@ def cause(g: Group, a: Source, b: Source) -> str:
 
 def _vrrp_cause(a: Source, b: Source) -> str:
     na, nb = a.params, b.params
+    if not isinstance(na, VrrpAdvert) or not isinstance(nb, VrrpAdvert):
+        return _mode_mismatch(a, b) or "every advert is well formed, so " + _UNREACHABLE  # (never: a VRRP group)
     if (na.version or 0) == (nb.version or 0) != 3 and na.adver_int != nb.adver_int:
         return "their Adver_Int differ, and RFC 3768 §7.1 receivers discard such adverts"
     if (na.version or 0) != 3 and (na.auth_type, na.auth_data) != (nb.auth_type, nb.auth_data):

@@ -6,6 +6,8 @@ Views get `GroupState` and `Member` (events.py) built here; a source's stack
 
 from __future__ import annotations
 
+from typing import Any
+
 from carpscope.election import rules
 from carpscope.election import stack as stacks
 from carpscope.election.events import GroupState, Member
@@ -34,8 +36,9 @@ def member(m: Source) -> Member:
     """One source as views see it; VRRP's adver_int goes in `advbase` (events.Member)."""
     p = m.params
     name, evidence = stack(m)
-    common = {"addr": m.addr, "mac": m.mac, "adverts": m.adverts, "hmac": verdict(m.verdicts), "first": m.first,
-              "last": m.last, "version": p.version, "stack": name, "stack_evidence": evidence}
+    common: dict[str, Any] = {"addr": m.addr, "mac": m.mac, "adverts": m.adverts, "hmac": verdict(m.verdicts),
+                              "first": m.first, "last": m.last, "version": p.version, "stack": name,
+                              "stack_evidence": evidence}
     if isinstance(p, CarpAdvert):
         return Member(advbase=p.advbase, advskew=p.advskew, demote=p.demote, priority=None,
                       passphrase=m.passphrase, **common)
@@ -55,7 +58,8 @@ def verdict(verdicts) -> str:
 
 def clues(m: Source, r) -> bool:
     """Note what `r` tells about `m`'s stack; True when that is news (stack.py)."""
-    seen, news = m.seen, {}
+    seen = m.seen
+    news: dict[str, object] = {}
     if isinstance(r, CarpAdvert):
         if r.demote and r.demote > seen.get("demote", 0):
             news["demote"] = r.demote

@@ -101,7 +101,7 @@ def chart(snapshot, events: list, pairs: list, first: float | None, last: float 
     colours = _colours(lanes)
     spans = [[p.start, p.end, left + x0, left + x1, p.quiet] for p, x0, x1 in scale.spans]
     body: list[str] = []
-    y = 8
+    y: float = 8
     loose = [(i, f) for i, f in enumerate(findings, 1) if f.time is not None and f.proto is None]
     if loose:  # findings about no group (a truncated capture, say) get a row of their own
         body.append(f'<text class="lane-name" x="8" y="{y + 14}">capture</text>')

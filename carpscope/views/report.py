@@ -74,7 +74,7 @@ def group_rows(snapshot, first: float | None) -> list[tuple[str, ...]]:
 
 def event_rows(events: Iterable, first: float | None) -> list[tuple[str, ...]]:
     """Events in time order (a change concluded later still sits where the wire showed it)."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for e in sorted(events, key=lambda e: e.time):
         rows.append((utc(e.time), _relative(e.time, first), "-" if e.frame is None else str(e.frame),
                      group_name(e.proto, e.id, e.family, e.vlan),
@@ -90,7 +90,7 @@ def _tallied(findings: Iterable) -> list[tuple[Finding, int]]:
 
 
 def finding_rows(findings: Iterable, first: float | None) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for f, count in _tallied(findings):
         rows.append((f.severity.value, f.kind + (f" (x{count})" if count > 1 else ""),
                      group_name(f.proto, f.id, f.family, f.vlan),

@@ -38,7 +38,8 @@ def _checksum(r: CarpAdvert | VrrpAdvert) -> str:
     if r.cksum is None:
         return "    Checksum: (not captured)"
     status = {"ok": "correct", "bad": "incorrect", None: "unverified"}[r.checksum]
-    form = f", {r.checksum_form}" if getattr(r, "checksum_form", None) else ""
+    form_name = getattr(r, "checksum_form", None)
+    form = f", {form_name}" if form_name else ""
     return f"    Checksum: 0x{r.cksum:04x} [{status}{form}]"
 
 

@@ -7,6 +7,7 @@ principle 8). Link types are libpcap's DLT_/LINKTYPE_ values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
@@ -100,7 +101,7 @@ def parse(linktype: int, data: bytes) -> Link | None:
     if linktype in (DLT_NULL, DLT_LOOP):
         if len(data) < 4:
             return None
-        order = "big" if linktype == DLT_LOOP else ("little" if data[0] else "big")
+        order: Literal["big", "little"] = "big" if linktype == DLT_LOOP else ("little" if data[0] else "big")
         family = int.from_bytes(data[0:4], order)
         ethertype = ETH_IPV4 if family == _AF_INET else ETH_IPV6 if family in _AF_INET6 else 0
         return Link(4, ethertype, (), None, None)
