@@ -214,7 +214,7 @@ class VipBook:
         if self.given.get(None) or self.given.get(vhid):
             return True
         table = self.claims.get(vlan)
-        return bool(table) and any(c.vhid == vhid for c in table.values())
+        return table is not None and any(c.vhid == vhid for c in table.values())
 
     def count(self) -> tuple[int, int]:
         """(given, claimed) addresses, for the verifier's repr."""

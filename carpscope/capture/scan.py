@@ -49,6 +49,7 @@ def spawn(path: str, user_filter: str | None, times: bool) -> subprocess.Popen |
                                  stderr=subprocess.DEVNULL)
     except OSError:
         return None
+    assert child.stdout is not None  # stdout=PIPE
     widen_pipe(child.stdout.fileno())  # fewer wake-ups of the child
     return child
 
@@ -58,6 +59,7 @@ def batches(child: subprocess.Popen, times: bool) -> Iterator[tuple[int, bytes, 
 
     Cut if the stream ends without the end mark.
     """
+    assert child.stdout is not None  # a child from spawn(): stdout=PIPE
     read = child.stdout.read
     while (head := read(HEAD.size)) != END:
         if len(head) != HEAD.size:

@@ -47,7 +47,7 @@ class Limits:
             return True, []
         dropped = self._dropped.get(cap)
         first = dropped is None
-        if first:
+        if dropped is None:
             dropped = self._dropped[cap] = [0, r, set(), 0]
         dropped[3 if evicted else 0] += 1
         if g is not None:

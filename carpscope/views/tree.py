@@ -5,7 +5,7 @@ from __future__ import annotations
 from carpscope.model import AddressClaim, CarpAdvert, Damaged, VrrpAdvert
 from carpscope.views.text import escape, utc
 
-_AUTH = {0: "No Authentication", 1: "Simple Text Password", 2: "IP Authentication Header"}
+_AUTH: dict[int | None, str] = {0: "No Authentication", 1: "Simple Text Password", 2: "IP Authentication Header"}
 
 
 def _v(value: object, unit: str = "") -> str:
