@@ -35,6 +35,17 @@ SEVERITIES = ("CRITICAL", "WARNING", "NOTICE", "INFO")
 class LiveTerminal(Tmux):
     """A tmux window of one size running `carpscope live` in the lab's bridge namespace."""
 
+    def __init__(self, tmp_path: Path, columns: int, rows: int):
+        super().__init__(tmp_path, columns, rows)
+        self.socket = f"carpscope-live-{os.getpid()}-{columns}"
+        self.base[2] = self.socket
+
+    def close(self) -> None:
+        """Kill the server (and carpscope with it) and remove its socket file."""
+        super().close()
+        tmpdir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (tmpdir / self.socket).unlink(missing_ok=True)
+
     def start(self, netns: str, saved: Path) -> None:
         env = f"env -u NO_COLOR -u COLUMNS -u LINES PYTHONPATH={ROOT} TERM=xterm-256color"
         command = (f"cd {ROOT} && {env} ip netns exec {netns} {sys.executable} -m carpscope live br0 "
