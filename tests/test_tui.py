@@ -165,6 +165,21 @@ def test_at_80x24_every_finding_kind_shows_when_the_details_do_not_fit():
     assert "…" not in text and "..." not in text
 
 
+def test_a_long_split_brain_state_does_not_push_the_other_rows_countdown_down():
+    """Two long IPv6 addresses in a split brain: that row flows on by itself; the other rows keep
+    name, state and countdown on one line at 80 and at 120 columns."""
+    a, b = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:2"
+    member = lambda addr: Member(addr, "00:00:5e:00:02:07", 100, None, None, 150, 21, "n/a", T, T + 20.5, None, 3)  # noqa: E731
+    split = GroupState(VRRP7, a, T, (member(a), member(b)), T + 20.5, T + 23.9, ("2001:db8::7",), "advert", None,
+                       "n/a", (a, b))
+    started = Event(T + 15, 9, "vrrp", 7, "split-brain-started", a, b, family=6, vlan=(10,), expected=3.39)
+    for width in (80, 120):
+        text = screen(Snapshot(T + 21, (split, snapshot().groups[0])), [started], width=width, height=40)
+        assert re.search(r"^CARP vhid 1 +MASTER 192\.0\.2\.2 +master-down in +2\.4s$", text, re.M), text
+        assert f"SPLIT BRAIN {a} and" in text and b in text.split("Recent events")[0], text
+        assert max(map(len, text.splitlines())) <= width
+
+
 # -- end to end under a pseudo-terminal ----------------------------------------------------
 
 _ANSI = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07|[()][A-Z0-9])")

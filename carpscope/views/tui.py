@@ -90,14 +90,18 @@ def group_blocks(snapshot, events, now: float, width: int) -> list[tuple[list[Li
     name_w = max((len(group_name(g.key.proto, g.key.id, g.key.family, g.key.vlan)) for g in snapshot.groups),
                  default=0)
     states = [state(g, events) for g in snapshot.groups]
-    state_w = max((len(s) for s, _ in states), default=0)
+    # Stable columns: states padded to the widest one that still leaves the name and the
+    # countdown on the same row; a longer one (a split brain of two long IPv6 addresses)
+    # flows on by itself instead of pushing every row's countdown onto a line of its own.
+    room = width - name_w - 2 - 2 - len("master-down in 99.9s")
+    state_w = max((len(s) for s, _ in states if len(s) <= room), default=0)
     blocks = []
     for g, (word, style) in zip(snapshot.groups, states):
         name = group_name(g.key.proto, g.key.id, g.key.family, g.key.vlan)
         master = next((m for m in g.members if m.addr == g.master), None)
         age = f"last advert {max(now - g.last_advert, 0.0):.1f}s ago" if g.last_advert is not None else ""
         left, left_style = countdown(g, now)
-        head = [(name.ljust(name_w), "bold"), (word.ljust(state_w) if len(word) < 30 else word, style),
+        head = [(name.ljust(name_w), "bold"), (word.ljust(state_w), style),
                 (left.ljust(20) if left else "", left_style)]
         others = _others(g, now)
         rest = [("VIPs " + (", ".join(g.vips) or "?"), ""), (timers(master), ""), (age, ""), _signature(g),
