@@ -139,6 +139,48 @@ def test_an_80x24_terminal_fits_without_cutting():
     assert set(long.split()) <= words  # the critical finding whole, wrapped at word boundaries
 
 
+def test_at_80x24_every_finding_kind_shows_when_the_details_do_not_fit():
+    """The lab's split brain at 80x24 (tests/test_live_pty.py): a long hmac-failed detail used to
+    push split-brain itself into "+2 more findings"; now each kind keeps its head line and only
+    the details that fit are shown."""
+    hmac = ("adverts from 192.0.2.3 do not verify with any passphrase and VIP set tried (other adverts of vhid 1 "
+            "verify with passphrase 1 and VIPs 192.0.2.50: this sender has another passphrase or VIP set): a node "
+            "with another key or VIP set ignores its peers' adverts and becomes master as well; check the pass "
+            "(19 characters at most) and the VIPs of vhid 1 on 192.0.2.3")
+    split = ("192.0.2.2 and 192.0.2.3 both advertise CARP vhid 1 as master for more than the 3.39s master-down "
+             "time: their signatures do not verify across the members, so each drops the other's adverts: the "
+             "passphrases or the VIP sets differ; compare pass and the VIPs on both")
+    tie = ("192.0.2.1 and 192.0.2.3 both advertise advbase 1 advskew 0: on a tie OpenBSD's master yields and "
+           "ucarp compares raw addresses, so which one wins is arbitrary; give each member its own advskew")
+    findings = [(Finding("hmac-failed", Severity.CRITICAL, hmac, 10, T, "carp", 1), 1),
+                (Finding("split-brain", Severity.CRITICAL, split, 10, T, "carp", 1), 1),
+                (Finding("skew-tie", Severity.WARNING, tie, 10, T, "carp", 1), 1)]
+    events = [Event(T + i, i, "carp", 1, "master-elected", None, "192.0.2.1") for i in range(4)]
+    text = screen(snapshot(), events, findings, width=80, height=24)
+    lines = text.rstrip("\n").splitlines()
+    assert len(lines) <= 24 and max(map(len, lines)) <= 80, text
+    for kind in ("CRITICAL hmac-failed", "CRITICAL split-brain", "WARNING skew-tie"):
+        assert sum(line.startswith(kind) for line in lines) == 1, (kind, text)
+    assert "more finding" not in text, text
+    assert set(hmac.split()) <= set(text.split()), text  # the first one still whole
+    assert "…" not in text and "..." not in text
+
+
+def test_a_long_split_brain_state_does_not_push_the_other_rows_countdown_down():
+    """Two long IPv6 addresses in a split brain: that row flows on by itself; the other rows keep
+    name, state and countdown on one line at 80 and at 120 columns."""
+    a, b = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:2"
+    member = lambda addr: Member(addr, "00:00:5e:00:02:07", 100, None, None, 150, 21, "n/a", T, T + 20.5, None, 3)  # noqa: E731
+    split = GroupState(VRRP7, a, T, (member(a), member(b)), T + 20.5, T + 23.9, ("2001:db8::7",), "advert", None,
+                       "n/a", (a, b))
+    started = Event(T + 15, 9, "vrrp", 7, "split-brain-started", a, b, family=6, vlan=(10,), expected=3.39)
+    for width in (80, 120):
+        text = screen(Snapshot(T + 21, (split, snapshot().groups[0])), [started], width=width, height=40)
+        assert re.search(r"^CARP vhid 1 +MASTER 192\.0\.2\.2 +master-down in +2\.4s$", text, re.M), text
+        assert f"SPLIT BRAIN {a} and" in text and b in text.split("Recent events")[0], text
+        assert max(map(len, text.splitlines())) <= width
+
+
 # -- end to end under a pseudo-terminal ----------------------------------------------------
 
 _ANSI = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07|[()][A-Z0-9])")

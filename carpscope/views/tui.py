@@ -90,14 +90,18 @@ def group_blocks(snapshot, events, now: float, width: int) -> list[tuple[list[Li
     name_w = max((len(group_name(g.key.proto, g.key.id, g.key.family, g.key.vlan)) for g in snapshot.groups),
                  default=0)
     states = [state(g, events) for g in snapshot.groups]
-    state_w = max((len(s) for s, _ in states), default=0)
+    # Stable columns: states padded to the widest one that still leaves the name and the
+    # countdown on the same row; a longer one (a split brain of two long IPv6 addresses)
+    # flows on by itself instead of pushing every row's countdown onto a line of its own.
+    room = width - name_w - 2 - 2 - len("master-down in 99.9s")
+    state_w = max((len(s) for s, _ in states if len(s) <= room), default=0)
     blocks = []
     for g, (word, style) in zip(snapshot.groups, states):
         name = group_name(g.key.proto, g.key.id, g.key.family, g.key.vlan)
         master = next((m for m in g.members if m.addr == g.master), None)
         age = f"last advert {max(now - g.last_advert, 0.0):.1f}s ago" if g.last_advert is not None else ""
         left, left_style = countdown(g, now)
-        head = [(name.ljust(name_w), "bold"), (word.ljust(state_w) if len(word) < 30 else word, style),
+        head = [(name.ljust(name_w), "bold"), (word.ljust(state_w), style),
                 (left.ljust(20) if left else "", left_style)]
         others = _others(g, now)
         rest = [("VIPs " + (", ".join(g.vips) or "?"), ""), (timers(master), ""), (age, ""), _signature(g),
@@ -118,16 +122,40 @@ def event_blocks(events, width: int, limit: int = EVENT_LIMIT) -> list[list[Line
     return blocks
 
 
-def finding_blocks(findings, width: int) -> list[list[Line]]:
-    """(finding, count) pairs, most severe first as the pipeline sorts them, details wrapped whole."""
-    blocks = []
+def finding_parts(findings, width: int) -> list[tuple[list[Line], list[Line]]]:
+    """(finding, count) pairs, most severe first as the pipeline sorts them: per finding its head
+    (severity, kind, group, frame) and its detail wrapped whole."""
+    parts = []
     for f, count in findings:
         style = SEVERITY_STYLE[f.severity.value]
         head = [(f"{f.severity.value.upper()} {f.kind}" + (f" (x{count})" if count > 1 else ""), style),
                 (group_name(f.proto, f.id, f.family, f.vlan), ""),
                 (f"frame {f.frame}" if f.frame is not None else "", "dim")]
-        blocks.append(layout.flow(head, width, 0, 4) + layout.paragraph(escape(f.detail), width, 4))
-    return blocks
+        parts.append((layout.flow(head, width, 0, 4), layout.paragraph(escape(f.detail), width, 4)))
+    return parts
+
+
+def finding_blocks(findings, width: int) -> list[list[Line]]:
+    """Each finding's head and detail as one block."""
+    return [head + detail for head, detail in finding_parts(findings, width)]
+
+
+def _take_findings(parts: list[tuple[list[Line], list[Line]]], budget: int) -> list[Line]:
+    """Every finding whole if they fit; else every finding's head (its kind stays on screen) and
+    the details that still fit, in order; only when even the heads do not fit are findings counted."""
+    blocks = [head + detail for head, detail in parts]
+    if sum(map(len, blocks)) <= budget or not parts:
+        return _take(blocks, budget, "finding")
+    used = sum(len(head) for head, _ in parts)
+    if used > budget:
+        return _take([head for head, _ in parts], budget, "finding")
+    out: list[Line] = []
+    for head, detail in parts:
+        out += head
+        if used + len(detail) <= budget:
+            out += detail
+            used += len(detail)
+    return out
 
 
 def _take(blocks: list[list[Line]], budget: int, noun: str, newest_last: bool = False, unseen: int = 0) -> list[Line]:
@@ -165,14 +193,14 @@ def dashboard_lines(snapshot, events, findings, now: float, iface: str, adverts:
     header = layout.flow([("carpscope live " + escape(iface), "bold"), (f"{utc(now)[:19]} UTC", ""),
                           (f"{adverts} packets", ""), ("Ctrl-C: report", "dim")], width, 0, 2)
     groups = group_blocks(snapshot, events, now, width)
-    found = finding_blocks(findings, width)
+    found = finding_parts(findings, width)
     recent = event_blocks(events, width)
     titles = [[(f"Groups ({len(snapshot.groups)})", "bold underline")],
               [(f"Recent events ({len(events)})", "bold underline")],
               [(f"Findings ({len(findings)})", "bold underline")]]
     room = max(height - len(header) - len(titles), 3)
     event_room = min(max(len(recent), 1), 3)
-    finding_room = min(sum(map(len, found)) or 1, max(room // 3, 2))
+    finding_room = min(sum(len(h) + len(d) for h, d in found) or 1, max(room // 3, 2))
     group_room = max(room - event_room - finding_room, 1)
     if not groups:
         shown_groups = [[("  no protocol-112 packets yet", "dim")]]
@@ -181,7 +209,7 @@ def dashboard_lines(snapshot, events, findings, now: float, iface: str, adverts:
     else:  # the heads only: name, state, countdown
         shown_groups = _take([head for head, _ in groups], group_room, "group")
     room -= len(shown_groups)
-    shown_findings = _take(found, max(room - event_room, 1), "finding")
+    shown_findings = _take_findings(found, max(room - event_room, 1))
     room -= len(shown_findings)
     shown_events = _take(recent, max(room, 1), "event", newest_last=True, unseen=len(events) - len(recent))
     return header + [titles[0]] + shown_groups + [titles[1]] + shown_events + [titles[2]] + shown_findings
