@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from test_layout import Tmux, check_screen
 
 ROOT = Path(__file__).resolve().parents[1]
