@@ -299,7 +299,7 @@ def checksum_forms(info: Ip112, msg: bytes) -> set[str]:
 
 
 def valid_advert(info: Ip112, data: bytes) -> bool:
-    """A CARP, VRRPv2 or VRRPv3 advert every receiver accepts (PROTOCOL.md §1.6, RFC 3768/5798 §7.1)."""
+    """A CARP, VRRPv2 or VRRPv3 advert every receiver accepts (docs/protocol.md §1.6, RFC 3768/5798 §7.1)."""
     if info.ttl != 255 or info.length < 0 or info.frag & 0x3FFF:
         return False
     if info.family == 4 and info.start - info.ip < 20:

@@ -264,9 +264,9 @@ def recounted(frame: bytes, n: int) -> bytes:
     """A recorded ucarp advert as its n-th replay: counter moved on, HMAC and checksum redone.
 
     Replayed as recorded, every replay would repeat old counters, which carpscope
-    rightly reports as replayed adverts (PROTOCOL.md §3) and which no real capture
+    rightly reports as replayed adverts (docs/protocol.md §3) and which no real capture
     of a running pair shows. Each ucarp advert is signed with `correct horse` over
-    02 01 vhid VIP counter (PROTOCOL.md §2.1); anything else is kept as recorded.
+    02 01 vhid VIP counter (docs/protocol.md §2.1); anything else is kept as recorded.
     """
     p = 34
     if not (is_proto112(frame) and frame[12:14] == b"\x08\x00" and frame[14] == 0x45 and len(frame) >= p + 36):
@@ -381,7 +381,7 @@ class Group:
            "ucarp"  — as freebsd, TOS 0x10, advert source MAC 00:00:5e:00:00:vhid
            and GARPs from the node's real MAC.
     failovers: list of (fraction of the capture, "crash" | "bowout").
-    (PROTOCOL.md §1.3, §1.4, §3, §4.4)
+    (docs/protocol.md §1.3, §1.4, §3, §4.4)
     """
 
     def __init__(self, vhid, style, passphrase, advbase, vips, failovers, skews=(0, 100),

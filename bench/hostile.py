@@ -37,7 +37,7 @@ GROUP, GROUP_MAC = stacks.CARP_V4_GROUP, stacks.CARP_V4_MAC
 
 
 def carp_header(vhid: int, advbase: int = 1, advskew: int = 0, counter: int = 0x0123456789ABCDEF) -> bytes:
-    """A CARPv2 advert (PROTOCOL.md §1.1) with its checksum; the md is zeros (no passphrase is given)."""
+    """A CARPv2 advert (docs/protocol.md §1.1) with its checksum; the md is zeros (no passphrase is given)."""
     return stacks.carp_header(vhid, advbase, advskew, 0, counter, bytes(20))
 
 

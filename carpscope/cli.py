@@ -3,7 +3,7 @@
 Parses the options, builds the pipeline, the sink and the capture, and hands them
 to shell.py, which drives them. The only module that exits: `_guard` maps the
 status a command earned, and every error, to the exit codes of errors.py
-(DESIGN.md): 0 success, 1 a finding at the --fail-on level, 2 usage, 3 an
+(docs/design.md): 0 success, 1 a finding at the --fail-on level, 2 usage, 3 an
 unreadable or damaged capture file, 4 a live capture or filter that cannot be set
 up, 130 interrupted.
 
@@ -41,7 +41,7 @@ MAX_DURATION = 366 * 86400  # live --duration: finite and bounded (issue 20)
 
 
 def shared_options(func):
-    """The options `read` and `live` share, in tcpdump/tshark spirit (DESIGN.md)."""
+    """The options `read` and `live` share, in tcpdump/tshark spirit (docs/design.md)."""
     options = [
         click.option("-p", "--pass", "passphrases", multiple=True, metavar="TEXT",
                      help="Candidate CARP passphrase, tried against every group (repeatable)."),
@@ -111,7 +111,7 @@ def _guard(func):
 
 
 def read_passphrases(passphrases: tuple[str, ...], pass_file: str | None) -> list[bytes]:
-    """Passphrases as the bytes the shell passed (PROTOCOL.md §2.2); never echoed."""
+    """Passphrases as the bytes the shell passed (docs/protocol.md §2.2); never echoed."""
     keys = [os.fsencode(p) for p in passphrases]
     if pass_file:
         try:

@@ -1,4 +1,4 @@
-"""One error hierarchy and the exit statuses; cli.py alone maps them to an exit (DESIGN.md).
+"""One error hierarchy and the exit statuses; cli.py alone maps them to an exit (docs/design.md).
 
 0 success, 1 a finding at the --fail-on level, 2 usage, 3 an unreadable or
 damaged capture file, 4 a live capture or filter that cannot be set up, 130

@@ -1,6 +1,6 @@
 """Prometheus metrics of a running probe, built from the pipeline's immutable state.
 
-Pure: no clock, no socket, nothing registered at import (DESIGN.md, principle 7).
+Pure: no clock, no socket, nothing registered at import (docs/design.md, principle 7).
 `Probe.families(pipeline, now, stats)` turns a snapshot, the events and the finding
 tallies into metric families; `Probe.see` counts signature verdicts as records pass
 (the tracker keeps only a summary word per member). `Exporter` is a

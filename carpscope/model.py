@@ -1,7 +1,7 @@
 """Immutable values shared by every layer: frames in, records, events and findings out.
 
 Every record, event and finding carries the frame number that caused it, so each
-claim in a report can be traced back to a packet (DESIGN.md, principle 3).
+claim in a report can be traced back to a packet (docs/design.md, principle 3).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class Advert:
     checksum: str | None = None  # "ok" | "bad" | None (not enough bytes to tell)
     why: str  # why this was decoded as CARP or VRRP
     findings: tuple[Finding, ...] = ()
-    ah_spi: int | None = None  # behind an IPv4 AH header (keepalived auth_type AH, PROTOCOL.md §9.6)
+    ah_spi: int | None = None  # behind an IPv4 AH header (keepalived auth_type AH, docs/protocol.md §9.6)
     ah_seq: int | None = None
 
     @property
@@ -109,7 +109,7 @@ class Advert:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CarpAdvert(Advert):
-    """A CARP advertisement (PROTOCOL.md §1.1); None where the bytes ran out."""
+    """A CARP advertisement (docs/protocol.md §1.1); None where the bytes ran out."""
 
     proto: str = "carp"
     vhid: int | None = None
@@ -136,7 +136,7 @@ class CarpAdvert(Advert):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VrrpAdvert(Advert):
-    """A VRRPv2 or VRRPv3 advertisement (PROTOCOL.md §5)."""
+    """A VRRPv2 or VRRPv3 advertisement (docs/protocol.md §5)."""
 
     proto: str = "vrrp"
     vrid: int | None = None
@@ -160,7 +160,7 @@ class AddressClaim:
     """A gratuitous ARP, ARP reply or unsolicited NA: who says it owns an address.
 
     CARP's HMAC covers the virtual addresses, which are not in the advert; these
-    claims, sent by a new master, are where carpscope learns them (PROTOCOL.md §2.1).
+    claims, sent by a new master, are where carpscope learns them (docs/protocol.md §2.1).
     """
 
     frame: int

@@ -41,7 +41,7 @@ class _Held(NamedTuple):
 
     Every frame of the next HOLD seconds waits behind it, in order: its claims are
     learned at once, and a dual-stack master's advert of the other family (which it
-    sends before its ARP and NA, PROTOCOL.md §2.1) does not cut the wait short.
+    sends before its ARP and NA, docs/protocol.md §2.1) does not cut the wait short.
     """
 
     frame: Frame
@@ -123,7 +123,7 @@ class Pipeline:
                 self._failing.discard(sender)
             elif sender not in self._failing:
                 # A new master signs its first advert before its gratuitous ARPs tell
-                # carpscope the VIPs (PROTOCOL.md §2.1): wait for them, then check again.
+                # carpscope the VIPs (docs/protocol.md §2.1): wait for them, then check again.
                 # (Once: a sender that keeps failing has another key or VIP set.)
                 if len(self._failing) >= _TEMPLATES_MAX:
                     self._failing.clear()

@@ -1,7 +1,7 @@
 """`live --metrics [ADDR:]PORT`: the HTTP endpoint Prometheus scrapes (I/O, not core).
 
 prometheus_client's own WSGI server in a daemon thread, with a CollectorRegistry
-of carpscope's own: nothing touches the library's global registry (DESIGN.md,
+of carpscope's own: nothing touches the library's global registry (docs/design.md,
 principle 7), so the endpoint shows carpscope's metrics and nothing else.
 """
 

@@ -3,7 +3,7 @@
 cli.py parses the options and builds the objects; this module feeds frames (and,
 live, ticks) through the pipeline into a sink and the -w file, and returns the
 exit status the run earned. It never exits: cli.py maps statuses and errors to
-the process's exit in one place (DESIGN.md, "functional core, imperative shell").
+the process's exit in one place (docs/design.md, "functional core, imperative shell").
 Live capture sleeps until the next deadline of the core (Pipeline.next_deadline),
 the dashboard's next refresh, the end of --duration or a signal, whichever is
 first, as aioquic's shell re-arms its timer from get_timer().
@@ -184,7 +184,7 @@ def read_files(sources, named, pipeline, sink, writer, write_path: str | None, c
         with _progress(sources, quiet):
             write_error = run(capture_files.frames(sources), pipeline, sink, writer, count)
     except KeyboardInterrupt:
-        # Interrupted: still report what was read, then exit 130 (DESIGN.md).
+        # Interrupted: still report what was read, then exit 130 (docs/design.md).
         summary, snapshot = pipeline.summary(), pipeline.tracker.snapshot()
         sink.close(summary, snapshot)
         if html is not None and html.write(summary, snapshot):

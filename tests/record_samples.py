@@ -359,7 +359,7 @@ def others_section(outdir: Path) -> str:
     lines = ["", "## Other captures in this directory", "",
              "Not made by `record_samples.py`; the ucarp_* files are the project's earlier "
              "recordings (ucarp built from source, captured on a veth pair; documented in the "
-             "reference notes, `shared/captures/generated/README.md`).", ""]
+             "reference notes, `tests/data/README.md`).", ""]
     lines += [f"* {name}: {KNOWN_OTHERS.get(name, 'not described here')}" for name in others]
     return "\n".join(lines) + "\n"
 

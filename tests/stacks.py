@@ -1,7 +1,7 @@
 """Frames as OpenBSD, FreeBSD, pfSense, OPNsense, ucarp and keepalived put them on the wire.
 
 A small, readable generator for tests, written from the protocol facts in docs/
-(PROTOCOL.md §1–§5 and §9 of the project's reference): the CARP header and its
+(docs/protocol.md §1–§5 and §9 of the project's reference): the CARP header and its
 checksum, the HMAC message each stack hashes, how each stack turns a passphrase
 into a key, and the address claims a new master sends. No real kernel is needed:
 each case the real stacks produce is built byte by byte and written as a pcap.
@@ -310,7 +310,7 @@ def multicast_loss_proto112() -> list[tuple[float, bytes]]:
     single-address search finds them). A (advskew 0) is master; its advert of +5 s
     is the last B receives: B (advskew 100) times out 3 x 1 s + 100/256 s after
     +6 s and advertises too, every 1.39 s, starting from the counter of the last
-    advert it accepted + 1 (FreeBSD, PROTOCOL.md §3); at +18.7 s multicast reaches
+    advert it accepted + 1 (FreeBSD, docs/protocol.md §3); at +18.7 s multicast reaches
     B again and it steps down. The capture holds no ARP: the VIPs are nowhere in it.
     """
     vips = ["192.0.2.50", "192.0.2.51"]
@@ -330,7 +330,7 @@ def keepalived_advert(src: str, vrid: int, priority: int, addresses: Sequence[st
     """A keepalived VRRPv2 advert from the host's real MAC (no use_vmac), multicast to 224.0.0.18.
 
     ah_seq: keepalived `auth_type AH` — VRRP auth type 2 behind an AH header, IP protocol
-    51 (PROTOCOL.md §9.6; the ICV is not computed: nothing checks it passively).
+    51 (docs/protocol.md §9.6; the ICV is not computed: nothing checks it passively).
     """
     mac_ = src_mac or "02:00:00:00:00:%02x" % ipaddress.ip_address(src).packed[-1]
     if ah_seq is None:

@@ -20,7 +20,7 @@ WHY_LONGER = re.compile(r"^\s*Longer than 400 lines because \S", re.M)
 # Functions allowed over MAX_FUNCTION_LINES, each with its reason. Empty: split instead.
 LONG_FUNCTIONS: dict[str, str] = {}
 
-# The sans-I/O core (DESIGN.md, principle 1): decoding, election, verification, the
+# The sans-I/O core (docs/design.md, principle 1): decoding, election, verification, the
 # pipeline, the values and the views take bytes and times in and hand values out.
 PURE = sorted(
     {

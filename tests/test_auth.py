@@ -1,4 +1,4 @@
-"""carpscope.auth: HMAC verdicts on PROTOCOL.md §2.8 vectors and the ucarp recordings."""
+"""carpscope.auth: HMAC verdicts on docs/protocol.md §2.8 vectors and the ucarp recordings."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def claim(addr, mac="02:00:00:00:00:0a", vlan=(), family=None) -> AddressClaim:
 
 
 # ---------------------------------------------------------------------------
-# PROTOCOL.md §2.8 vectors
+# docs/protocol.md §2.8 vectors
 # ---------------------------------------------------------------------------
 
 V1 = dict(vhid=7, counter="18e5f13d247d06e2", md="63135ec220c17db7cbb7c7701640f76b0d50aade")
@@ -161,7 +161,7 @@ def test_ipv6_advert_is_not_searched_until_its_vip_is_claimed():
     ctr, md = _synth_v6()
     rec = advert(1, ctr, md, src="fe80::1", family=6)
     first = v.verify(rec)
-    # No VIP known for vhid 1: a failed check proves nothing (PROTOCOL.md §9.7).
+    # No VIP known for vhid 1: a failed check proves nothing (docs/protocol.md §9.7).
     assert (first.hmac, first.hmac_reason) == ("unverified", "vips-unknown") and "IPv6" in first.hmac_hint
     assert v.verify(rec).hmac == "unverified"  # negative cache
     v.learn(claim("2001:db8::100", mac="00:00:5e:00:01:01"))
@@ -244,7 +244,7 @@ def test_auth_is_pure(module):
 
 
 # ---------------------------------------------------------------------------
-# The generated captures (PROTOCOL.md §2.8, captures/generated/README.md)
+# The generated captures (docs/protocol.md §2.8, captures/generated/README.md)
 # ---------------------------------------------------------------------------
 
 def read_records(path: Path) -> list[CarpAdvert | AddressClaim]:

@@ -1,6 +1,6 @@
 """Elections judged by each stack's own rules (issue 13): OpenBSD, FreeBSD/pfSense/OPNsense, ucarp, keepalived.
 
-Frames come from tests/stacks.py, built from the protocol facts (PROTOCOL.md §1.4, §3,
+Frames come from tests/stacks.py, built from the protocol facts (docs/protocol.md §1.4, §3,
 §4, §9); one test per case the issue saw going wrong, plus the fingerprint itself.
 """
 
@@ -115,7 +115,7 @@ def test_stack_shows_in_report_json_and_dashboard(tmp_path):
 
 def openbsd_failover() -> list[tuple[float, bytes]]:
     """B (advskew 100) master alone, A (advskew 0) takes over, A dies, B takes over after OpenBSD's
-    3·(1 + 100/256) = 4.171875 s (PROTOCOL.md §9.3)."""
+    3·(1 + 100/256) = 4.171875 s (docs/protocol.md §9.3)."""
     a, b = node(A, "openbsd"), node(B, "openbsd", advskew=100)
     b_first = stacks.every(0, 5.9, 1.390625)
     return stacks.merged(adverts(b, b_first), adverts(a, stacks.every(6, 15.5, 1)),

@@ -254,7 +254,7 @@ def test_a_passphrase_never_reaches_a_written_capture(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", ["text", "json"])
 @pytest.mark.parametrize("capture", ["ucarp_failover.pcap", "vrrp-collision.pcap"])
 def test_writing_to_a_full_device_is_one_line_and_exit_3(fmt, capture):
-    # Exit 3: -w names a capture file, and DESIGN.md gives 3 to a capture file that
+    # Exit 3: -w names a capture file, and docs/design.md gives 3 to a capture file that
     # cannot be read or written whole; 2 is for a wrong command line (this one is
     # right, the device is full), 4 for live capture and filters.
     result = invoke("read", str(ROOT / "captures" / capture), "-p", PASS, "-T", fmt, "-w", "/dev/full")

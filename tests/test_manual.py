@@ -23,7 +23,7 @@ from carpscope import cli
 ROOT = Path(__file__).resolve().parents[1]
 MANUAL = ROOT / "man" / "carpscope.1"
 
-# Finding kinds users can meet, by who emits them (DESIGN.md keeps the list open:
+# Finding kinds users can meet, by who emits them (docs/design.md keeps the list open:
 # kinds are added, never renamed). Kinds found in the source are added below.
 FINDING_KINDS = {
     # decoders (carpscope/wire)

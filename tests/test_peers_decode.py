@@ -78,7 +78,7 @@ def test_vrrp_fields_equal_tcpdump_default(recording):
     lines = run("tcpdump", "-n", "-tt", "-r", str(recording["path"])).splitlines()
     packets = carpscope_json(str(recording["path"]))["packets"]
     carp_times = set(by_time(p for p in packets if p["proto"] == "carp"))
-    # tcpdump prints CARP as VRRPv2 too (PROTOCOL.md §6.1): compare the real VRRP only.
+    # tcpdump prints CARP as VRRPv2 too (docs/protocol.md §6.1): compare the real VRRP only.
     expected = [m for line in lines if (m := TCPDUMP_VRRP.match(line)) and m["time"] not in carp_times]
     ours = by_time(p for p in packets if p["proto"] == "vrrp")
     assert {int(m["version"]) for m in expected} == {2, 3}

@@ -22,7 +22,7 @@ GROUP_V4, GROUP_V6 = "224.0.0.18", "ff02::12"
 
 
 def carp_payload(vhid, advskew, counter, vips, advbase=1, key=KEY, corrupt=False) -> bytes:
-    """A CARP header signed the FreeBSD way: HMAC over 02 01 vhid VIPs counter (PROTOCOL.md §2.1)."""
+    """A CARP header signed the FreeBSD way: HMAC over 02 01 vhid VIPs counter (docs/protocol.md §2.1)."""
     md = stacks.carp_md(key, vhid, vips, counter)
     return stacks.carp_advert(vhid, advskew, advbase, counter, md, corrupt=corrupt)
 

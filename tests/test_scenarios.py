@@ -53,7 +53,7 @@ SLOW = {"slow-failover"}
 
 RND = random.Random(secrets.randbits(64))
 
-# tcpdump's default decoder prints CARP as VRRPv2 too (PROTOCOL.md §6.1), so this
+# tcpdump's default decoder prints CARP as VRRPv2 too (docs/protocol.md §6.1), so this
 # one pattern yields (time, source, group id) for every IPv4 protocol-112 frame.
 _ADVERT = re.compile(r"^(?P<time>\d+\.\d+) IP (?P<src>[0-9.]+) > [0-9.]+: VRRPv\d, Advertisement, vrid (?P<id>\d+),")
 

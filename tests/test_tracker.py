@@ -433,7 +433,7 @@ def test_replayed_advert():
 
 
 def test_copied_peer_counter_is_not_a_replay():
-    """FreeBSD-family nodes send the last counter they received + 1 (PROTOCOL.md §3)."""
+    """FreeBSD-family nodes send the last counter they received + 1 (docs/protocol.md §3)."""
     s = Script()
     records = [s.carp(0, A, counter=5), s.carp(1, A, counter=6), s.carp(2, A, counter=7),
                s.carp(2.5, B, advskew=100, counter=4), s.carp(3, A, counter=5)]
@@ -560,7 +560,7 @@ def test_random_out_of_order_and_duplicate_times_never_raise(records, ticks):
 @settings(max_examples=100, deadline=None)
 @given(adverts())
 def test_replay_gives_the_same_events(records):
-    """DESIGN.md principle 2: the same records give the same events every time."""
+    """docs/design.md principle 2: the same records give the same events every time."""
     def once():
         tracker = Tracker()
         out = []
@@ -571,7 +571,7 @@ def test_replay_gives_the_same_events(records):
 
 
 def test_election_and_report_are_pure():
-    """No capture library, CLI, clock or process access, and no printing (DESIGN.md, principle 1)."""
+    """No capture library, CLI, clock or process access, and no printing (docs/design.md, principle 1)."""
     import ast
     from pathlib import Path
 

@@ -1,6 +1,6 @@
 """CARP HMAC-SHA1 verification: which passphrase, which VIP set, which stack.
 
-The md field is plain RFC 2104 HMAC-SHA1 (PROTOCOL.md §2.1) over
+The md field is plain RFC 2104 HMAC-SHA1 (docs/protocol.md §2.1) over
 ``02 01 [lladdr] vhid VIPv4… VIPv6… counter``. The VIPs are not in the advert, so
 they come from the user (--vip), from address claims (gratuitous ARP / unsolicited
 NA, §2.1) or, for IPv4, from a search over the sender's /24. A failure is "bad"

@@ -1,4 +1,4 @@
-"""HMAC keys from passphrases: the forms routers turn a passphrase into (PROTOCOL.md §2.2, §9.1).
+"""HMAC keys from passphrases: the forms routers turn a passphrase into (docs/protocol.md §2.2, §9.1).
 
 Pure: no I/O. A Keyring never shows the passphrases it holds.
 """
@@ -26,7 +26,7 @@ class Key(NamedTuple):
 
 
 def gui_form(phrase: bytes) -> bytes:
-    """pfSense/OPNsense: escapeshellarg(addslashes(str_replace(" ", "", pw))) (PROTOCOL.md §9.1).
+    """pfSense/OPNsense: escapeshellarg(addslashes(str_replace(" ", "", pw))) (docs/protocol.md §9.1).
 
     PHP's addslashes writes a NUL as backslash and the digit 0.
     """

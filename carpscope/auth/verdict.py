@@ -18,7 +18,7 @@ from carpscope.model import CarpAdvert
 
 _UCARP_MAC = "00:00:5e:00:00:"  # ucarp's advert source (§1.4)
 
-# Reasons for "unverified" (hmac_reason), PROTOCOL.md §9.7.
+# Reasons for "unverified" (hmac_reason), docs/protocol.md §9.7.
 NO_PASSPHRASE, VIPS_UNKNOWN, BUDGET_SPENT = "no-passphrase", "vips-unknown", "budget-spent"
 
 

@@ -1,6 +1,6 @@
 """The CARP verifier: which passphrase, which VIP set, which stack signed an advert.
 
-The md field is plain RFC 2104 HMAC-SHA1 (PROTOCOL.md §2.1) over
+The md field is plain RFC 2104 HMAC-SHA1 (docs/protocol.md §2.1) over
 ``02 01 [lladdr] vhid VIPv4… VIPv6… counter``. A failure is "bad" only against a
 known VIP set, else "unverified" with its reason (§9.7). Pure: no I/O, no clock.
 
@@ -113,7 +113,7 @@ class Verifier:
     sender and its group; a sender is searched only with what it was not tried
     with yet (`_Sender`), within a per-capture budget. `bad` needs a known VIP set
     (given, claimed for the vhid, or verified for another member); otherwise a
-    failure is `unverified` with its reason (PROTOCOL.md §9.7).
+    failure is `unverified` with its reason (docs/protocol.md §9.7).
     """
 
     def __init__(self, passphrases: Sequence[bytes],

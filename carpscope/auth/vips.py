@@ -1,6 +1,6 @@
 """Candidate VIP sets for the CARP HMAC: given, claimed, and the message layouts they make.
 
-The VIPs are not in the advert (PROTOCOL.md §2.1), so they come from the user
+The VIPs are not in the advert (docs/protocol.md §2.1), so they come from the user
 (--vip), from address claims (gratuitous ARP / unsolicited NA) or, for IPv4, from
 a search over the sender's /24. Pure: no I/O, no clock.
 """

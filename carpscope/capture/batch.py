@@ -1,6 +1,6 @@
 """libpcap's next_batch records, unpacked for files, the big-file child and live capture.
 
-`next_batch` amortises the C/Python boundary (DESIGN.md, principle 8): one call
+`next_batch` amortises the C/Python boundary (docs/design.md, principle 8): one call
 hands over a buffer of frame bytes and packed META records pointing into it. The
 unpacking lives here once, so files and live read a batch the same way.
 """

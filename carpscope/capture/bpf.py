@@ -19,15 +19,15 @@ import pcapy
 
 from carpscope.errors import LiveCaptureError
 
-# IPv4 protocol 112 (PROTOCOL.md §2.1), and VRRPv2 behind an IPv4 AH header (keepalived
-# auth_type AH, PROTOCOL.md §9.6): protocol 51 whose AH next header (its first byte,
+# IPv4 protocol 112 (docs/protocol.md §2.1), and VRRPv2 behind an IPv4 AH header (keepalived
+# auth_type AH, docs/protocol.md §9.6): protocol 51 whose AH next header (its first byte,
 # after the IP header) is 112.
 IP4_PARTS = ("ip proto 112", "(ip proto 51 and ip[(ip[0] & 0xf) << 2] == 112)")
 # IPv6: 112 right after the IPv6 header, or any chain that starts with an extension
 # header (hop-by-hop 0, routing 43, fragment 44, AH 51, destination options 60).
 IP6_PARTS = ("ip6 proto 112", "(ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 51 "
              "or ip6[6] == 60))")
-# What VIP inference needs: ARP and ICMPv6 neighbour advertisements (PROTOCOL.md §2.1).
+# What VIP inference needs: ARP and ICMPv6 neighbour advertisements (docs/protocol.md §2.1).
 CLAIM_PARTS = ("arp", "(icmp6 and ip6[40] == 136)")
 
 PROTO_FILTER = "(" + " or ".join((*IP4_PARTS, *IP6_PARTS, *CLAIM_PARTS)) + ")"

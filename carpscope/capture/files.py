@@ -1,13 +1,13 @@
 """Capture files in: opened, read batch by batch, and merged by time.
 
 libpcap (pcapy-ng) reads the file; `next_batch` amortises the C/Python boundary
-(DESIGN.md, principle 8). The BPF program runs per frame from here (a compiled
+(docs/design.md, principle 8). The BPF program runs per frame from here (a compiled
 program's `filter`, capture/bpf.py), not inside libpcap: libpcap's filter hides how
 many frames it skipped, and a frame's number is its number in the file, as
 Wireshark, `tshark -r` and `editcap -r` count it (issue 14). A gzip file or a stream
 is read once by a decompressing child process into a pipe that libpcap reads
 (capture/streams.py), so every input takes the same path and gets libpcap's pcapng
-support and its error messages (DESIGN.md suggests dpkt for .gz; one path is
+support and its error messages (docs/design.md suggests dpkt for .gz; one path is
 simpler, and dpkt's readers end silently on a truncated file). A big file is
 filtered by a child on the other core (capture/scan.py); a pcapng file with mixed
 link types is walked in Python (capture/pcapng.py).

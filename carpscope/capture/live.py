@@ -2,7 +2,7 @@
 
 The only place besides the file readers that touches libpcap, and the only one that reads
 the clock: every wake-up ends with a Tick, so the tracker's timeouts fire while the
-wire is silent (DESIGN.md, principle 2).
+wire is silent (docs/design.md, principle 2).
 
 Linux hands frames over in TPACKET_V3 blocks, and libpcap 1.9 blocks for ever on
 an idle interface whatever the read timeout (an empty block is never retired), so

@@ -1,4 +1,4 @@
-"""Why a master changed: the cause of a master-changed event, in DESIGN.md's words.
+"""Why a master changed: the cause of a master-changed event, in docs/design.md's words.
 
 The wire shows the old master's last advert, the new one's first, and the gap
 between them; the cause follows from how the gap compares with the backup's

@@ -1,4 +1,4 @@
-"""looped-advert and replayed-advert, from CARP's counter and md (PROTOCOL.md §3).
+"""looped-advert and replayed-advert, from CARP's counter and md (docs/protocol.md §3).
 
 OpenBSD repeats one counter (and so one md) in every advert by design, so a repeat
 of the latest advert is a loop only when it comes back in less than half the
@@ -60,7 +60,7 @@ def copied(g: Group, counter: int) -> bool:
 
 
 def continues(y: Source, x: Source) -> bool:
-    """Does y's first advert of its run carry one of x's recent counters + 1 (PROTOCOL.md §3)?"""
+    """Does y's first advert of its run carry one of x's recent counters + 1 (docs/protocol.md §3)?"""
     first = y.run_record
     if not isinstance(first, CarpAdvert) or first.counter is None:
         return False

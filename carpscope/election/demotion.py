@@ -1,4 +1,4 @@
-"""demoted, at the severity it deserves (PROTOCOL.md §9.2).
+"""demoted, at the severity it deserves (docs/protocol.md §9.2).
 
 A demotion from a member's first advert may be the boot interlock or pfsync's bulk
 update: info once it clears, a warning if it never does (`at_end`) or if the member
@@ -66,7 +66,7 @@ def _finding(g: Group, m: Source, how: str, severity: Severity, cleared: bool = 
 
 def _detail(addr: str, first: CarpAdvert, values: tuple[int, ...], how: str, mid_life: bool,
             cleared: bool) -> str:
-    """What a demotion looked like on the wire, and its likely reason (PROTOCOL.md §9.2)."""
+    """What a demotion looked like on the wire, and its likely reason (docs/protocol.md §9.2)."""
     openbsd = bool(first.demote)
     field = "demote" if openbsd else "advskew"
     seen = " -> ".join(str(v) for v in values)

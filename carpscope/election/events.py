@@ -1,8 +1,8 @@
 """Past-tense election events and immutable snapshots of every group.
 
-Events are values, like records and findings (DESIGN.md, principle 3): each carries
+Events are values, like records and findings (docs/design.md, principle 3): each carries
 the frame that shows the change on the wire, so a report line can be traced to a
-packet. The JSON view maps `from_` to "from" (DESIGN.md, JSON schema 1).
+packet. The JSON view maps `from_` to "from" (docs/design.md, JSON schema 1).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from carpscope import findings as kinds
 from carpscope.model import Finding, GroupKey
 
-# Event kinds (DESIGN.md). Never rename one; add new ones at the end.
+# Event kinds (docs/design.md). Never rename one; add new ones at the end.
 MASTER_ELECTED = "master-elected"
 MASTER_CHANGED = "master-changed"
 MASTER_DOWN = "master-down"
@@ -20,7 +20,7 @@ SPLIT_BRAIN_STARTED = "split-brain-started"
 SPLIT_BRAIN_ENDED = "split-brain-ended"
 PARAMETERS_CHANGED = "parameters-changed"
 
-# Causes of master-changed (DESIGN.md).
+# Causes of master-changed (docs/design.md).
 MASTER_SILENT = "master-silent"  # the old master stopped; a backup's master-down timer ran out
 PREEMPTED = "preempted"  # a better-placed backup took over while the master still advertised
 DEMOTED = "demoted"  # the master's own adverts got worse (demote byte, advskew 240, lower priority)

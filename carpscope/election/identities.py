@@ -4,7 +4,7 @@ hmac-failed and vips-unknown come from an advert's signature verdict (`signed`);
 no-passphrase, stale-key and gui-passphrase come from one verified advert;
 vhid-collision, passphrase-mismatch and vip-mismatch from what the members
 verified with; vrrp-collision from two groups of different protocols on one id
-(PROTOCOL.md §5.3).
+(docs/protocol.md §5.3).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def signed(g: Group, m: Source, r: CarpAdvert) -> tuple[bool, list[Finding]]:
                                f"adverts and becomes master as well; check the pass "
                                f"(19 characters at most) and the VIPs of vhid {g.key.id} on {m.addr}")
     if r.hmac_reason == k.VIPS_UNKNOWN and (k.VIPS_UNKNOWN, None) not in g.raised:
-        # PROTOCOL.md §9.7: no evidence against the passphrase, so no critical finding.
+        # docs/protocol.md §9.7: no evidence against the passphrase, so no critical finding.
         return False, g.raise_(
             k.VIPS_UNKNOWN, None, r,
             f"adverts of vhid {g.key.id} (first from {m.addr}) could not be checked: no given passphrase "
@@ -84,7 +84,7 @@ def _key_form(g: Group, r: CarpAdvert) -> list[Finding]:
                         f"{r.src} signs vhid {g.key.id} with a stale key: {r.hmac_hint}. Its pass was "
                         f"changed from a longer one with ifconfig on OpenBSD/FreeBSD, which copies the new "
                         f"pass and a NUL over the old key and leaves the rest of the old key behind "
-                        f"(PROTOCOL.md §2.2); a node given the same pass afresh computes another key, so "
+                        f"(docs/protocol.md §2.2); a node given the same pass afresh computes another key, so "
                         f"the two drop each other's adverts although their passwords match. Destroy and "
                         f"re-create the carp interface (FreeBSD: remove the vhid and add it again) "
                         f"and set the pass once")
@@ -92,7 +92,7 @@ def _key_form(g: Group, r: CarpAdvert) -> list[Finding]:
         out += g.raise_(k.GUI_PASSPHRASE, r.src, r,
                         f"{r.src} verifies with passphrase {r.passphrase} matched in its pfSense/OPNsense "
                         f"form: the GUI removes spaces and escapes quotes and backslashes before it calls "
-                        f"ifconfig (PROTOCOL.md §9.1); a node configured with ifconfig or another tool must "
+                        f"ifconfig (docs/protocol.md §9.1); a node configured with ifconfig or another tool must "
                         f"be given that form, or it drops this node's adverts")
     return out
 
@@ -118,7 +118,7 @@ def _vhid_collision(g: Group, r: CarpAdvert, ids: list) -> list[Finding] | None:
 
 
 def collisions(g: Group, groups: dict, r) -> list[Finding]:
-    """vrrp-collision: IPv4 VRRP vrid N and CARP vhid N (v4 or v6) on one segment (PROTOCOL.md §5.3).
+    """vrrp-collision: IPv4 VRRP vrid N and CARP vhid N (v4 or v6) on one segment (docs/protocol.md §5.3).
 
     `g` is new; `groups` holds every group by (proto, id, family, vlan).
     """

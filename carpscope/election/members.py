@@ -82,7 +82,7 @@ class Source:
 
 
 def loop_window(r: CarpAdvert) -> float:
-    """A repeat of the latest (counter, md) sooner than this is a loop (half the interval, PROTOCOL.md §3)."""
+    """A repeat of the latest (counter, md) sooner than this is a loop (half the interval, docs/protocol.md §3)."""
     return max(rules.interval(r), 1 / 256) / 2
 
 

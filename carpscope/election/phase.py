@@ -1,6 +1,6 @@
 """A group's election phase, and every transition between phases in one place.
 
-Only masters advertise (PROTOCOL.md §4), so the phase follows from who advertises:
+Only masters advertise (docs/protocol.md §4), so the phase follows from who advertises:
 
     phase       master   contenders          what the wire shows
     NO_MASTER   none     -                   nobody advertises (yet, or since master-down)

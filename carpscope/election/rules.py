@@ -1,4 +1,4 @@
-"""Timers and "who wins", restated from the protocols (PROTOCOL.md §4, §5).
+"""Timers and "who wins", restated from the protocols (docs/protocol.md §4, §5).
 
 Pure functions of advert fields: the tracker decides *when*, these decide *how long*
 and *who is preferred*.
@@ -12,18 +12,18 @@ import ipaddress
 
 from carpscope.model import CarpAdvert, VrrpAdvert
 
-BOW_OUT = 255  # advbase = advskew = 255: OpenBSD/NetBSD/old FreeBSD leaving (PROTOCOL.md §4.4)
-DEMOTED_ADVSKEW = 240  # FreeBSD caps demoted advskew at 240; NetBSD/ucarp force 240 (PROTOCOL.md §4.3)
-MIN_MASTER_DOWN = 3 / 256  # OpenBSD 1.370: "if that is 0, 3 x 1/256 s" (PROTOCOL.md §4.1)
+BOW_OUT = 255  # advbase = advskew = 255: OpenBSD/NetBSD/old FreeBSD leaving (docs/protocol.md §4.4)
+DEMOTED_ADVSKEW = 240  # FreeBSD caps demoted advskew at 240; NetBSD/ucarp force 240 (docs/protocol.md §4.3)
+MIN_MASTER_DOWN = 3 / 256  # OpenBSD 1.370: "if that is 0, 3 x 1/256 s" (docs/protocol.md §4.1)
 
 
 class Timing(str, enum.Enum):
-    """Which CARP master-down formula the backups run (PROTOCOL.md §4.1).
+    """Which CARP master-down formula the backups run (docs/protocol.md §4.1).
 
     BSD: 3·advbase + advskew/256 — FreeBSD, NetBSD, DragonFly, ucarp, OpenBSD ≤ 1.349.
     OPENBSD: 3·(advbase + advskew/256) — OpenBSD ip_carp.c 1.370 (2025).
     AUTO: each backup's own stack, told from its adverts (election/stack.py,
-    PROTOCOL.md §9.3); the tracker resolves it to BSD or OPENBSD per member.
+    docs/protocol.md §9.3); the tracker resolves it to BSD or OPENBSD per member.
     """
 
     BSD = "bsd"
@@ -32,12 +32,12 @@ class Timing(str, enum.Enum):
 
 
 def carp_interval(advbase: int, advskew: int) -> float:
-    """Seconds between adverts: advbase + advskew/256, every implementation (PROTOCOL.md §4.1)."""
+    """Seconds between adverts: advbase + advskew/256, every implementation (docs/protocol.md §4.1)."""
     return advbase + advskew / 256
 
 
 def carp_master_down(advbase: int, advskew: int, timing: Timing = Timing.BSD) -> float:
-    """Seconds a backup waits without adverts before it becomes master (PROTOCOL.md §4.1).
+    """Seconds a backup waits without adverts before it becomes master (docs/protocol.md §4.1).
 
     advbase 0 (OpenBSD, ucarp) would make the BSD form a single interval, so it is
     taken as three intervals, at least 3/256 s, like OpenBSD 1.370.
@@ -99,14 +99,14 @@ def master_down(backup: CarpAdvert | VrrpAdvert, master: CarpAdvert | VrrpAdvert
 
 
 def resigns(r: CarpAdvert | VrrpAdvert) -> bool:
-    """A master saying goodbye: CARP bow-out 255/255 (PROTOCOL.md §4.4), VRRP priority 0 (RFC 3768 §6.4.3)."""
+    """A master saying goodbye: CARP bow-out 255/255 (docs/protocol.md §4.4), VRRP priority 0 (RFC 3768 §6.4.3)."""
     if isinstance(r, CarpAdvert):
         return r.advbase == BOW_OUT and r.advskew == BOW_OUT
     return r.priority == 0
 
 
 def demoted(r: CarpAdvert | VrrpAdvert) -> bool:
-    """Demotion visible on the wire (PROTOCOL.md §4.3).
+    """Demotion visible on the wire (docs/protocol.md §4.3).
 
     OpenBSD sends its demote counter in byte 4; FreeBSD folds demotion into advskew,
     capped at 240, and NetBSD/ucarp force advskew 240 while suppressing preemption.
@@ -144,7 +144,7 @@ def beats(a: CarpAdvert | VrrpAdvert, b: CarpAdvert | VrrpAdvert) -> bool | None
     """Does `a` win over `b`? None for a CARP tie, which each stack breaks its own way.
 
     (OpenBSD: the master receiving an equal advert yields; ucarp compares raw source
-    addresses, PROTOCOL.md §4.2.)
+    addresses, docs/protocol.md §4.2.)
     """
     pa, pb = preference(a), preference(b)
     if pa == pb:

@@ -149,7 +149,7 @@ def cause(g: Group, a: Source, b: Source) -> str:
         return mismatch
     pair = (a, b)
     verified = [m for m in pair if m.passphrase is not None]
-    # Only evidence counts (PROTOCOL.md §9.7): a bad verdict is one against a known VIP set.
+    # Only evidence counts (docs/protocol.md §9.7): a bad verdict is one against a known VIP set.
     if (any("bad" in m.verdicts for m in pair) or len({(m.passphrase, m.key_form) for m in verified}) > 1
             or len({m.vips for m in verified}) > 1):
         return ("their signatures do not verify across the members, so each drops the other's adverts: "
@@ -161,7 +161,7 @@ def cause(g: Group, a: Source, b: Source) -> str:
             counter = y.run_record.counter if isinstance(y.run_record, CarpAdvert) else None
             return (f"{y.addr}'s first advert as master continues {x.addr}'s counter ({counter} "
                     f"= {x.addr}'s + 1): FreeBSD, pfSense and OPNsense copy the counter of each advert they "
-                    f"accept (PROTOCOL.md §3), so {y.addr} accepted {x.addr}'s signed adverts and the "
+                    f"accept (docs/protocol.md §3), so {y.addr} accepted {x.addr}'s signed adverts and the "
                     f"passphrases and VIP sets match; the keys are not the problem: " + _UNREACHABLE)
     if all(m.verdicts <= {"ok", "unverified"} for m in pair) and any(
             m.record.hmac_reason == k.VIPS_UNKNOWN for m in pair if isinstance(m.record, CarpAdvert)):
@@ -183,7 +183,7 @@ def _vrrp_cause(a: Source, b: Source) -> str:
 
 
 def _mode_mismatch(a: Source, b: Source) -> str:
-    """A split-brain cause of its own: one sends unicast, the other multicast (PROTOCOL.md §9.4)."""
+    """A split-brain cause of its own: one sends unicast, the other multicast (docs/protocol.md §9.4)."""
     ua, ub = a.seen.get("unicast", False), b.seen.get("unicast", False)
     if ua == ub:
         return ""

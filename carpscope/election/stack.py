@@ -1,9 +1,9 @@
 """Which stack sent a member's adverts, from what the wire shows, and what its demotion means.
 
 Pure: facts in, a (stack, evidence) pair or a sentence out. The election rules of
-each stack differ (PROTOCOL.md §4.1, §9.3), so the tracker times each backup with
+each stack differ (docs/protocol.md §4.1, §9.3), so the tracker times each backup with
 the formula of the stack that sent its adverts; pfSense and OPNsense run FreeBSD's
-carp(4) and cannot be told from it on the wire (PROTOCOL.md §2.6).
+carp(4) and cannot be told from it on the wire (docs/protocol.md §2.6).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ UCARP = "ucarp"
 VRRP = "keepalived/VRRP"
 UNKNOWN = "unknown"
 
-_VIRTUAL_MAC = "00:00:5e:00:01:"  # FreeBSD/OpenBSD carp, IPv4 VRRP (PROTOCOL.md §1.4)
-_UCARP_MAC = "00:00:5e:00:00:"  # ucarp's advert source (PROTOCOL.md §1.4)
-MAX_WIRE_ADVSKEW = 240  # FreeBSD never sends more (PROTOCOL.md §4.3)
+_VIRTUAL_MAC = "00:00:5e:00:01:"  # FreeBSD/OpenBSD carp, IPv4 VRRP (docs/protocol.md §1.4)
+_UCARP_MAC = "00:00:5e:00:00:"  # ucarp's advert source (docs/protocol.md §1.4)
+MAX_WIRE_ADVSKEW = 240  # FreeBSD never sends more (docs/protocol.md §4.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ def fingerprint(c: Clues) -> tuple[str, str]:
     return UNKNOWN, "one advert" if c.adverts < 2 else ""
 
 
-# -- demotion (PROTOCOL.md §4.3, §9.2) ------------------------------------------------
+# -- demotion (docs/protocol.md §4.3, §9.2) ------------------------------------------------
 
 BOOT_DEMOTE = 128  # OpenBSD etc/rc: carpdemote 128 until rc is done
 PFSYNC_BULK = 32  # OpenBSD pfsync: +32 during its initial bulk update

@@ -93,7 +93,7 @@ class Timers:
         master is never called silent before it missed three of its own adverts
         (a slower master is an advbase-mismatch, not an outage). With no backup known
         yet, the master's own parameters give a lower bound: backups normally have a
-        larger advskew or a lower priority (PROTOCOL.md §4.1, RFC 3768 §6.1).
+        larger advskew or a lower priority (docs/protocol.md §4.1, RFC 3768 §6.1).
         """
         if g.master is None:
             return None
@@ -127,7 +127,7 @@ class Timers:
         return m.down
 
     def timing_of(self, m: Source) -> Timing:
-        """The master-down formula `m` runs: --timing, or (auto) its stack's (PROTOCOL.md §9.3)."""
+        """The master-down formula `m` runs: --timing, or (auto) its stack's (docs/protocol.md §9.3)."""
         if self.timing is not Timing.AUTO:
             return self.timing
         return Timing.OPENBSD if stack(m)[0] == stacks.OPENBSD else Timing.BSD

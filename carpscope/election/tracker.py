@@ -1,9 +1,9 @@
 """Follows every group's master elections from the adverts on the wire.
 
-Only masters advertise (PROTOCOL.md §4), so the master is whoever advertises; a
+Only masters advertise (docs/protocol.md §4), so the master is whoever advertises; a
 second source advertising the same group is a takeover in progress, a momentary
 master, or a split brain, and the tracker waits until the wire tells which. Time is
-an argument (DESIGN.md, principle 2): `observe` and `advance` say what time it is,
+an argument (docs/design.md, principle 2): `observe` and `advance` say what time it is,
 `next_deadline` says when something would next fall due.
 
 How a change is told apart (every threshold is one master-down time D of the group,
@@ -301,7 +301,7 @@ class Tracker:
         return g.key.proto == "vrrp" and not g.contenders and bool(rules.beats(r, master.record))
 
     def _change(self, g: Group, old: Source, new: Source) -> tuple[list[Event], list[Finding]]:
-        """master-changed old → new, with its cause (DESIGN.md causes)."""
+        """master-changed old → new, with its cause (docs/design.md causes)."""
         gap = max(0.0, new.run_start - old.last)
         first = new.params if rules.resigns(new.run_record) else new.run_record
         expected = rules.master_down(first, old.params, self._timers.timing_of(new))

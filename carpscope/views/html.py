@@ -5,7 +5,7 @@ nothing: a Content-Security-Policy forbids scripts and every other source, hover
 details are SVG <title>s, and links to the tables are #anchors that CSS :target
 highlights. Everything from packets or from the user (addresses, file names,
 finding details) goes through html.escape, after views/text.escape has made its
-control bytes visible. Passphrases never appear, only their positions (DESIGN.md).
+control bytes visible. Passphrases never appear, only their positions (docs/design.md).
 """
 
 from __future__ import annotations

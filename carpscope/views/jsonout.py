@@ -1,4 +1,4 @@
-"""JSON schema 2 (DESIGN.md): dicts for packets, events, findings and groups.
+"""JSON schema 2 (docs/design.md): dicts for packets, events, findings and groups.
 
 Passphrases never appear: a group names the one that matched by its position.
 Schema 2 (issue 14): `counter` is a string of decimal digits (a 64-bit integer is

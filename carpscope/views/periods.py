@@ -9,7 +9,7 @@ the terminal strip (views/report.py) draw the same values.
 A period starts at the first advert of the new master (the event's time) and ends
 at its last advert: for a master-changed that is the event's time minus its gap,
 for a master-down its time minus the master-down time, for a split-brain-ended its
-time (DESIGN.md events). A master still advertising at the end runs to the end.
+time (docs/design.md events). A master still advertising at the end runs to the end.
 """
 
 from __future__ import annotations

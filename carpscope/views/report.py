@@ -3,7 +3,7 @@
 Pure: takes a tracker snapshot, the events, the findings and the capture's first and
 last timestamps, returns styled lines laid out to a width (views/layout.py): a pipe
 joins them as plain text, a terminal colours the same text, so the two never differ
-but in colour. Passphrases never appear, only their 1-based positions (DESIGN.md).
+but in colour. Passphrases never appear, only their 1-based positions (docs/design.md).
 """
 
 from __future__ import annotations

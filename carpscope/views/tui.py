@@ -2,7 +2,7 @@
 
 Pure: takes a snapshot, the events, the findings, the time and the screen's size,
 returns the lines to show (views/layout.py) and a rich Text of them. The CLI owns
-the rich Live that shows it (DESIGN.md, principle 5). Text from packets is escaped
+the rich Live that shows it (docs/design.md, principle 5). Text from packets is escaped
 and never parsed as markup, so a bracketed IPv6 address shows as it is (issue 20).
 
 Each group says its state in words (MASTER x, NO MASTER, SPLIT BRAIN x and y) with

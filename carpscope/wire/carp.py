@@ -1,4 +1,4 @@
-"""CARP advertisements: the 36-byte header of PROTOCOL.md §1.1.
+"""CARP advertisements: the 36-byte header of docs/protocol.md §1.1.
 
 Layout [OpenBSD/FreeBSD ip_carp.h, ucarp ip_carp.h]: version/type, vhid, advskew,
 authlen, demote (OpenBSD; reserved elsewhere), advbase, checksum, 8-byte counter,
@@ -39,7 +39,7 @@ def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
 
 
 def _check(fields: dict, base: dict, findings: list[Finding]) -> None:
-    """Validity checks of the BSD receive path (PROTOCOL.md §1.6), as findings."""
+    """Validity checks of the BSD receive path (docs/protocol.md §1.6), as findings."""
     frame, time = base["frame"], base["time"]
 
     def add(kind: str, severity: Severity, detail: str) -> None:

@@ -1,4 +1,4 @@
-"""The Internet checksum (RFC 1071) and the VRRPv3 pseudo-headers (PROTOCOL.md §1.2, §5.2)."""
+"""The Internet checksum (RFC 1071) and the VRRPv3 pseudo-headers (docs/protocol.md §1.2, §5.2)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def pseudo_header_sum(src: bytes, dst: bytes, length: int) -> int:
     """Partial sum of the IPv4 or IPv6 pseudo-header for next header 112.
 
     RFC 5798 §5.2.8 asks for it for VRRPv3 (keepalived, tcpdump and Wireshark use it
-    for IPv4 too); RFC 9568 keeps it for IPv6 only (PROTOCOL.md §5.2).
+    for IPv4 too); RFC 9568 keeps it for IPv6 only (docs/protocol.md §5.2).
     """
     if len(src) == 4:
         header = src + dst + struct.pack("!BBH", 0, _IPPROTO_112, length)

@@ -1,4 +1,4 @@
-"""CARP or VRRP? Both are IP protocol 112 and both start with 0x21 (PROTOCOL.md §6.6).
+"""CARP or VRRP? Both are IP protocol 112 and both start with 0x21 (docs/protocol.md §6.6).
 
 Decided per packet by shape, the way Wireshark's CARP heuristic does plus an exact
 length check; the reason is kept on the record so the user can see why.

@@ -1,7 +1,7 @@
 """Frame → record: link layer, IPv4/IPv6, then CARP, VRRP or an address claim.
 
 Pure and total: any bytes give a record, None (not protocol 112 nor an address
-claim), never an exception. Anomalies are findings on the record (DESIGN.md, 4).
+claim), never an exception. Anomalies are findings on the record (docs/design.md, 4).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from carpscope.wire import carp, linklayer, vrrp
 from carpscope.wire.classify import classify
 
 IPPROTO_112 = 112
-IPPROTO_AH = 51  # keepalived auth_type AH: VRRPv2 behind an AH header (PROTOCOL.md §9.6)
+IPPROTO_AH = 51  # keepalived auth_type AH: VRRPv2 behind an AH header (docs/protocol.md §9.6)
 _IPV6_EXTENSIONS = {0, 43, 60, 51}  # hop-by-hop, routing, destination options, AH
 _IPV6_FRAGMENT = 44
 _AH = 51
@@ -174,7 +174,7 @@ def _advert(frame: Frame, link: linklayer.Link, family: int, src: bytes, dst: by
 def _ttl_unchecked(proto: str, dst: bytes, payload: bytes, src_mac: str | None) -> bool:
     """A unicast CARP advert from a FreeBSD-family sender: its peer does not check the TTL.
 
-    FreeBSD checks the TTL only for multicast adverts (PROTOCOL.md §9.4); its unicast
+    FreeBSD checks the TTL only for multicast adverts (docs/protocol.md §9.4); its unicast
     adverts keep the parent's real MAC (§1.4) and carry demote 0. OpenBSD (demote
     byte, carp lladdr 00:00:5e:00:01:xx) and ucarp (00:00:5e:00:00:xx) always require 255.
     """

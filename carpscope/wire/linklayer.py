@@ -1,6 +1,6 @@
 """Link-layer headers: where the IP header starts, the VLAN tags and the MACs.
 
-Walks the few header bytes itself instead of building dpkt objects (DESIGN.md,
+Walks the few header bytes itself instead of building dpkt objects (docs/design.md,
 principle 8). Link types are libpcap's DLT_/LINKTYPE_ values.
 """
 

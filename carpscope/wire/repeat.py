@@ -1,7 +1,7 @@
 """Adverts repeat: a sender's next advert differs from its last in a few known bytes.
 
 Between two adverts of one sender only the IPv4 identification and header
-checksum change, and for CARP the checksum, counter and HMAC (PROTOCOL.md §1.1).
+checksum change, and for CARP the checksum, counter and HMAC (docs/protocol.md §1.1).
 Keyed on every other byte, a repeat is recognised with a few slices and its new
 fields read in place, instead of decoding the frame again (issue 6: most of a day
 of adverts is one master saying the same thing every second).
