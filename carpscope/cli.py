@@ -189,6 +189,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
     from carpscope.capture import files as capture_files
     from carpscope.capture.writer import PcapWriter
 
+    files, points, named = vantage_points(files)
     if write_path:
         refuse_overwriting_inputs(write_path, files, pass_file)
     if html_path:
@@ -199,6 +200,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
         sources = capture_files.open_sources([path for path, _ in names], bpf)
     except CarpscopeError as err:
         raise type(err)(_named(str(err), names)) from None
+    pipeline, points = shell.at_points(pipeline, sources, points, named)
     if any(s.streaming for s in sources):
         getattr(sys.stdout, "reconfigure", lambda **_: None)(line_buffering=True)  # a pipe in, each frame's line out as it arrives
     # The -w file before the sink: a -w that cannot be created fails before any output.
@@ -206,7 +208,49 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
     html = HtmlReport.open(html_path, files) if html_path else None
     sink = make_sink(fmt, verbose, quiet, color)
     return shell.read_files(sources, lambda message: _named(message, names), pipeline, sink, writer, write_path,
-                            count, fail_on, quiet, html)
+                            count, fail_on, quiet, html, points)
+
+
+_CAPTURE_SUFFIXES = (".gz", ".pcapng", ".pcap", ".cap", ".dmp")
+
+
+def vantage_points(args) -> tuple[list[str], list[str | None], bool]:
+    """NAME=FILE arguments: (the files, the vantage point of each, whether any was named).
+
+    A plain FILE is named after its file name (without a capture suffix); a file whose
+    name holds '=' is given with a '/' before it ('./a=b.pcap'). Names must differ.
+    """
+    files, points, explicit = [], [], []
+    for arg in args:
+        name, eq, path = arg.partition("=")
+        explicit.append(bool(eq and name and "/" not in name and path))
+        if explicit[-1]:
+            files.append(path)
+            points.append(name)
+        else:
+            files.append(arg)
+            base = os.path.basename(arg.rstrip("/")) or arg
+            for suffix in _CAPTURE_SUFFIXES:
+                if base.endswith(suffix) and len(base) > len(suffix):
+                    base = base[: -len(suffix)]
+            points.append("stdin" if arg == "-" else base)
+    if not any(explicit) and len(files) == 1:
+        return files, [None], False
+    given = [p for p, e in zip(points, explicit) if e]
+    twice = next((p for p in given if given.count(p) > 1), None)
+    if twice is not None:
+        raise UsageError(f"{twice}=: the vantage point {twice} is named twice")
+    seen = set(given)
+    for i, point in enumerate(points):
+        if explicit[i]:
+            continue
+        if point in seen:
+            n = 2
+            while f"{point}#{n}" in seen:
+                n += 1
+            points[i] = point = f"{point}#{n}"
+        seen.add(point)
+    return files, points, any(explicit)
 
 
 def _openable(files) -> list[tuple[str, str]]:

@@ -175,14 +175,34 @@ def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_cod
 # -- read --------------------------------------------------------------------------
 
 
+def at_points(pipeline, sources, points: list, named: bool = True):
+    """The pipeline for these captures: behind a vantage.Merger when they are several or taken
+    on Linux `any` (each frame on several interfaces); else as it is (the fast read).
+
+    Named captures (NAME=FILE) come from several points: their clock offsets are
+    estimated from the frames they share. Plain files are taken to share one clock
+    (most often they are the rotated files of one capture). Returns (pipeline,
+    points for capture/files.frames or None)."""
+    from carpscope.capture import files as capture_files
+    from carpscope.multipoint import MultiPoint
+    from carpscope.vantage import COOKED, Merger, estimate
+
+    if points == [None]:
+        if sources[0].linktype not in COOKED:
+            return pipeline, None
+        return MultiPoint(pipeline, Merger(None, learn=False), []), None
+    offsets = estimate(capture_files.samples(sources, points), points[0]) if named else None
+    return MultiPoint(pipeline, Merger(points[0], learn=False, offsets=offsets), points), points
+
+
 def read_files(sources, named, pipeline, sink, writer, write_path: str | None, count: int | None,
-               fail_on: str, quiet: bool, html=None) -> int:
+               fail_on: str, quiet: bool, html=None, points: list | None = None) -> int:
     """Analyse opened capture files; `named` gives a message the user's spelling of file names."""
     from carpscope.capture import files as capture_files
 
     try:
         with _progress(sources, quiet):
-            write_error = run(capture_files.frames(sources), pipeline, sink, writer, count)
+            write_error = run(capture_files.frames(sources, points), pipeline, sink, writer, count)
     except KeyboardInterrupt:
         # Interrupted: still report what was read, then exit 130 (DESIGN.md).
         summary, snapshot = pipeline.summary(), pipeline.tracker.snapshot()

@@ -1,0 +1,132 @@
+"""The pipeline behind several vantage points: copies folded, records stamped, reach counted.
+
+Wraps a pipeline.Pipeline with the same face (feed, advance, finish, ...), so the
+shell drives it unchanged (issue 15). The single-file read never comes here: its
+hot path stays the Pipeline's own. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from carpscope import findings as kinds
+from carpscope.election.reach import Reach
+from carpscope.model import AddressClaim, CarpAdvert, Copier, Finding, Frame, Severity, VrrpAdvert
+from carpscope.vantage import Merger
+
+_STAMP = {cls: Copier(cls, ("vantage", "seen_at")) for cls in (CarpAdvert, VrrpAdvert)}
+_STAMPS_MAX = 65536  # frames whose records may still come (held behind a failed advert)
+_CAUSE = " master-down time: "
+
+
+class MultiPoint:
+    """A Pipeline fed through a Merger; one-way loss from a Reach."""
+
+    def __init__(self, pipeline, merger: Merger, points: list[str]):
+        self.pipeline = pipeline
+        self.merger = merger
+        self.reach = Reach([p for p in points if p is not None])
+        self.multi = len([p for p in points if p is not None]) > 1
+        self._stamps: dict[int, tuple] = {}
+        if self.multi:
+            pipeline.lean = False  # every advert's record: reach counts where each was seen
+
+    def __getattr__(self, name):
+        return getattr(self.pipeline, name)
+
+    def feed(self, frame: Frame) -> list:
+        point = frame[5] if len(frame) > 5 else None
+        out = []
+        for ready in self.merger.push(frame, point):
+            out += self._one(ready)
+        return out
+
+    def advance(self, now: float) -> list:
+        out = []
+        for ready in self.merger.push_time(now):
+            out += self._one(ready)
+        return out + self.pipeline.advance(now)
+
+    def finish(self) -> list:
+        out = []
+        for ready in self.merger.flush():
+            out += self._one(ready)
+        out += self.pipeline.finish()
+        self._explain_all()
+        return out
+
+    def _one(self, frame: Frame) -> list:
+        """One frame, copies folded: through the pipeline, its records stamped, reach counted."""
+        if len(self._stamps) >= _STAMPS_MAX:
+            self._stamps.clear()
+        self._stamps[frame.number] = (frame.vantage, frame.seen_at)
+        out = []
+        if self.multi:
+            for point in frame.seen_at:
+                out += self._found(self.reach.saw(point, frame.time))
+        happened = self.pipeline.feed(frame)
+        for i, item in enumerate(happened):
+            if isinstance(item, (CarpAdvert, VrrpAdvert)):
+                stamp = self._stamps.pop(item.frame, None)
+                if stamp is not None and stamp[0] is not None:
+                    item = happened[i] = _STAMP[type(item)](item, stamp)
+                if self.multi and item.seen_at:
+                    happened += self._found(self.reach.observe(item))
+            elif isinstance(item, Finding) and item.kind == kinds.SPLIT_BRAIN and self.multi:
+                happened[i] = self._explain(item)
+            elif isinstance(item, AddressClaim):
+                self._stamps.pop(item.frame, None)
+        return out + happened
+
+    def _found(self, found: list[Finding]) -> list[Finding]:
+        """Reach's findings, tallied in the report (a later word on a loss replaces the first)."""
+        for f in found:
+            key = (f.kind, f.proto, f.id, f.family, f.vlan)
+            tally = self.pipeline.report.findings.get(key)
+            if tally is not None and tally.first.members == f.members and tally.first.vantage == f.vantage:
+                tally.first = _keep_severity(f, tally.first)
+            else:
+                self.pipeline.report.tally((f,))
+        return found
+
+    def _explain(self, split: Finding) -> Finding:
+        """A split brain that a one-way loss explains: that is its cause, and the loss is critical."""
+        loss = self.reach.explains(split)
+        if loss is None or _CAUSE not in split.detail:
+            return split
+        head = split.detail.split(_CAUSE, 1)[0]
+        better = Finding(split.kind, split.severity, f"{head}{_CAUSE}{loss.detail} (see one-way-loss)",
+                         split.frame, split.time, split.proto, split.id, split.family, split.vlan,
+                         split.members, loss.vantage)
+        findings = self.pipeline.report.findings
+        tally = findings.get((split.kind, split.proto, split.id, split.family, split.vlan))
+        if tally is not None and tally.first == split:
+            tally.first = better
+        lkey = (loss.kind, loss.proto, loss.id, loss.family, loss.vlan)
+        if lkey in findings:
+            findings[lkey].first = _critical(findings[lkey].first)
+        return better
+
+    def _explain_all(self) -> None:
+        """At the end: split brains that a loss found later explains."""
+        if not self.multi:
+            return
+        for key, tally in list(self.pipeline.report.findings.items()):
+            if key[0] == kinds.SPLIT_BRAIN and "one-way loss" not in tally.first.detail:
+                self._explain(tally.first)
+
+    def summary(self):
+        """The pipeline's summary with the points, their clock offsets and who heard whom."""
+        import dataclasses
+
+        shown = self.merger.offsets.shown()
+        points = tuple((p, *shown.get(p, (0.0, 0))) for p in self.reach.points)
+        return dataclasses.replace(self.pipeline.summary(), points=points,
+                                   hearing=tuple((key, addr, tuple(where)) for key, addr, where in self.reach.hearing()))
+
+
+def _critical(f: Finding) -> Finding:
+    return Finding(f.kind, Severity.CRITICAL, f.detail, f.frame, f.time, f.proto, f.id, f.family, f.vlan,
+                   f.members, f.vantage)
+
+
+def _keep_severity(new: Finding, old: Finding) -> Finding:
+    return _critical(new) if old.severity == Severity.CRITICAL else new
