@@ -379,11 +379,15 @@ class HtmlReport:
               help="Stop after this many seconds and print the report.")
 @click.option("--metrics", "metrics", metavar="[ADDR:]PORT",
               help="Serve Prometheus metrics over HTTP on this port (all addresses unless ADDR is given).")
+@click.option("--from", "commands", multiple=True, metavar="NAME=COMMAND",
+              help="Run COMMAND (a pcap stream on its output, e.g. ssh fw1 tcpdump -U -w -) as vantage point NAME "
+                   "(repeatable).")
 @shared_options
 @_guard
-def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path, html_path,
-         quiet, verbose, fmt, fail_on, decode_as, timing, color):
-    """Watch a live interface: a dashboard on a terminal, streamed output otherwise.
+def live(iface, list_interfaces, duration, metrics, commands, passphrases, pass_file, vips, bpf, count, write_path,
+         html_path, quiet, verbose, fmt, fail_on, decode_as, timing, color):
+    """Watch a live interface, or pcap streams ('-' for stdin, --from commands): a dashboard on a
+    terminal, streamed output otherwise.
 
     Ctrl-C or the end of --duration stops the capture and prints the report.
     """
@@ -397,8 +401,11 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
         for number, name in enumerate(capture_live.interfaces(), 1):
             click.echo(f"{number}.{escape(name)}")
         return
-    if not iface:
-        raise UsageError("live needs an interface (carpscope live --list shows them)")
+    if not iface and not commands:
+        raise UsageError("live needs an interface (carpscope live --list shows them), '-' or --from")
+    if commands or iface == "-":
+        return _live_pipes(iface, commands, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path,
+                           html_path, quiet, verbose, fmt, fail_on, decode_as, timing, color)
     if duration is not None and not (0 < duration <= MAX_DURATION):  # also refuses nan and inf
         raise UsageError(f"--duration {duration}: give a number of seconds above 0 and at most {MAX_DURATION}"
                          " (a year)")
@@ -417,6 +424,7 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
     lean = (quiet or use_dashboard) and not metrics
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=lean)
     reader = capture_live.open_live(iface, bpf)
+    pipeline = _any_once(pipeline, reader.datalink())
     writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None
     html = HtmlReport.open(html_path, [f"live capture on {iface}"]) if html_path else None
     server = _metrics_server(metrics, iface, reader)  # before the sink: a taken port fails before any output
@@ -424,6 +432,72 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
     dashboard_color = wants_color(color, stdout) if use_dashboard else None
     return shell.watch(reader, iface, pipeline, sink, writer, stdout, count, duration, fail_on, dashboard_color,
                        html, server)
+
+
+def _any_once(pipeline, linktype: int):
+    """Linux `any` (SLL, SLL2) sees a bridged frame on every interface it crosses: one packet each."""
+    from carpscope.vantage import COOKED, Merger
+
+    if linktype not in COOKED:
+        return pipeline
+    from carpscope.multipoint import MultiPoint
+
+    return MultiPoint(pipeline, Merger(None, learn=False), [])
+
+
+def from_commands(iface: str | None, commands) -> list[tuple[str | None, str | None]]:
+    """(vantage point, command) per pcap stream: '-' is standard input, --from NAME=COMMAND runs one."""
+    if iface not in (None, "-"):
+        raise UsageError(f"{iface}: give an interface, or pcap streams ('-', --from), not both")
+    streams: list[tuple[str | None, str | None]] = []
+    for spec in commands:
+        name, eq, command = spec.partition("=")
+        if not (eq and name and command.strip()) or "/" in name:
+            raise UsageError(f"--from {spec}: give NAME=COMMAND (the command writes pcap: tcpdump -U -w -)")
+        if any(name == n for n, _ in streams):
+            raise UsageError(f"--from {name}=: the vantage point {name} is named twice")
+        streams.append((name, command))
+    if iface == "-":
+        streams.insert(0, ("stdin" if streams else None, None))
+    return streams
+
+
+def _live_pipes(iface, commands, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path, html_path,
+                quiet, verbose, fmt, fail_on, decode_as, timing, color):
+    """live from pcap streams (capture/pipes.py): stdin and --from commands, one vantage point each."""
+    from carpscope import shell
+    from carpscope.capture import pipes as capture_pipes
+    from carpscope.multipoint import MultiPoint
+    from carpscope.vantage import Merger
+
+    streams = from_commands(iface, commands)
+    for option, value in (("-f", bpf), ("-w", write_path), ("--metrics", metrics)):
+        if value:
+            raise UsageError(f"{option}: not with pcap streams ('-', --from); filter and save in the command")
+    if duration is not None and not (0 < duration <= MAX_DURATION):
+        raise UsageError(f"--duration {duration}: give a number of seconds above 0 and at most {MAX_DURATION}"
+                         " (a year)")
+    if html_path:
+        HtmlReport.refuse(html_path, (), pass_file, None)
+    stdout = _Unbroken(click.get_text_stream("stdout"))
+    use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
+    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=quiet or use_dashboard)
+    points = [name for name, _ in streams]
+    merger = Merger(points[0], learn=len(points) > 1, delay=capture_pipes.LAG)
+    pipeline = MultiPoint(pipeline, merger, points)
+    pipes = []
+    try:
+        for name, command in streams:
+            pipes.append(capture_pipes.stdin(name) if command is None else capture_pipes.spawn(name, command))
+    except CarpscopeError:
+        capture_pipes.close(pipes)
+        raise
+    label = " ".join(p.label for p in pipes)
+    html = HtmlReport.open(html_path, [f"live capture from {label}"]) if html_path else None
+    sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
+    dashboard_color = wants_color(color, stdout) if use_dashboard else None
+    return shell.watch(None, label, pipeline, sink, None, stdout, count, duration, fail_on, dashboard_color,
+                       html, None, pipes)
 
 
 def _metrics_server(spec: str | None, iface: str, reader):

@@ -45,6 +45,11 @@ class MultiPoint:
             out += self._one(ready)
         return out + self.pipeline.advance(now)
 
+    def next_deadline(self) -> float | None:
+        """The pipeline's next deadline, or the release of a frame waiting for its copies."""
+        ours, theirs = self.merger.next_release(), self.pipeline.next_deadline()
+        return theirs if ours is None else ours if theirs is None else min(ours, theirs)
+
     def finish(self) -> list:
         out = []
         for ready in self.merger.flush():
@@ -70,6 +75,8 @@ class MultiPoint:
                     item = happened[i] = _STAMP[type(item)](item, stamp)
                 if self.multi and item.seen_at:
                     happened += self._found(self.reach.observe(item))
+                    if self.reach.losses:  # a loss's wording may change as the way back is heard
+                        self._found(self.reach.refresh())
             elif isinstance(item, Finding) and item.kind == kinds.SPLIT_BRAIN and self.multi:
                 happened[i] = self._explain(item)
             elif isinstance(item, AddressClaim):
@@ -78,14 +85,16 @@ class MultiPoint:
 
     def _found(self, found: list[Finding]) -> list[Finding]:
         """Reach's findings, tallied in the report (a later word on a loss replaces the first)."""
+        out = []
         for f in found:
             key = (f.kind, f.proto, f.id, f.family, f.vlan)
             tally = self.pipeline.report.findings.get(key)
             if tally is not None and tally.first.members == f.members and tally.first.vantage == f.vantage:
-                tally.first = _keep_severity(f, tally.first)
+                f = tally.first = _keep_severity(f, tally.first)
             else:
                 self.pipeline.report.tally((f,))
-        return found
+            out.append(f)
+        return out
 
     def _explain(self, split: Finding) -> Finding:
         """A split brain that a one-way loss explains: that is its cause, and the loss is critical."""
@@ -109,8 +118,9 @@ class MultiPoint:
         """At the end: split brains that a loss found later explains."""
         if not self.multi:
             return
+        self._found(self.reach.refresh())
         for key, tally in list(self.pipeline.report.findings.items()):
-            if key[0] == kinds.SPLIT_BRAIN and "one-way loss" not in tally.first.detail:
+            if key[0] == kinds.SPLIT_BRAIN:
                 self._explain(tally.first)
 
     def summary(self):

@@ -255,11 +255,12 @@ def _progress(sources, quiet: bool):
 
 
 def watch(reader, iface: str, pipeline, sink, writer, stdout, count: int | None, duration: float | None,
-          fail_on: str, dashboard_color: bool | None, html=None, server=None) -> int:
+          fail_on: str, dashboard_color: bool | None, html=None, server=None, pipes=None) -> int:
     """Watch a live interface until -c, --duration, a signal or a lost interface; the exit status.
 
     dashboard_color: None streams the sink's output; else a dashboard (coloured or
-    not) is drawn and the report follows it.
+    not) is drawn and the report follows it. `pipes`: pcap streams (stdin, --from
+    commands, capture/pipes.py) instead of the interface.
     """
     from carpscope.capture import live as capture_live
 
@@ -288,13 +289,20 @@ def watch(reader, iface: str, pipeline, sink, writer, stdout, count: int | None,
         try:
             if dashboard is not None:
                 dashboard.start(time.time())
-            frames = capture_live.stream(reader, iface, wait=stopping.wait, timeout=sleep)
+            if pipes is None:
+                frames = capture_live.stream(reader, iface, wait=stopping.wait, timeout=sleep)
+            else:
+                frames = _from_pipes(pipes, pipeline, stopping.wait, sleep)
             write_error = run(frames, pipeline, sink, writer, count, step)
         except LiveCaptureError as err:  # the interface went away: report what came before
             lost = str(err)
             for thing in pipeline.finish():
                 sink.emit(thing)
         finally:
+            if pipes is not None:
+                from carpscope.capture import pipes as capture_pipes
+
+                capture_pipes.close(pipes)
             if dashboard is not None:
                 dashboard.stop()
             if server is not None:
@@ -302,6 +310,27 @@ def watch(reader, iface: str, pipeline, sink, writer, stdout, count: int | None,
     if dashboard is not None:
         sink.follow_dashboard(terminal_width(stdout))  # the report follows, at the terminal's width now
     return conclude(pipeline, sink, fail_on, lost, EXIT_LIVE, write_error, html)
+
+
+def _from_pipes(pipes, pipeline, wait, sleep):
+    """The frames of pcap streams; a stream that ends is said at once (its command's stderr, one
+    line) and noted as capture-lost, and the others go on."""
+    from carpscope.capture import pipes as capture_pipes
+
+    def ended(pipe) -> None:
+        if pipe.process is None or pipe.process.returncode == 0:
+            return  # the stream ended: the end of the capture, once every stream has
+        what = f"{pipe.label}" + (f" ({pipe.command})" if pipe.command else "")
+        message = f"{what}: {pipe.ended}"
+        say(message)
+        pipeline.note(Finding(kinds.CAPTURE_LOST, Severity.WARNING, message, None, pipeline.last_time,
+                              vantage=pipe.name))
+
+    def timeout() -> float:
+        wake = sleep()
+        return capture_pipes.LAG if wake is None else min(wake, capture_pipes.LAG)
+
+    return capture_pipes.stream(pipes, ended, wait=wait, timeout=timeout)
 
 
 def _sleep(now: float, deadline: float | None, dashboard, stop_at: float | None) -> float | None:
@@ -403,7 +432,7 @@ class _Dashboard:
         summary = self.pipeline.summary()
         width, height = self.console.size
         screen = tui.dashboard(self.pipeline.tracker.snapshot(), summary.events, list(summary.findings), now,
-                               self.iface, summary.adverts, max(width, 20), max(height - 1, 8))
+                               self.iface, summary.adverts, max(width, 20), max(height - 1, 8), summary.hearing)
         self.live.update(screen, refresh=True)
 
     def stop(self) -> None:

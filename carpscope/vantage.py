@@ -100,14 +100,15 @@ class Merger:
     offset apart: the horizon covers it.
     """
 
-    def __init__(self, reference: str | None, learn: bool = True, offsets: Offsets | None = None):
+    def __init__(self, reference: str | None, learn: bool = True, offsets: Offsets | None = None,
+                 delay: float = 0.0):
         self.offsets = offsets or Offsets(reference)
         self.learn = learn
         self.folded = 0  # copies folded into a frame seen before
         self._pending: list[_Seen] = []  # a heap by time on the reference clock
         self._index: dict[bytes, _Seen] = {}
         shown = self.offsets.shown()
-        self._horizon = WINDOW + max((abs(o) for o, _ in shown.values()), default=0.0)
+        self._horizon = max(delay, WINDOW + max((abs(o) for o, _ in shown.values()), default=0.0))
 
     def push(self, frame: Frame, point: str | None) -> list[Frame]:
         """Take one captured frame; return those whose copies can no longer arrive."""
@@ -143,7 +144,7 @@ class Merger:
                 return False
             self.folded += 1
             return True
-        learning = self.learn and point is not None and not self.offsets.known(point)
+        learning = self.learn and not all(self.offsets.known(p) for p in (point, seen.points[0]) if p is not None)
         if abs(apart) > (LEARN_WINDOW if learning else WINDOW):
             return False
         seen.points.append(point)
@@ -166,6 +167,12 @@ class Merger:
             f = seen.frame
             out.append(Frame(f[0], f[1], f[2], f[3], f[4], seen.points[0], tuple(seen.points)))
         return out
+
+    def next_release(self) -> float | None:
+        """When the earliest waiting frame comes out if no frame comes first (live sleeps until then)."""
+        if not self._pending:
+            return None
+        return self._pending[0].time + (LEARN_WINDOW if self.learn and not self._settled() else self._horizon)
 
     def push_time(self, now: float) -> list[Frame]:
         """Live, nothing arrived until `now`: the frames whose copies can no longer arrive."""

@@ -66,6 +66,8 @@ class Reach:
         self.started: dict[str, float] = {}
         self.groups: dict[tuple, _Group] = {}
         self._waiting: dict[str, set] = {}  # point -> directions with unconfirmed misses
+        self.losses = 0  # directions that stopped, ever
+        self._stopped: set = set()  # (group key, member, point) of every direction that stopped
 
     def saw(self, point: str, time: float) -> list[Finding]:
         """A frame captured at `point`: it was capturing, so the misses before `time` count."""
@@ -148,6 +150,8 @@ class Reach:
         if d.stopped is not None and d.healed is not None:
             d.healed = None  # it stopped again
         d.stopped = d.run_first
+        self.losses += 1
+        self._stopped.add((g.key, addr, point))
         d.finding = self._finding(g, addr, point, d)
         return [d.finding]
 
@@ -165,6 +169,18 @@ class Reach:
             text += f"; they reach it again from {clock(d.healed)}"
         return Finding(k.ONE_WAY_LOSS, severity or k.SEVERITY[k.ONE_WAY_LOSS], text, frame, start, proto, id_,
                        family, vlan, (addr,), point)
+
+    def refresh(self) -> list[Finding]:
+        """Losses whose wording changed since they were raised (the way back became known)."""
+        out = []
+        for key, addr, point in self._stopped:
+            g = self.groups[key]
+            d = g.members[addr][point]
+            again = self._finding(g, addr, point, d)
+            if again.detail != d.finding.detail:
+                d.finding = again
+                out.append(again)
+        return out
 
     def _reaching(self, g: _Group, addr: str, point: str) -> bool:
         d = g.members[addr].get(point)
