@@ -43,7 +43,8 @@ class MultiPoint:
         out = []
         for ready in self.merger.push_time(now):
             out += self._one(ready)
-        return out + self.pipeline.advance(now)
+        waiting = self.merger.earliest()  # timeouts may not pass a frame still waiting for its copies
+        return out + self.pipeline.advance(now if waiting is None else min(now, waiting))
 
     def next_deadline(self) -> float | None:
         """The pipeline's next deadline, or the release of a frame waiting for its copies."""

@@ -328,7 +328,7 @@ def _from_pipes(pipes, pipeline, wait, sleep):
 
     def timeout() -> float:
         wake = sleep()
-        return capture_pipes.LAG if wake is None else min(wake, capture_pipes.LAG)
+        return 0.5 if wake is None else min(wake, 0.5)
 
     return capture_pipes.stream(pipes, ended, wait=wait, timeout=timeout)
 

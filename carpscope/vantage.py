@@ -168,6 +168,10 @@ class Merger:
             out.append(Frame(f[0], f[1], f[2], f[3], f[4], seen.points[0], tuple(seen.points)))
         return out
 
+    def earliest(self) -> float | None:
+        """The time of the earliest frame still waiting: time may not pass it yet."""
+        return self._pending[0].time if self._pending else None
+
     def next_release(self) -> float | None:
         """When the earliest waiting frame comes out if no frame comes first (live sleeps until then)."""
         if not self._pending:

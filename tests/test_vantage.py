@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,140 @@ def test_plain_files_are_named_after_their_file_and_equals_signs_need_a_slash(tm
     result = subprocess.run([sys.executable, "-m", "carpscope", "read", "fw=a.pcap", "fw=b.pcap"],
                             capture_output=True, env=ENV, text=True, timeout=60)
     assert result.returncode == 2 and "named twice" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- the lab: ucarp in namespaces, tcpdump inside each node, a bridge that drops one way ----------
+
+LAB_FILTER = "ip proto 112 or arp"
+LAB_VIP = "192.0.2.50"
+
+
+def _pair_in_lab(lab, cut: str | None, names=("fw1", "fw2")) -> dict:
+    """ucarp on fw1 and fw2 (the master first: advskew 0, the other 100); with `cut` the bridge stops
+    flooding multicast to that node ~4 s after the master is up, until ~5 s after it took over too.
+    Returns the moments (wall clock, as tcpdump stamps frames) and the peers."""
+    hosts = {names[0]: lab.host(names[0], "192.0.2.1"), names[1]: lab.host(names[1], "192.0.2.2")}
+    master = names[0] if cut != names[0] else names[1]
+    backup = names[1] if master == names[0] else names[0]
+    pm = lab.ucarp(hosts[master], 1, "s3cret", LAB_VIP)
+    if pm.wait_for("BACKUP", 3) is None:
+        raise RuntimeError(pm.text())
+    time.sleep(0.3)
+    pb = lab.ucarp(hosts[backup], 1, "s3cret", LAB_VIP, advskew=100)
+    up = pm.wait_for("MASTER", 6)
+    assert up is not None, pm.text()
+    out = {"master": master, "backup": backup, "addr": {n: h.addr for n, h in hosts.items()},
+           "peers": {master: pm, backup: pb}, "hosts": hosts}
+    time.sleep(max(0.0, up + 4 - time.time()))
+    if cut is not None:
+        lab.multicast_flood_off(hosts[cut])
+        out["cut_at"] = time.time()
+        took = pb.wait_for("MASTER", 8)
+        assert took is not None, pb.text()
+        time.sleep(max(0.0, took + 5 - time.time()))
+        lab.multicast_flood_on(hosts[cut])
+        out["healed_at"] = time.time()
+        pb.wait_for("BACKUP", 4, since=out["healed_at"])
+        time.sleep(2)
+    else:
+        time.sleep(8)
+    return out
+
+
+def _assert_one_way(doc: dict, run: dict, cut: str) -> None:
+    loss = [f for f in doc["findings"] if f["kind"] == "one-way-loss"]
+    assert len(loss) == 1, doc["findings"]
+    f = loss[0]
+    sender = run["master"]
+    assert f["vantage"] == cut and f["members"] == [run["addr"][sender]]
+    assert f"one-way loss from {sender} to {cut}" in f["detail"]
+    # The first advert that went missing left within a second (advbase 1) after the rule went in.
+    assert run["cut_at"] - 0.05 <= f["time"] <= run["cut_at"] + 1.05, (f["time"], run["cut_at"])
+    assert "looped-advert" not in kinds(doc)
+    split = [x for x in doc["findings"] if x["kind"] == "split-brain"]
+    assert split and f"one-way loss from {sender} to {cut}" in split[0]["detail"]
+
+
+@pytest.fixture
+def lab_ready():
+    from lab import require_lab
+
+    require_lab()
+
+
+@pytest.mark.parametrize("cut", ["fw2", "fw1"])
+def test_lab_one_way_loss_from_the_nodes_captures(tmp_path, lab_ready, cut):
+    """tcpdump inside each node's namespace; the bridge stops flooding multicast to `cut`, the backup:
+    the report names the direction and when it began, from the two captures."""
+    from lab import Lab
+
+    with Lab() as lab:
+        lab.host  # (hosts are made by _pair_in_lab)
+        captures = {}
+        run_ = None
+        orig_host = lab.host
+
+        def host(name, addr, mac=None):
+            h = orig_host(name, addr, mac)
+            captures[name] = lab.capture(tmp_path / f"{name}.pcap", on=h, filter=LAB_FILTER)
+            return h
+
+        lab.host = host
+        run_ = _pair_in_lab(lab, cut)
+        for c in captures.values():
+            c.stop()
+    doc = document(f"fw1={tmp_path / 'fw1.pcap'}", f"fw2={tmp_path / 'fw2.pcap'}", "-p", "s3cret")
+    _assert_one_way(doc, run_, cut)
+    assert all(len(p["seen_at"]) == 2 for p in doc["packets"][:3])  # before the cut: one packet, two points
+
+
+def test_lab_both_directions_healthy_no_one_way_loss(tmp_path, lab_ready):
+    from lab import Lab
+
+    with Lab() as lab:
+        captures = []
+        orig_host = lab.host
+
+        def host(name, addr, mac=None):
+            h = orig_host(name, addr, mac)
+            captures.append(lab.capture(tmp_path / f"{name}.pcap", on=h, filter=LAB_FILTER))
+            return h
+
+        lab.host = host
+        _pair_in_lab(lab, None)
+        for c in captures:
+            c.stop()
+    doc = document(f"fw1={tmp_path / 'fw1.pcap'}", f"fw2={tmp_path / 'fw2.pcap'}", "-p", "s3cret")
+    assert "one-way-loss" not in kinds(doc) and "looped-advert" not in kinds(doc)
+    carp = [p for p in doc["packets"] if p["proto"] == "carp"]
+    assert carp and all(p["seen_at"] == ["fw1", "fw2"] for p in carp)
+
+
+def test_lab_one_way_loss_live_from_tcpdump_pipes(tmp_path, lab_ready):
+    """live --from: tcpdump -U -w - inside each node's namespace, read as it arrives."""
+    from lab import Lab
+
+    with Lab() as lab:
+        netns = {n: f"{lab.run_id}-{n}" for n in ("fw1", "fw2")}
+        orig_host = lab.host
+        lab.host = lambda name, addr, mac=None: orig_host(name, addr, mac)
+        args = [sys.executable, "-m", "carpscope", "live", "-q", "-T", "json", "-p", "s3cret", "--duration", "40"]
+        for name in ("fw1", "fw2"):
+            args += ["--from", f"{name}=ip netns exec {netns[name]} tcpdump -U -n -s 0 -i eth0 -w - "
+                               f"'{LAB_FILTER}' 2>/dev/null"]
+        watcher = None
+
+        def host(name, addr, mac=None):
+            nonlocal watcher
+            h = orig_host(name, addr, mac)
+            if name == "fw2":
+                watcher = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
+                time.sleep(2.0)  # both tcpdumps listening
+            return h
+
+        lab.host = host
+        run_ = _pair_in_lab(lab, "fw2")
+        watcher.send_signal(2)  # SIGINT: the report now
+        out, err = watcher.communicate(timeout=30)
+    assert watcher.returncode in (0, 1), err
+    _assert_one_way(json.loads(out), run_, "fw2")

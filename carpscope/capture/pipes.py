@@ -28,7 +28,9 @@ from carpscope.errors import LiveCaptureError
 from carpscope.model import Frame, Tick
 from carpscope.wire import linklayer
 
-LAG = 0.5  # seconds a frame may take through a pipe (tcpdump -U, ssh) after its stamp
+# Seconds a frame may take through a pipe after its stamp: without --immediate-mode,
+# Linux tcpdump hands frames over in blocks, up to its 1 s buffer timeout late; then ssh.
+LAG = 1.5
 _SNAP_MAX = 262144 * 4  # a record longer than this is a broken stream, not a frame
 _MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
