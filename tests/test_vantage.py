@@ -165,7 +165,7 @@ def _pair_in_lab(lab, cut: str | None, names=("fw1", "fw2")) -> dict:
         lab.multicast_flood_on(hosts[cut])
         out["healed_at"] = time.time()
         pb.wait_for("BACKUP", 4, since=out["healed_at"])
-        time.sleep(2)
+        time.sleep(5)  # the split brain ends once the other node stays silent for master-down
     else:
         time.sleep(8)
     return out
@@ -268,3 +268,43 @@ def test_lab_one_way_loss_live_from_tcpdump_pipes(tmp_path, lab_ready):
         out, err = watcher.communicate(timeout=30)
     assert watcher.returncode in (0, 1), err
     _assert_one_way(json.loads(out), run_, "fw2")
+
+
+def record(outdir: Path) -> None:
+    """Record captures/oneway-fw1.pcap and oneway-fw2.pcap: the lab run of
+    test_lab_one_way_loss_from_the_nodes_captures with the bridge cutting multicast to fw2.
+    Usage: sudo python3 tests/test_vantage.py OUTDIR; prints what the peers logged."""
+    from lab import Lab
+
+    captures = {}
+    with Lab() as lab:
+        orig_host = lab.host
+
+        def host(name, addr, mac=None):
+            h = orig_host(name, addr, mac)
+            captures[name] = lab.capture(outdir / f"oneway-{name}.pcap", on=h, filter=LAB_FILTER)
+            return h
+
+        lab.host = host
+        run_ = _pair_in_lab(lab, "fw2")
+        for c in captures.values():
+            c.stop()
+        first = _first_frame(outdir / "oneway-fw1.pcap")
+        print(f"bridge stops flooding multicast to fw2 at +{run_['cut_at'] - first:.1f} s, "
+              f"restored at +{run_['healed_at'] - first:.1f} s")
+        for name, peer in run_["peers"].items():
+            for t, state in peer.transitions():
+                print(f"{name}: +{t - first:.1f} s {state}")
+
+
+def _first_frame(path: Path) -> float:
+    import struct
+
+    with path.open("rb") as f:
+        f.read(24)
+        sec, usec = struct.unpack("<II", f.read(8))
+    return sec + usec / 1e6
+
+
+if __name__ == "__main__":
+    record(Path(sys.argv[1]).resolve())
