@@ -26,6 +26,7 @@ class MultiPoint:
         self.reach = Reach([p for p in points if p is not None])
         self.multi = len([p for p in points if p is not None]) > 1
         self._stamps: dict[int, tuple] = {}
+        self.fed: list[Frame] = []  # the frames the last call fed to the pipeline that gave a record
         if self.multi:
             pipeline.lean = False  # every advert's record: reach counts where each was seen
 
@@ -34,12 +35,14 @@ class MultiPoint:
 
     def feed(self, frame: Frame) -> list:
         point = frame[5] if len(frame) > 5 else None
+        self.fed = []
         out = []
         for ready in self.merger.push(frame, point):
             out += self._one(ready)
         return out
 
     def advance(self, now: float) -> list:
+        self.fed = []
         out = []
         for ready in self.merger.push_time(now):
             out += self._one(ready)
@@ -51,10 +54,16 @@ class MultiPoint:
         ours, theirs = self.merger.next_release(), self.pipeline.next_deadline()
         return theirs if ours is None else ours if theirs is None else min(ours, theirs)
 
-    def finish(self) -> list:
+    def flush(self) -> list:
+        """The end of the frames: those still waiting for their copies go through (see `fed`)."""
+        self.fed = []
         out = []
         for ready in self.merger.flush():
             out += self._one(ready)
+        return out
+
+    def finish(self) -> list:
+        out = self.flush()
         out += self.pipeline.finish()
         self._explain_all()
         return out
@@ -68,7 +77,10 @@ class MultiPoint:
         if self.multi:
             for point in frame.seen_at:
                 out += self._found(self.reach.saw(point, frame.time))
+        records = self.pipeline.records
         happened = self.pipeline.feed(frame)
+        if self.pipeline.records != records:
+            self.fed.append(frame)  # -w saves it (shell._steps)
         for i, item in enumerate(happened):
             if isinstance(item, (CarpAdvert, VrrpAdvert)):
                 stamp = self._stamps.pop(item.frame, None)

@@ -137,6 +137,8 @@ class JsonLinesSink:
                 self._line({"type": "finding", **jsonout.finding(first, count)})
         for group in jsonout.groups(snapshot):
             self._line({"type": "group", **group})
+        for point in jsonout.vantages(summary) if summary.points else ():
+            self._line({"type": "vantage", **point})
 
 
 class JsonDocumentSink:

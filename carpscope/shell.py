@@ -110,6 +110,15 @@ def run(stream, pipeline, sink, writer, count: int | None, on_step=None) -> str 
                     emit(thing)
         else:
             write_error = _steps(stream, pipeline, emit, writer, count, on_step)
+        if hasattr(pipeline, "flush"):  # frames still waiting for copies (vantage.Merger), before -w closes
+            for thing in pipeline.flush():
+                emit(thing)
+            if writer is not None and write_error is None:
+                try:
+                    for frame in pipeline.fed:
+                        writer.write(frame)
+                except CaptureError as err:
+                    write_error = str(err)
     finally:
         if writer is not None:
             try:
@@ -124,17 +133,21 @@ def run(stream, pipeline, sink, writer, count: int | None, on_step=None) -> str 
 def _steps(stream, pipeline, emit, writer, count: int | None, on_step) -> str | None:
     """run() with ticks, -w, -c or a step callback (live's dashboard and stop conditions)."""
     write_error = None
+    released = hasattr(pipeline, "fed")  # behind a vantage.Merger: the frames it fed, copies folded
     for item in stream:
         if isinstance(item, Tick):
             happened = pipeline.advance(item.now)
+            saved = pipeline.fed if released else ()
         else:
             records = pipeline.records
             happened = pipeline.feed(item)
-            if writer is not None and pipeline.records != records and write_error is None:
-                try:
-                    writer.write(item)
-                except CaptureError as err:
-                    write_error = str(err)
+            saved = pipeline.fed if released else (item,) if pipeline.records != records else ()
+        if writer is not None and saved and write_error is None:
+            try:
+                for frame in saved:
+                    writer.write(frame)
+            except CaptureError as err:
+                write_error = str(err)
         for thing in happened:
             emit(thing)
         if on_step is not None and on_step(item):
