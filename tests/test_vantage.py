@@ -133,6 +133,50 @@ def test_plain_files_are_named_after_their_file_and_equals_signs_need_a_slash(tm
     assert result.returncode == 2 and "named twice" in result.stderr and "Traceback" not in result.stderr
 
 
+SLOW = """import sys, time
+f = open(sys.argv[1], "rb"); out = sys.stdout.buffer
+out.write(f.read(24)); out.flush()
+while True:
+    h = f.read(16)
+    if len(h) < 16: break
+    out.write(h + f.read(int.from_bytes(h[8:12], "little"))); out.flush(); time.sleep(0.01)
+"""
+
+
+def test_live_reads_a_pcap_stream_on_stdin(tmp_path):
+    """`tcpdump -U -w - | carpscope live -`: the same packets as `read` of the file."""
+    a, _ = pair(tmp_path, lose=None)
+    with a.open("rb") as stdin:
+        doc = json.loads(carpscope("live", "-", "-T", "json", *VIPS, stdin=stdin).stdout)
+    assert len(doc["packets"]) == 31 and "looped-advert" not in kinds(doc)
+
+
+def test_live_from_commands_one_dies_the_others_go_on(tmp_path):
+    """--from: two streams fed frame by frame and one command that fails at once: its stderr is said
+    on one line, a capture-lost finding names it, and the one-way loss is still found."""
+    a, b = pair(tmp_path)
+    slow = tmp_path / "slow.py"
+    slow.write_text(SLOW)
+    result = carpscope("live", "-T", "json", *VIPS,
+                       "--from", f"fw1={sys.executable} {slow} {a}", "--from", f"fw2={sys.executable} {slow} {b}",
+                       "--from", "fw3=echo 'ssh: connect to host fw3 port 22: No route to host' >&2; exit 255")
+    assert "fw3 (" in result.stderr and "exited with status 255: ssh: connect to host fw3" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    doc = json.loads(result.stdout)
+    lost = [f for f in doc["findings"] if f["kind"] == "capture-lost"]
+    assert lost and lost[0]["vantage"] == "fw3"
+    f = next(f for f in doc["findings"] if f["kind"] == "one-way-loss")
+    assert f["vantage"] == "fw2" and "one-way loss from fw1 to fw2" in f["detail"]
+
+
+def test_live_stream_options_are_checked(tmp_path):
+    for args, words in ((["--from", "nocommand"], "NAME=COMMAND"), (["eth0", "--from", "a=true"], "not both"),
+                        (["-", "-w", str(tmp_path / "x.pcap")], "-w")):
+        result = subprocess.run([sys.executable, "-m", "carpscope", "live", *args], capture_output=True, env=ENV,
+                                text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+
+
 # -- the lab: ucarp in namespaces, tcpdump inside each node, a bridge that drops one way ----------
 
 LAB_FILTER = "ip proto 112 or arp"
