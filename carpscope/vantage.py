@@ -137,6 +137,9 @@ class Merger:
         apart = frame.time - seen.time
         if point in seen.points:
             # The same point: another interface of the host (live any, a bridge), or a real loop.
+            # Only a Linux `any` capture (cooked) sees a frame on several interfaces.
+            if frame.linktype not in COOKED:
+                return False
             ifindex = interface(frame)
             if ifindex is not None and seen.ifindex is not None and ifindex == seen.ifindex:
                 return False
