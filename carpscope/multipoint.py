@@ -20,12 +20,13 @@ _CAUSE = " master-down time: "
 class MultiPoint:
     """A Pipeline fed through a Merger; one-way loss from a Reach."""
 
-    def __init__(self, pipeline, merger: Merger, points: list[str]):
+    def __init__(self, pipeline, merger: Merger, points: list[str], named: bool = True):
         self.pipeline = pipeline
         self.merger = merger
         self.reach = Reach([p for p in points if p is not None])
         self.multi = len([p for p in points if p is not None]) > 1
         self._stamps: dict[int, tuple] = {}
+        self.named = named  # False: plain files, shown as points only once they share a frame
         self.fed: list[Frame] = []  # the frames the last call fed to the pipeline that gave a record
         if self.multi:
             pipeline.lean = False  # every advert's record: reach counts where each was seen
@@ -140,6 +141,8 @@ class MultiPoint:
         """The pipeline's summary with the points, their clock offsets and who heard whom."""
         import dataclasses
 
+        if not self.named and not self.merger.folded:  # rotated files of one capture: no points to show
+            return self.pipeline.summary()
         shown = self.merger.offsets.shown()
         points = tuple((p, *shown.get(p, (0.0, 0))) for p in self.reach.points)
         return dataclasses.replace(self.pipeline.summary(), points=points,

@@ -204,8 +204,21 @@ def at_points(pipeline, sources, points: list, named: bool = True):
         if sources[0].linktype not in COOKED:
             return pipeline, None
         return MultiPoint(pipeline, Merger(None, learn=False), []), None
-    offsets = estimate(capture_files.samples(sources, points), points[0]) if named else None
-    return MultiPoint(pipeline, Merger(points[0], learn=False, offsets=offsets), points), points
+    offsets = estimate(capture_files.samples(sources, points), points[0])
+    if not named:
+        _clock_hint(offsets.shown(), points[0])
+        offsets = None
+    return MultiPoint(pipeline, Merger(points[0], learn=False, offsets=offsets), points, named), points
+
+
+def _clock_hint(shown: dict, reference: str) -> None:
+    """Plain files share one clock; when their shared frames say otherwise, tell how to align them."""
+    from carpscope.vantage import WINDOW
+
+    for point, (offset, shared) in shown.items():
+        if abs(offset) > WINDOW and shared >= 3:
+            say(f"note: {point} shares {shared} frames with {reference} {offset:+.3f}s apart: if they were "
+                f"captured at two points, name them (NAME=FILE) to align their clocks")
 
 
 def read_files(sources, named, pipeline, sink, writer, write_path: str | None, count: int | None,
