@@ -133,6 +133,29 @@ def test_plain_files_are_named_after_their_file_and_equals_signs_need_a_slash(tm
     assert result.returncode == 2 and "named twice" in result.stderr and "Traceback" not in result.stderr
 
 
+
+def test_captures_of_different_spans_are_no_loss(tmp_path):
+    """fw2's capture starts 4 s late and ends 8 s early: what it could not see is not a loss."""
+    at_a, at_b = stacks.at_two_points(lose=None)
+    at_b = [(t, d) for t, d in at_b if stacks.T0 + 4 <= t <= stacks.T0 + 15]
+    a = stacks.write_pcap(tmp_path / "a.pcap", at_a)
+    b = stacks.write_pcap(tmp_path / "b.pcap", at_b)
+    doc = document(f"fw1={a}", f"fw2={b}", *VIPS)
+    assert "one-way-loss" not in kinds(doc) and "looped-advert" not in kinds(doc)
+    assert len(doc["packets"]) == 31
+
+
+def test_a_single_ethernet_file_keeps_the_fast_path(tmp_path):
+    """The common read is not wrapped: no merger, no vantage fields, the pipeline as it was."""
+    from carpscope import shell
+    from carpscope.capture import files
+
+    a, _ = pair(tmp_path, lose=None)
+    sources = files.open_sources([str(a)], None)
+    sentinel = object()
+    assert shell.at_points(sentinel, sources, [None], False) == (sentinel, None)
+    assert "vantage" not in document(str(a), *VIPS)["packets"][0]
+
 SLOW = """import sys, time
 f = open(sys.argv[1], "rb"); out = sys.stdout.buffer
 out.write(f.read(24)); out.flush()
