@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from carpscope import findings as kinds
 from carpscope.election.reach import Reach
-from carpscope.model import AddressClaim, CarpAdvert, Copier, Finding, Frame, Severity, VrrpAdvert
+from carpscope.model import (
+    AddressClaim,
+    CarpAdvert,
+    Copier,
+    Finding,
+    Frame,
+    Severity,
+    VrrpAdvert,
+)
 from carpscope.vantage import Merger
 
 _STAMP = {cls: Copier(cls, ("vantage", "seen_at")) for cls in (CarpAdvert, VrrpAdvert)}

@@ -81,7 +81,7 @@ class Offsets:
 
 
 class _Seen:
-    __slots__ = ("time", "key", "frame", "points", "ifindex", "raw")
+    __slots__ = ("frame", "ifindex", "key", "points", "raw", "time")
 
     def __init__(self, time, key, frame, point, ifindex, raw):
         self.time, self.key, self.frame, self.ifindex, self.raw = time, key, frame, ifindex, raw

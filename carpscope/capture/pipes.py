@@ -95,7 +95,8 @@ def spawn(name: str, command: str) -> Pipe:
     """Run `command` (through the shell) with its standard output a pipe; LiveCaptureError if it cannot start."""
     import tempfile
 
-    errors = tempfile.TemporaryFile()  # a file, not a pipe: a chatty command never blocks on it
+    # A file, not a pipe: a chatty command never blocks on it. Open until the command ends (_end).
+    errors = tempfile.TemporaryFile()  # noqa: SIM115
     try:
         process = subprocess.Popen(command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=errors, start_new_session=True)
