@@ -203,6 +203,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
     from carpscope.capture import files as capture_files
     from carpscope.capture.writer import PcapWriter
 
+    files, points, named = vantage_points(files)
     if write_path:
         refuse_overwriting_inputs(write_path, files, pass_file)
     if html_path:
@@ -213,6 +214,7 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
         sources = capture_files.open_sources([path for path, _ in names], bpf)
     except CarpscopeError as err:
         raise type(err)(_named(str(err), names)) from None
+    pipeline, points = shell.at_points(pipeline, sources, points, named)
     if any(s.streaming for s in sources):
         # a pipe in, each frame's line out as it arrives
         getattr(sys.stdout, "reconfigure", lambda **_: None)(line_buffering=True)
@@ -221,7 +223,49 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
     html = HtmlReport.open(html_path, files) if html_path else None
     sink = make_sink(fmt, verbose, quiet, color)
     return shell.read_files(sources, lambda message: _named(message, names), pipeline, sink, writer, write_path,
-                            count, fail_on, quiet, html)
+                            count, fail_on, quiet, html, points)
+
+
+_CAPTURE_SUFFIXES = (".gz", ".pcapng", ".pcap", ".cap", ".dmp")
+
+
+def vantage_points(args) -> tuple[list[str], list[str | None], bool]:
+    """NAME=FILE arguments: (the files, the vantage point of each, whether any was named).
+
+    A plain FILE is named after its file name (without a capture suffix); a file whose
+    name holds '=' is given with a '/' before it ('./a=b.pcap'). Names must differ.
+    """
+    files, points, explicit = [], [], []
+    for arg in args:
+        name, eq, path = arg.partition("=")
+        explicit.append(bool(eq and name and "/" not in name and path))
+        if explicit[-1]:
+            files.append(path)
+            points.append(name)
+        else:
+            files.append(arg)
+            base = os.path.basename(arg.rstrip("/")) or arg
+            for suffix in _CAPTURE_SUFFIXES:
+                if base.endswith(suffix) and len(base) > len(suffix):
+                    base = base[: -len(suffix)]
+            points.append("stdin" if arg == "-" else base)
+    if not any(explicit) and len(files) == 1:
+        return files, [None], False
+    given = [p for p, e in zip(points, explicit) if e]
+    twice = next((p for p in given if given.count(p) > 1), None)
+    if twice is not None:
+        raise UsageError(f"{twice}=: the vantage point {twice} is named twice")
+    seen = set(given)
+    for i, point in enumerate(points):
+        if explicit[i]:
+            continue
+        if point in seen:
+            n = 2
+            while f"{point}#{n}" in seen:
+                n += 1
+            points[i] = point = f"{point}#{n}"
+        seen.add(point)
+    return files, points, any(explicit)
 
 
 def _openable(files) -> list[tuple[str, str]]:
@@ -351,11 +395,15 @@ class HtmlReport:
               help="Stop after this many seconds and print the report.")
 @click.option("--metrics", "metrics", metavar="[ADDR:]PORT",
               help="Serve Prometheus metrics over HTTP on this port (all addresses unless ADDR is given).")
+@click.option("--from", "commands", multiple=True, metavar="NAME=COMMAND",
+              help="Run COMMAND (a pcap stream on its output, e.g. ssh fw1 tcpdump -U -w -) as vantage point NAME "
+                   "(repeatable).")
 @shared_options
 @_guard
-def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path, html_path,
-         quiet, verbose, fmt, fail_on, decode_as, timing, color):
-    """Watch a live interface: a dashboard on a terminal, streamed output otherwise.
+def live(iface, list_interfaces, duration, metrics, commands, passphrases, pass_file, vips, bpf, count, write_path,
+         html_path, quiet, verbose, fmt, fail_on, decode_as, timing, color):
+    """Watch a live interface, or pcap streams ('-' for stdin, --from commands): a dashboard on a
+    terminal, streamed output otherwise.
 
     Ctrl-C or the end of --duration stops the capture and prints the report.
     """
@@ -369,8 +417,11 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
         for number, name in enumerate(capture_live.interfaces(), 1):
             click.echo(f"{number}.{escape(name)}")
         return
-    if not iface:
-        raise UsageError("live needs an interface (carpscope live --list shows them)")
+    if not iface and not commands:
+        raise UsageError("live needs an interface (carpscope live --list shows them), '-' or --from")
+    if commands or iface == "-":
+        return _live_pipes(iface, commands, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path,
+                           html_path, quiet, verbose, fmt, fail_on, decode_as, timing, color)
     if duration is not None and not (0 < duration <= MAX_DURATION):  # also refuses nan and inf
         raise UsageError(f"--duration {duration}: give a number of seconds above 0 and at most {MAX_DURATION}"
                          " (a year)")
@@ -389,6 +440,7 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
     lean = (quiet or use_dashboard) and not metrics
     pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=lean)
     reader = capture_live.open_live(iface, bpf)
+    pipeline = _any_once(pipeline, reader.datalink())
     writer = PcapWriter.open(write_path, reader.datalink()) if write_path else None
     html = HtmlReport.open(html_path, [f"live capture on {iface}"]) if html_path else None
     server = _metrics_server(metrics, iface, reader)  # before the sink: a taken port fails before any output
@@ -396,6 +448,72 @@ def live(iface, list_interfaces, duration, metrics, passphrases, pass_file, vips
     dashboard_color = wants_color(color, stdout) if use_dashboard else None
     return shell.watch(reader, iface, pipeline, sink, writer, stdout, count, duration, fail_on, dashboard_color,
                        html, server)
+
+
+def _any_once(pipeline, linktype: int):
+    """Linux `any` (SLL, SLL2) sees a bridged frame on every interface it crosses: one packet each."""
+    from carpscope.vantage import COOKED, Merger
+
+    if linktype not in COOKED:
+        return pipeline
+    from carpscope.multipoint import MultiPoint
+
+    return MultiPoint(pipeline, Merger(None, learn=False), [])
+
+
+def from_commands(iface: str | None, commands) -> list[tuple[str | None, str | None]]:
+    """(vantage point, command) per pcap stream: '-' is standard input, --from NAME=COMMAND runs one."""
+    if iface not in (None, "-"):
+        raise UsageError(f"{iface}: give an interface, or pcap streams ('-', --from), not both")
+    streams: list[tuple[str | None, str | None]] = []
+    for spec in commands:
+        name, eq, command = spec.partition("=")
+        if not (eq and name and command.strip()) or "/" in name:
+            raise UsageError(f"--from {spec}: give NAME=COMMAND (the command writes pcap: tcpdump -U -w -)")
+        if any(name == n for n, _ in streams):
+            raise UsageError(f"--from {name}=: the vantage point {name} is named twice")
+        streams.append((name, command))
+    if iface == "-":
+        streams.insert(0, ("stdin" if streams else None, None))
+    return streams
+
+
+def _live_pipes(iface, commands, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path, html_path,
+                quiet, verbose, fmt, fail_on, decode_as, timing, color):
+    """live from pcap streams (capture/pipes.py): stdin and --from commands, one vantage point each."""
+    from carpscope import shell
+    from carpscope.capture import pipes as capture_pipes
+    from carpscope.multipoint import MultiPoint
+    from carpscope.vantage import Merger
+
+    streams = from_commands(iface, commands)
+    for option, value in (("-f", bpf), ("-w", write_path), ("--metrics", metrics)):
+        if value:
+            raise UsageError(f"{option}: not with pcap streams ('-', --from); filter and save in the command")
+    if duration is not None and not (0 < duration <= MAX_DURATION):
+        raise UsageError(f"--duration {duration}: give a number of seconds above 0 and at most {MAX_DURATION}"
+                         " (a year)")
+    if html_path:
+        HtmlReport.refuse(html_path, (), pass_file, None)
+    stdout = _Unbroken(click.get_text_stream("stdout"))
+    use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
+    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=quiet or use_dashboard)
+    points = [name for name, _ in streams]
+    merger = Merger(points[0], learn=len(points) > 1, delay=capture_pipes.LAG)
+    pipeline = MultiPoint(pipeline, merger, points)
+    pipes = []
+    try:
+        for name, command in streams:
+            pipes.append(capture_pipes.stdin(name) if command is None else capture_pipes.spawn(name, command))
+    except CarpscopeError:
+        capture_pipes.close(pipes)
+        raise
+    label = " ".join(p.label for p in pipes)
+    html = HtmlReport.open(html_path, [f"live capture from {label}"]) if html_path else None
+    sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
+    dashboard_color = wants_color(color, stdout) if use_dashboard else None
+    return shell.watch(None, label, pipeline, sink, None, stdout, count, duration, fail_on, dashboard_color,
+                       html, None, pipes)
 
 
 def _metrics_server(spec: str | None, iface: str, reader):

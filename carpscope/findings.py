@@ -50,6 +50,9 @@ VIPS_UNKNOWN = "vips-unknown"
 GUI_PASSPHRASE = "gui-passphrase"
 LIMIT_REACHED = "limit-reached"  # a cap on memory was reached (issue 20)
 
+# Captures from several vantage points (election/reach.py, issue 15).
+ONE_WAY_LOSS = "one-way-loss"  # critical when it explains a split brain
+
 SEVERITY = MappingProxyType({
     BAD_TTL: Severity.WARNING,
     BAD_CHECKSUM: Severity.WARNING,
@@ -80,4 +83,5 @@ SEVERITY = MappingProxyType({
     VIPS_UNKNOWN: Severity.INFO,
     GUI_PASSPHRASE: Severity.INFO,
     LIMIT_REACHED: Severity.WARNING,
+    ONE_WAY_LOSS: Severity.WARNING,
 })

@@ -43,6 +43,7 @@ class Finding:
     family: int | None = None  # with proto, id and vlan: the group (vhid 1 on two VLANs is two)
     vlan: tuple[int, ...] = ()
     members: tuple[str, ...] = ()  # the members' addresses it is about (JSON schema 2)
+    vantage: str | None = None  # two captures or more: the point it concerns (issue 15)
 
 
 class Frame(NamedTuple):
@@ -57,6 +58,8 @@ class Frame(NamedTuple):
     linktype: int
     data: bytes
     wirelen: int
+    vantage: str | None = None  # where it was captured, when captures are named (issue 15)
+    seen_at: tuple[str, ...] = ()  # every point that captured this frame, the first one first
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,8 @@ class Advert:
     findings: tuple[Finding, ...] = ()
     ah_spi: int | None = None  # behind an IPv4 AH header (keepalived auth_type AH, docs/protocol.md §9.6)
     ah_seq: int | None = None
+    vantage: str | None = None  # named captures (issue 15): where it was captured first ...
+    seen_at: tuple[str, ...] = ()  # ... and every point that captured it
 
     @property
     def ok(self) -> bool:

@@ -79,6 +79,9 @@ class TextSink:
         findings = list(summary.findings)
         styled = report.report_lines(snapshot, summary.events, findings, summary.first_time, summary.last_time,
                                      self.width, blocks=self.console is not None)
+        if summary.points:  # named captures: after the header, their clocks and who heard whom
+            at = styled.index([]) if [] in styled else len(styled)
+            styled[at:at] = [[]] + report.vantage_lines(summary.points, summary.hearing, self.width)
         if self.console is None:
             if not self.quiet:
                 self.out.write("\n")
@@ -134,6 +137,8 @@ class JsonLinesSink:
                 self._line({"type": "finding", **jsonout.finding(first, count)})
         for group in jsonout.groups(snapshot):
             self._line({"type": "group", **group})
+        for point in jsonout.vantages(summary) if summary.points else ():
+            self._line({"type": "vantage", **point})
 
 
 class JsonDocumentSink:
@@ -157,8 +162,9 @@ class JsonDocumentSink:
         events = [jsonout.event(e) for e in summary.events]
         findings = [jsonout.finding(first, count) for first, count in summary.findings]
         groups = jsonout.groups(snapshot)
+        points = ',\n"vantages":' + _dumps_list(jsonout.vantages(summary)) if summary.points else ""
         self.out.write(("" if self.quiet else "\n],\n") + '"groups":' + _dumps_list(groups) + ',\n"events":'
-                       + _dumps_list(events) + ',\n"findings":' + _dumps_list(findings) + "}\n")
+                       + _dumps_list(events) + ',\n"findings":' + _dumps_list(findings) + points + "}\n")
         self.out.flush()
 
 

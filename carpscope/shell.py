@@ -110,6 +110,15 @@ def run(stream, pipeline, sink, writer, count: int | None, on_step=None) -> str 
                     emit(thing)
         else:
             write_error = _steps(stream, pipeline, emit, writer, count, on_step)
+        if hasattr(pipeline, "flush"):  # frames still waiting for copies (vantage.Merger), before -w closes
+            for thing in pipeline.flush():
+                emit(thing)
+            if writer is not None and write_error is None:
+                try:
+                    for frame in pipeline.fed:
+                        writer.write(frame)
+                except CaptureError as err:
+                    write_error = str(err)
     finally:
         if writer is not None:
             try:
@@ -124,17 +133,21 @@ def run(stream, pipeline, sink, writer, count: int | None, on_step=None) -> str 
 def _steps(stream, pipeline, emit, writer, count: int | None, on_step) -> str | None:
     """run() with ticks, -w, -c or a step callback (live's dashboard and stop conditions)."""
     write_error = None
+    released = hasattr(pipeline, "fed")  # behind a vantage.Merger: the frames it fed, copies folded
     for item in stream:
         if isinstance(item, Tick):
             happened = pipeline.advance(item.now)
+            saved = pipeline.fed if released else ()
         else:
             records = pipeline.records
             happened = pipeline.feed(item)
-            if writer is not None and pipeline.records != records and write_error is None:
-                try:
-                    writer.write(item)
-                except CaptureError as err:
-                    write_error = str(err)
+            saved = pipeline.fed if released else (item,) if pipeline.records != records else ()
+        if writer is not None and saved and write_error is None:
+            try:
+                for frame in saved:
+                    writer.write(frame)
+            except CaptureError as err:
+                write_error = str(err)
         for thing in happened:
             emit(thing)
         if on_step is not None and on_step(item):
@@ -175,14 +188,47 @@ def conclude(pipeline, sink, fail_on: str, damage: str | None = None, damage_cod
 # -- read --------------------------------------------------------------------------
 
 
+def at_points(pipeline, sources, points: list, named: bool = True):
+    """The pipeline for these captures: behind a vantage.Merger when they are several or taken
+    on Linux `any` (each frame on several interfaces); else as it is (the fast read).
+
+    Named captures (NAME=FILE) come from several points: their clock offsets are
+    estimated from the frames they share. Plain files are taken to share one clock
+    (most often they are the rotated files of one capture). Returns (pipeline,
+    points for capture/files.frames or None)."""
+    from carpscope.capture import files as capture_files
+    from carpscope.multipoint import MultiPoint
+    from carpscope.vantage import COOKED, Merger, estimate
+
+    if points == [None]:
+        if sources[0].linktype not in COOKED:
+            return pipeline, None
+        return MultiPoint(pipeline, Merger(None, learn=False), []), None
+    offsets = estimate(capture_files.samples(sources, points), points[0])
+    if not named:
+        _clock_hint(offsets.shown(), points[0])
+        offsets = None
+    return MultiPoint(pipeline, Merger(points[0], learn=False, offsets=offsets), points, named), points
+
+
+def _clock_hint(shown: dict, reference: str) -> None:
+    """Plain files share one clock; when their shared frames say otherwise, tell how to align them."""
+    from carpscope.vantage import WINDOW
+
+    for point, (offset, shared) in shown.items():
+        if abs(offset) > WINDOW and shared >= 3:
+            say(f"note: {point} shares {shared} frames with {reference} {offset:+.3f}s apart: if they were "
+                f"captured at two points, name them (NAME=FILE) to align their clocks")
+
+
 def read_files(sources, named, pipeline, sink, writer, write_path: str | None, count: int | None,
-               fail_on: str, quiet: bool, html=None) -> int:
+               fail_on: str, quiet: bool, html=None, points: list | None = None) -> int:
     """Analyse opened capture files; `named` gives a message the user's spelling of file names."""
     from carpscope.capture import files as capture_files
 
     try:
         with _progress(sources, quiet):
-            write_error = run(capture_files.frames(sources), pipeline, sink, writer, count)
+            write_error = run(capture_files.frames(sources, points), pipeline, sink, writer, count)
     except KeyboardInterrupt:
         # Interrupted: still report what was read, then exit 130 (docs/design.md).
         summary, snapshot = pipeline.summary(), pipeline.tracker.snapshot()
@@ -235,11 +281,12 @@ def _progress(sources, quiet: bool):
 
 
 def watch(reader, iface: str, pipeline, sink, writer, stdout, count: int | None, duration: float | None,
-          fail_on: str, dashboard_color: bool | None, html=None, server=None) -> int:
+          fail_on: str, dashboard_color: bool | None, html=None, server=None, pipes=None) -> int:
     """Watch a live interface until -c, --duration, a signal or a lost interface; the exit status.
 
     dashboard_color: None streams the sink's output; else a dashboard (coloured or
-    not) is drawn and the report follows it.
+    not) is drawn and the report follows it. `pipes`: pcap streams (stdin, --from
+    commands, capture/pipes.py) instead of the interface.
     """
     from carpscope.capture import live as capture_live
 
@@ -268,13 +315,20 @@ def watch(reader, iface: str, pipeline, sink, writer, stdout, count: int | None,
         try:
             if dashboard is not None:
                 dashboard.start(time.time())
-            frames = capture_live.stream(reader, iface, wait=stopping.wait, timeout=sleep)
+            if pipes is None:
+                frames = capture_live.stream(reader, iface, wait=stopping.wait, timeout=sleep)
+            else:
+                frames = _from_pipes(pipes, pipeline, stopping.wait, sleep)
             write_error = run(frames, pipeline, sink, writer, count, step)
         except LiveCaptureError as err:  # the interface went away: report what came before
             lost = str(err)
             for thing in pipeline.finish():
                 sink.emit(thing)
         finally:
+            if pipes is not None:
+                from carpscope.capture import pipes as capture_pipes
+
+                capture_pipes.close(pipes)
             if dashboard is not None:
                 dashboard.stop()
             if server is not None:
@@ -282,6 +336,27 @@ def watch(reader, iface: str, pipeline, sink, writer, stdout, count: int | None,
     if dashboard is not None:
         sink.follow_dashboard(terminal_width(stdout))  # the report follows, at the terminal's width now
     return conclude(pipeline, sink, fail_on, lost, EXIT_LIVE, write_error, html)
+
+
+def _from_pipes(pipes, pipeline, wait, sleep):
+    """The frames of pcap streams; a stream that ends is said at once (its command's stderr, one
+    line) and noted as capture-lost, and the others go on."""
+    from carpscope.capture import pipes as capture_pipes
+
+    def ended(pipe) -> None:
+        if pipe.process is None or pipe.process.returncode == 0:
+            return  # the stream ended: the end of the capture, once every stream has
+        what = f"{pipe.label}" + (f" ({pipe.command})" if pipe.command else "")
+        message = f"{what}: {pipe.ended}"
+        say(message)
+        pipeline.note(Finding(kinds.CAPTURE_LOST, Severity.WARNING, message, None, pipeline.last_time,
+                              vantage=pipe.name))
+
+    def timeout() -> float:
+        wake = sleep()
+        return 0.5 if wake is None else min(wake, 0.5)
+
+    return capture_pipes.stream(pipes, ended, wait=wait, timeout=timeout)
 
 
 def _sleep(now: float, deadline: float | None, dashboard, stop_at: float | None) -> float | None:
@@ -383,7 +458,7 @@ class _Dashboard:
         summary = self.pipeline.summary()
         width, height = self.console.size
         screen = tui.dashboard(self.pipeline.tracker.snapshot(), summary.events, list(summary.findings), now,
-                               self.iface, summary.adverts, max(width, 20), max(height - 1, 8))
+                               self.iface, summary.adverts, max(width, 20), max(height - 1, 8), summary.hearing)
         self.live.update(screen, refresh=True)
 
     def stop(self) -> None:

@@ -37,6 +37,8 @@ class Summary:
     first_time: float | None  # the span of the capture, earliest to latest frame
     last_time: float | None
     adverts: int  # protocol-112 packets seen (what -c counts)
+    points: tuple = ()  # named captures (issue 15): (name, clock offset s, shared frames) each
+    hearing: tuple = ()  # (group key, member, ((point, heard, missed), ...)) each
 
     def worst(self) -> Severity | None:
         """The most severe finding seen, for --fail-on."""

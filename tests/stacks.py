@@ -551,3 +551,34 @@ def hostile_vrrp(auth: bytes = b"<script>") -> list[tuple[float, bytes]]:
                                              vrrp2(9, 100, ["192.0.2.90"], auth_type=1,
                                                    auth_data=b"&lt;\x1b[2J"))))
     return frames
+
+
+# -- vantage points (issue 15): the same segment captured at two points ----------------------
+
+def at_two_points(lose: tuple[float, float] | None = (5.5, 18.7), skew: float = 0.0, tag_second: int | None = None
+                  ) -> tuple[list[tuple[float, bytes]], list[tuple[float, bytes]]]:
+    """multicast_loss_proto112 as captured on A's interface and on B's.
+
+    A (192.0.2.1) sees every frame; B misses A's adverts sent within `lose` (seconds
+    after T0; None: it misses none). B's clock runs `skew` seconds ahead; with
+    `tag_second` B's capture holds the frames with that 802.1Q tag (the link layer
+    differs, the bytes from the IP header on do not).
+    """
+    frames = multicast_loss_proto112()
+    at_a, at_b = [], []
+    for t, data in frames:
+        at_a.append((t, data))
+        from_a = data[26:30] == ip("192.0.2.1")
+        if from_a and lose is not None and lose[0] <= t - T0 <= lose[1]:
+            continue
+        if tag_second is not None:
+            data = data[:12] + b"\x81\x00" + tag_second.to_bytes(2, "big") + data[12:]
+        at_b.append((t + 0.0004 + skew, data))
+    return at_a, at_b
+
+
+def sll2(data: bytes, ifindex: int, pkttype: int = 0) -> bytes:
+    """An Ethernet frame as Linux `any` captures it (LINKTYPE_LINUX_SLL2 = 276) on interface `ifindex`."""
+    header = (data[12:14] + bytes(2) + ifindex.to_bytes(4, "big") + (1).to_bytes(2, "big")
+              + bytes([pkttype, 6]) + data[6:12] + bytes(2))
+    return header + data[14:]

@@ -120,7 +120,8 @@ def test_every_documented_field_is_in_the_output_by_its_name(tmp_path):
     outputs = [document(str(CAPTURES / "failover.pcap"), "-p", "s3cret"),
                document(str(CAPTURES / "passphrase-mismatch.pcap"), "-p", "s3cret"),
                document(str(CAPTURES / "several-groups.pcap")),
-               document(str(every_kind_of_packet(tmp_path)))]
+               document(str(every_kind_of_packet(tmp_path))),
+               document(f"fw1={CAPTURES / 'oneway-fw1.pcap'}", f"fw2={CAPTURES / 'oneway-fw2.pcap'}", "-p", "s3cret")]
     seen = {"packets": set(), "groups": set(), "members": set(), "events": set(), "findings": set()}
     for out in outputs:
         for part in ("packets", "groups", "events", "findings"):

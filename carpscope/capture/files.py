@@ -362,7 +362,7 @@ def open_sources(paths: list[str], user_filter: str | None) -> list[FileSource]:
     return sources
 
 
-def frames(sources: list[FileSource]) -> Iterator[Frame]:
+def frames(sources: list[FileSource], points: list[str] | None = None) -> Iterator[Frame]:
     """The frames of all sources, merged by timestamp while streaming.
 
     One file: numbered as in the file. Several: numbered as in the capture
@@ -371,9 +371,14 @@ def frames(sources: list[FileSource]) -> Iterator[Frame]:
     frame's number there is its number in its file plus, for each other file, how
     many of its frames come first; each source keeps every frame's time to count
     them (8 bytes a frame, dropped as the merge passes them; files in time order).
+    `points`: each file's vantage point, carried on its frames (issue 15).
     """
     if len(sources) == 1:
-        yield from sources[0].packets()
+        if points is None:
+            yield from sources[0].packets()
+        else:
+            for frame in sources[0].packets():
+                yield _at(frame, frame[0], points[0])
         return
     for source in sources:
         source.times, source.passed = array("d"), 0
@@ -391,7 +396,40 @@ def frames(sources: list[FileSource]) -> Iterator[Frame]:
                     source.passed += before
         # A file out of time order has no exact count here; its numbers still only grow.
         last = max(number, last + 1)
-        yield frame._replace(number=last)
+        yield _at(frame, last, None if points is None else points[index])
+
+
+def _at(frame: Frame, number: int, point: str | None) -> Frame:
+    """The frame renumbered, at its vantage point (a frame of a batch is a plain 5-tuple)."""
+    return Frame(number, frame[1], frame[2], frame[3], frame[4], point)
+
+
+def samples(sources: list[FileSource], points: list[str], count: int = 4096) -> dict[str, list]:
+    """(identity, time) of the first `count` frames of each file, to estimate the clock offsets
+    (vantage.estimate). A stream is read once, so it gives none: its offset is taken as 0."""
+    from carpscope.vantage import identity
+
+    out: dict[str, list] = {}
+    for source, point in zip(sources, points):
+        if source.kind == "stream":
+            continue
+        again = FileSource(source.path, source.user_filter, scan_in_child=False)
+        try:
+            again.open()
+        except CaptureError:
+            continue
+        got = out.setdefault(point, [])
+        reading = again.packets()
+        try:
+            for frame in reading:
+                key = identity(frame)
+                if key is not None:
+                    got.append((key, frame[1]))
+                if len(got) >= count:
+                    break
+        finally:
+            reading.close()
+    return out
 
 
 def _tagged(frames_: Iterator[Frame], index: int) -> Iterator[tuple[tuple[float, int], Frame]]:

@@ -16,6 +16,8 @@ def finding(f: Finding, count: int | None = None) -> dict:
     out = {"time": f.time, "frame": f.frame, "proto": f.proto, "id": f.id, "family": f.family,
            "vlan": list(f.vlan), "severity": f.severity.value, "kind": f.kind, "detail": f.detail,
            "members": list(f.members)}
+    if f.vantage is not None:  # captures from several points (issue 15)
+        out["vantage"] = f.vantage
     if count is not None:
         out["count"] = count
     return out
@@ -54,6 +56,8 @@ def packet(r: CarpAdvert | VrrpAdvert) -> dict:
         out.update(hmac_reason=r.hmac_reason, hmac_hint=r.hmac_hint)
     if r.ah_spi is not None:
         out.update(ah_spi=r.ah_spi, ah_seq=r.ah_seq)
+    if r.vantage is not None:  # named captures (issue 15): where it was seen, the first point first
+        out.update(vantage=r.vantage, seen_at=list(r.seen_at))
     out["findings"] = _packet_findings(r)
     return out
 
@@ -84,3 +88,14 @@ def groups(snapshot) -> list[dict]:
         "passphrase": g.passphrase, "master": g.master,
         "members": [_member(m, g.key.proto) for m in g.members],
     } for g in snapshot.groups]
+
+
+def vantages(summary) -> list[dict]:
+    """Named captures (issue 15): each point, its clock offset to the first, and what it heard."""
+    out = []
+    for name, offset, shared in summary.points:
+        heard = [{"proto": key[0], "id": key[1], "family": key[2], "vlan": list(key[3]), "member": addr,
+                  "heard": h, "missed": m}
+                 for key, addr, where in summary.hearing for p, h, m in where if p == name]
+        out.append({"name": name, "offset": offset, "shared": shared, "heard": heard})
+    return out

@@ -348,6 +348,22 @@ def _legend(lanes, who, blocks: bool, width: int | None) -> list[Line]:
     return layout.flow(fields, width, 2, 2) if fields else []
 
 
+def vantage_lines(points, hearing, width: int | None = None) -> list[Line]:
+    """Named captures (issue 15): each point's clock offset, then who heard whom, per member."""
+    if not points:
+        return []
+    reference = points[0][0]
+    fields = [(f"{escape(reference)} (reference clock)" if i == 0 else
+               f"{escape(name)} {offset:+.3f}s" + (f" (from {shared} shared frames)" if shared else " (no shared frames)"),
+               "") for i, (name, offset, shared) in enumerate(points)]
+    out = [[("Vantage points", "bold")]] + layout.flow(fields, width, 2, 4)
+    for (proto, id_, family, vlan), addr, where in hearing:
+        label = f"{'CARP vhid' if proto == 'carp' else 'VRRP vrid'} {id_}"
+        heard = ", ".join(f"{escape(p)} {h}/{h + m}" for p, h, m in where)
+        out.append([(f"  {label}  adverts from {addr} heard at {heard}", "")])
+    return out
+
+
 def report_lines(snapshot, events, findings, first_time: float | None, last_time: float | None,
                  width: int | None = None, blocks: bool = False) -> list[Line]:
     """The post-mortem as styled lines of at most `width` columns (None: one line per row).

@@ -187,11 +187,15 @@ def _take(blocks: list[list[Line]], budget: int, noun: str, newest_last: bool = 
 
 
 def dashboard_lines(snapshot, events, findings, now: float, iface: str, adverts: int, width: int = 80,
-                    height: int = 24) -> list[Line]:
-    """The whole screen as styled lines, at most `width` wide and `height` high."""
+                    height: int = 24, hearing: tuple = ()) -> list[Line]:
+    """The whole screen as styled lines, at most `width` wide and `height` high.
+
+    `hearing`: with several vantage points, per member what each point hears (issue 15).
+    """
     events, findings = list(events), list(findings)
     header = layout.flow([("carpscope live " + escape(iface), "bold"), (f"{utc(now)[:19]} UTC", ""),
                           (f"{adverts} packets", ""), ("Ctrl-C: report", "dim")], width, 0, 2)
+    header += hearing_lines(hearing, width)[: max(height // 4, 1)]
     groups = group_blocks(snapshot, events, now, width)
     found = finding_parts(findings, width)
     recent = event_blocks(events, width)
@@ -227,6 +231,16 @@ def render(lines: list[Line]) -> Text:
 
 
 def dashboard(snapshot, events, findings, now: float, iface: str, adverts: int, width: int = 80,
-              height: int = 24) -> Text:
+              height: int = 24, hearing: tuple = ()) -> Text:
     """The whole screen, ready for rich Live."""
-    return render(dashboard_lines(snapshot, events, findings, now, iface, adverts, width, height))
+    return render(dashboard_lines(snapshot, events, findings, now, iface, adverts, width, height, hearing))
+
+
+def hearing_lines(hearing: tuple, width: int) -> list[Line]:
+    """One short line per member: how many of its adverts each point heard ("fw2 12/24")."""
+    out = []
+    for (proto, id_, _family, _vlan), addr, where in hearing:
+        heard = "  ".join(f"{escape(p)} {h}/{h + m}" for p, h, m in where)
+        text = f"{'vhid' if proto == 'carp' else 'vrid'} {id_} {addr} heard at: {heard}"
+        out.append([(text[:width], "dim")])
+    return out
