@@ -153,8 +153,8 @@ class MultiPoint:
             return self.pipeline.summary()
         shown = self.merger.offsets.shown()
         points = tuple((p, *shown.get(p, (0.0, 0))) for p in self.reach.points)
-        return dataclasses.replace(self.pipeline.summary(), points=points,
-                                   hearing=tuple((key, addr, tuple(where)) for key, addr, where in self.reach.hearing()))
+        hearing = tuple((key, addr, tuple(where)) for key, addr, where in self.reach.hearing())
+        return dataclasses.replace(self.pipeline.summary(), points=points, hearing=hearing)
 
 
 def _critical(f: Finding) -> Finding:

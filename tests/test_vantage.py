@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 import stacks
 
 ROOT = Path(__file__).resolve().parents[1]

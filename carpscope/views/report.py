@@ -353,14 +353,18 @@ def vantage_lines(points, hearing, width: int | None = None) -> list[Line]:
     if not points:
         return []
     reference = points[0][0]
-    fields = [(f"{escape(reference)} (reference clock)" if i == 0 else
-               f"{escape(name)} {offset:+.3f}s" + (f" (from {shared} shared frames)" if shared else " (no shared frames)"),
-               "") for i, (name, offset, shared) in enumerate(points)]
+    fields = []
+    for i, (name, offset, shared) in enumerate(points):
+        if i == 0:
+            fields.append((f"{escape(reference)} (reference clock)", ""))
+        else:
+            source = f" (from {shared} shared frames)" if shared else " (no shared frames)"
+            fields.append((f"{escape(name)} {offset:+.3f}s{source}", ""))
     out = [[("Vantage points", "bold")]] + layout.flow(fields, width, 2, 4)
-    for (proto, id_, family, vlan), addr, where in hearing:
-        label = f"{'CARP vhid' if proto == 'carp' else 'VRRP vrid'} {id_}"
-        heard = ", ".join(f"{escape(p)} {h}/{h + m}" for p, h, m in where)
-        out.append([(f"  {label}  adverts from {addr} heard at {heard}", "")])
+    for (proto, id_, family, vlan), addr, heard_at in hearing:
+        heard = ", ".join(f"{escape(p)} {h}/{h + m}" for p, h, m in heard_at)
+        out += layout.flow([(group_name(proto, id_, family, vlan), ""), (f"adverts from {addr} heard at {heard}", "")],
+                           width, 2, 4)
     return out
 
 
