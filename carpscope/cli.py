@@ -407,7 +407,7 @@ def live(iface, list_interfaces, duration, metrics, commands, passphrases, pass_
 
     Ctrl-C or the end of --duration stops the capture and prints the report.
     """
-    from carpscope import shell
+    from carpscope import live_shell
     from carpscope.capture import live as capture_live
     from carpscope.capture.writer import PcapWriter
 
@@ -446,8 +446,8 @@ def live(iface, list_interfaces, duration, metrics, commands, passphrases, pass_
     server = _metrics_server(metrics, iface, reader)  # before the sink: a taken port fails before any output
     sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
     dashboard_color = wants_color(color, stdout) if use_dashboard else None
-    return shell.watch(reader, iface, pipeline, sink, writer, stdout, count, duration, fail_on, dashboard_color,
-                       html, server)
+    return live_shell.watch(reader, iface, pipeline, sink, writer, stdout, count, duration, fail_on,
+                            dashboard_color, html, server)
 
 
 def _any_once(pipeline, linktype: int):
@@ -481,7 +481,7 @@ def from_commands(iface: str | None, commands) -> list[tuple[str | None, str | N
 def _live_pipes(iface, commands, duration, metrics, passphrases, pass_file, vips, bpf, count, write_path, html_path,
                 quiet, verbose, fmt, fail_on, decode_as, timing, color):
     """live from pcap streams (capture/pipes.py): stdin and --from commands, one vantage point each."""
-    from carpscope import shell
+    from carpscope import live_shell
     from carpscope.capture import pipes as capture_pipes
     from carpscope.multipoint import MultiPoint
     from carpscope.vantage import Merger
@@ -512,8 +512,8 @@ def _live_pipes(iface, commands, duration, metrics, passphrases, pass_file, vips
     html = HtmlReport.open(html_path, [f"live capture from {label}"]) if html_path else None
     sink = make_sink(fmt, verbose, quiet or use_dashboard, color)
     dashboard_color = wants_color(color, stdout) if use_dashboard else None
-    return shell.watch(None, label, pipeline, sink, None, stdout, count, duration, fail_on, dashboard_color,
-                       html, None, pipes)
+    return live_shell.watch(None, label, pipeline, sink, None, stdout, count, duration, fail_on,
+                            dashboard_color, html, None, pipes)
 
 
 def _metrics_server(spec: str | None, iface: str, reader):

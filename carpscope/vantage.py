@@ -81,14 +81,19 @@ class Offsets:
 
 
 class _Seen:
-    __slots__ = ("frame", "ifindex", "key", "points", "raw", "time")
+    """A frame waiting for its copies. `order` is when it leaves: its time, but never before a
+    frame that came earlier from the same point (a file out of time order keeps its order),
+    then arrival."""
 
-    def __init__(self, time, key, frame, point, ifindex, raw):
+    __slots__ = ("frame", "ifindex", "key", "order", "points", "raw", "time")
+
+    def __init__(self, time, key, frame, point, ifindex, raw, order):
         self.time, self.key, self.frame, self.ifindex, self.raw = time, key, frame, ifindex, raw
         self.points = [point]
+        self.order = order
 
     def __lt__(self, other: _Seen) -> bool:
-        return self.time < other.time
+        return self.order < other.order
 
 
 class Merger:
@@ -107,6 +112,8 @@ class Merger:
         self.folded = 0  # copies folded into a frame seen before
         self._pending: list[_Seen] = []  # a heap by time on the reference clock
         self._index: dict[bytes, _Seen] = {}
+        self._latest: dict[str | None, float] = {}  # per point: the `order` time of its latest frame
+        self._arrived = 0
         shown = self.offsets.shown()
         self._horizon = max(delay, WINDOW + max((abs(o) for o, _ in shown.values()), default=0.0))
 
@@ -121,7 +128,10 @@ class Merger:
         seen = self._index.get(key) if key is not None else None
         if seen is not None and self._copy(seen, frame, point, raw):
             return out
-        seen = _Seen(frame.time, key, frame, point, interface(frame), raw)
+        leave = max(frame.time, self._latest.get(point, frame.time))
+        self._latest[point] = leave
+        self._arrived += 1
+        seen = _Seen(frame.time, key, frame, point, interface(frame), raw, (leave, self._arrived))
         if len(self._pending) >= _PENDING_MAX:
             out += self._release(float("inf"))
         heapq.heappush(self._pending, seen)
@@ -163,7 +173,7 @@ class Merger:
     def _release(self, before: float) -> list[Frame]:
         out = []
         pending = self._pending
-        while pending and pending[0].time < before:
+        while pending and pending[0].order[0] < before:
             seen = heapq.heappop(pending)
             if seen.key is not None and self._index.get(seen.key) is seen:
                 del self._index[seen.key]
@@ -173,13 +183,13 @@ class Merger:
 
     def earliest(self) -> float | None:
         """The time of the earliest frame still waiting: time may not pass it yet."""
-        return self._pending[0].time if self._pending else None
+        return self._pending[0].order[0] if self._pending else None
 
     def next_release(self) -> float | None:
         """When the earliest waiting frame comes out if no frame comes first (live sleeps until then)."""
         if not self._pending:
             return None
-        return self._pending[0].time + (LEARN_WINDOW if self.learn and not self._settled() else self._horizon)
+        return self._pending[0].order[0] + (LEARN_WINDOW if self.learn and not self._settled() else self._horizon)
 
     def push_time(self, now: float) -> list[Frame]:
         """Live, nothing arrived until `now`: the frames whose copies can no longer arrive."""

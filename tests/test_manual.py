@@ -249,7 +249,7 @@ def test_every_exit_status_is_explained():
 
 
 def test_the_signals_that_end_live_are_documented():
-    """SIGINT and SIGTERM end `live` with the report (shell._StopOnSignals); a second SIGINT exits 130."""
+    """SIGINT and SIGTERM end `live` with the report (live_shell._StopOnSignals); a second SIGINT exits 130."""
     description = " ".join(section("DESCRIPTION"))
     interrupted = " ".join(section("EXIT STATUS")).split(".It 130", 1)[1]
     for text in (description, interrupted):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from carpscope import shell
+from carpscope import live_shell
 from carpscope.auth import Verdict, Verifier
 from carpscope.capture import live as capture_live
 from carpscope.election.tracker import Tracker
@@ -63,12 +63,12 @@ def test_live_sleeps_until_the_deadline_then_ticks_past_it():
 
     deadline = T0 + 3.5
     def timeout():
-        return shell._sleep(clock[0], deadline, None, None)
+        return live_shell._sleep(clock[0], deadline, None, None)
 
     items = capture_live.stream(Reader(), "eth0", clock=lambda: clock[0], wait=wait, timeout=timeout)
     first, second = next(items), next(items)
     assert isinstance(first, Tick) and first.now < deadline
-    assert waits == [pytest.approx(3.5 + capture_live.LAG + shell._SLACK)]
+    assert waits == [pytest.approx(3.5 + capture_live.LAG + live_shell._SLACK)]
     assert isinstance(second, Tick) and second.now >= deadline
 
 
@@ -76,15 +76,15 @@ def test_the_sleep_is_bounded_by_the_dashboard_and_the_duration_only():
     class Dashboard:
         PERIOD, last = 0.25, T0
 
-    assert shell._sleep(T0, None, None, None) is None  # nothing due: until a frame or a signal
-    assert shell._sleep(T0, T0 + 60, Dashboard(), None) == pytest.approx(0.25)
-    assert shell._sleep(T0, T0 + 60, None, T0 + 2) == pytest.approx(2)
-    assert shell._sleep(T0, T0 - 5, None, None) == shell._MIN_SLEEP  # overdue: at once, no spin
+    assert live_shell._sleep(T0, None, None, None) is None  # nothing due: until a frame or a signal
+    assert live_shell._sleep(T0, T0 + 60, Dashboard(), None) == pytest.approx(0.25)
+    assert live_shell._sleep(T0, T0 + 60, None, T0 + 2) == pytest.approx(2)
+    assert live_shell._sleep(T0, T0 - 5, None, None) == live_shell._MIN_SLEEP  # overdue: at once, no spin
 
 
 def test_a_signal_wakes_a_sleep_without_a_deadline():
     timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM))
-    with shell._StopOnSignals() as stopping:
+    with live_shell._StopOnSignals() as stopping:
         start = time.monotonic()
         timer.start()
         stopping.wait([], [], [], 10)
@@ -135,6 +135,7 @@ def test_cli_exits_in_one_place_and_defines_no_exit_code():
     cli = ROOT / "carpscope" / "cli.py"
     assert _exits(cli) == 1
     assert _exits(ROOT / "carpscope" / "shell.py") == 0
+    assert _exits(ROOT / "carpscope" / "live_shell.py") == 0
     assigned = {t.id for n in ast.walk(ast.parse(cli.read_text())) if isinstance(n, ast.Assign)
                 for t in ast.walk(n) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
     assert not {name for name in assigned if name.startswith("EXIT_")}

@@ -2,7 +2,7 @@
 
 Each case of the issue is read the way a user reads a capture (`carpscope read X
 -T json`), and where cheap through the Pipeline directly: `live` feeds the same
-Pipeline (cli.live -> shell.watch -> run()), so the pipeline-level checks cover the dashboard's
+Pipeline (cli.live -> live_shell.watch -> shell.run()), so the pipeline-level checks cover the dashboard's
 data (its groups come from the same tracker snapshot).
 """
 

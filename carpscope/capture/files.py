@@ -18,13 +18,11 @@ from __future__ import annotations
 import gzip
 import heapq
 import os
-import stat
 import subprocess
-import sys
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +31,7 @@ import pcapy
 from carpscope.capture import batch, pcapng, scan
 from carpscope.capture.bpf import program
 from carpscope.capture.linktypes import check_linktype, unsupported
-from carpscope.capture.streams import PUMPS
+from carpscope.capture.opening import open_capture
 from carpscope.errors import CaptureError
 from carpscope.model import Frame
 from carpscope.wire import linklayer
@@ -43,12 +41,6 @@ _BATCH = 512
 # Below it the pass takes a tenth of a second or less, which is all a child can save,
 # and every packet that passes the filter costs a little more through the pipe.
 CHILD_MIN = 64 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
-_CAPTURE_MAGICS = (
-    b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4",  # pcap, microseconds
-    b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",  # pcap, nanoseconds
-    b"\x0a\x0d\x0d\x0a",  # pcapng section header block
-)
 _MAX_SCANS = 4  # big-file scanning children at once, whatever the number of inputs
 
 
@@ -80,7 +72,7 @@ class FileSource:
     _programs: dict = field(default_factory=dict, repr=False)
 
     def open(self) -> None:
-        self._reader, self._scanner, self.kind = _open(self.path)
+        self._reader, self._scanner, self.kind = open_capture(self.path)
         check_linktype(self.name, self.linktype)
         self._program(self.linktype)  # a bad -f fails before any output
 
@@ -102,7 +94,7 @@ class FileSource:
             self._programs[linktype] = program(linktype, self.user_filter)
         return self._programs[linktype]
 
-    def packets(self) -> Iterator[Frame]:
+    def packets(self) -> Generator[Frame, None, None]:
         """Stream the file's frames that pass the filter, numbered as in the file."""
         if self.kind == "stream":
             yield from self._one_by_one(self._reader)
@@ -177,7 +169,7 @@ class FileSource:
 
     def _salvage(self) -> Iterator[Frame]:
         """next_batch loses the batch that hit damage: reopen, walk up to it one frame at a time."""
-        return self._one_by_one(_open(self.path)[0], skip=self.read)
+        return self._one_by_one(open_capture(self.path)[0], skip=self.read)
 
     def _from_child(self) -> Iterator[Frame]:
         """The admitted frames of a child reading the file (capture/scan.py), on the other core."""
@@ -279,77 +271,6 @@ def _link(pid: int, fd: str) -> str:
         return os.readlink(f"/proc/{pid}/fd/{fd}")
     except OSError:
         return ""
-
-
-def _open(path: str):
-    """Open a capture with libpcap, checking the file first so errors read well.
-
-    Returns the reader, the decompressing child (gzip and streams) and the kind of
-    input. A stream (standard input, a pipe, a FIFO, `<(…)`) is opened once and read
-    once by the child: reading its magic here would lose those bytes.
-    """
-    if path == "-":
-        return (*_pumped(sys.stdin.fileno(), "<stdin>"), "stream")
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        raise CaptureError(f"{path}: {err.strerror or err}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise CaptureError(f"{path}: is a directory, not a capture file")
-    if not stat.S_ISREG(st.st_mode):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as err:
-            raise CaptureError(f"{path}: {err.strerror or err}") from None
-        try:
-            return (*_pumped(fd, path), "stream")
-        finally:
-            os.close(fd)
-    head = _check_file(path)
-    if head.startswith(_GZIP_MAGIC):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as err:
-            raise CaptureError(f"{path}: {err.strerror or err}") from None
-        try:
-            return (*_pumped(fd, path), "gzip")
-        finally:
-            os.close(fd)
-    if head[:4] in _CAPTURE_MAGICS:
-        return _libpcap(path, path), None, "file"
-    raise CaptureError(f"{path}: not a pcap or pcapng capture file")
-
-
-def _check_file(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError as err:
-        raise CaptureError(f"{path}: {err.strerror or err}") from None
-    if not head:
-        raise CaptureError(f"{path}: empty file, not a capture")
-    return head
-
-
-def _libpcap(name: str, source: str):
-    try:
-        return pcapy.open_offline(source)
-    except pcapy.PcapError as err:
-        raise CaptureError(f"{name}: {err}") from None
-
-
-def _pumped(fd: int, name: str):
-    """libpcap reading what a decompressing child copies from `fd` into a pipe."""
-    try:
-        out, child = PUMPS.pipe(fd)
-    except OSError as err:
-        raise CaptureError(f"{name}: {err.strerror or err}") from None
-    try:
-        return _libpcap(name, f"/dev/fd/{out}"), child
-    except CaptureError as err:
-        raise CaptureError(str(err).replace(f"/dev/fd/{out}: ", "")) from None
-    finally:
-        os.close(out)  # libpcap has its own descriptor now (or failed)
 
 
 def open_sources(paths: list[str], user_filter: str | None) -> list[FileSource]:

@@ -23,6 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 from carpscope.errors import LiveCaptureError
 from carpscope.model import Frame, Tick
@@ -47,6 +48,7 @@ class Pipe:
     fd: int
     process: subprocess.Popen | None = None
     command: str | None = None
+    errors: IO[bytes] | None = None  # the command's standard error, kept to say why it ended
     linktype: int | None = None
     skew: float | None = None  # latest frame's stamp minus its arrival time
     ended: str | None = None  # why it ended, once it has
@@ -56,11 +58,12 @@ class Pipe:
     def take(self, data: bytes) -> list[tuple[float, bytes, int]]:
         """The records complete in what arrived: (time, bytes, wire length) each."""
         self._buf += data
-        out = []
+        out: list[tuple[float, bytes, int]] = []
         if self._order is None:
             if len(self._buf) < 24:
                 return out
             self._header()
+        assert self._order is not None  # _header sets it or raises
         endian, unit = self._order
         buf, pos = self._buf, 0
         while len(buf) - pos >= 16:
@@ -103,8 +106,8 @@ def spawn(name: str, command: str) -> Pipe:
     except OSError as err:
         errors.close()
         raise LiveCaptureError(f"--from {name}: {err.strerror or err}") from None
-    process.errors = errors
-    return Pipe(name, process.stdout.fileno(), process, command)
+    assert process.stdout is not None  # stdout=PIPE
+    return Pipe(name, process.stdout.fileno(), process, command, errors)
 
 
 def stdin(name: str | None = None) -> Pipe:
@@ -137,7 +140,7 @@ def stream(pipes: list[Pipe], on_end: Callable[[Pipe], None], clock=time.time, w
             for t, frame, wirelen in p.take(data):
                 number += 1
                 p.skew = t - now
-                yield Frame(number, t, p.linktype, frame, wirelen, p.name)
+                yield Frame(number, t, p.linktype or 0, frame, wirelen, p.name)  # (set by the header)
         skews = [p.skew for p in open_ if p.skew is not None]
         if skews:
             yield Tick(now + min(skews) - LAG)
@@ -153,9 +156,11 @@ def _end(p: Pipe) -> None:
     except subprocess.TimeoutExpired:
         p.process.kill()
         p.process.wait()
-    p.process.errors.seek(0)
-    err = p.process.errors.read()[-4096:].decode("utf-8", "replace")
-    p.process.errors.close()
+    err = ""
+    if p.errors is not None:
+        p.errors.seek(0)
+        err = p.errors.read()[-4096:].decode("utf-8", "replace")
+        p.errors.close()
     last = next((line.strip() for line in reversed(err.splitlines()) if line.strip()), "")
     status = p.process.returncode
     p.ended = f"exited with status {status}" + (f": {last}" if last else "")

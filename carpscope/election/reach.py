@@ -157,6 +157,7 @@ class Reach:
 
     def _finding(self, g: _Group, addr: str, point: str, d: Direction, severity: Severity | None = None) -> Finding:
         proto, id_, family, vlan = g.key
+        assert d.stopped is not None  # a finding is only worded for a direction that stopped
         start, frame = d.stopped
         source = g.own.get(addr) or addr
         back = self.member_at(g, point)
