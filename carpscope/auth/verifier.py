@@ -53,6 +53,7 @@ _TRIED_MAX = 4096  # (key, message) pairs remembered per sender
 # stay unverified, and a finding says so once.
 SEARCH_BUDGET = 200_000
 _SHA1 = hashes.SHA1()
+_OCTETS = tuple(bytes((i,)) for i in range(256))
 
 
 class _Miss(NamedTuple):
@@ -325,16 +326,18 @@ class Verifier:
     def _search(self, advert, vhid, net, lladdr, ctr, md, sender: _Sender) -> Signer | None:
         """One VIP anywhere in the sender's /24 (ucarp, single-VIP CARP): 256 HMACs a key, once per key."""
         mac = advert.src_mac
-        tails = [bytes((i,)) + ctr for i in range(256)]
         heads = [(SORTED, HEAD + bytes((vhid,)) + net)]
         if lladdr is not None:
             heads.append((OPENBSD_LLADDR, HEAD + lladdr + bytes((vhid,)) + net))
+        tails = None  # built only once the budget allows a search (a spent budget costs nothing more)
         for index, key in enumerate(self._keys):
             if index in sender.searched:
                 continue
             if not self._spend(256 * len(heads), advert, sender):
                 return None
             sender.searched.add(index)
+            if tails is None:
+                tails = [_OCTETS[i] + ctr for i in range(256)]
             for variant, head in heads:
                 base = HMAC(key.key, _SHA1)
                 base.update(head)

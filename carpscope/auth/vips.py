@@ -7,6 +7,7 @@ a search over the sender's /24. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -126,7 +127,9 @@ def _dedupe(sets: list[tuple[Addr, ...]]) -> list[tuple[Addr, ...]]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def slash24(src: str) -> bytes | None:
+    """The first three bytes of an IPv4 source (its /24), or None; cached: a search asks per advert."""
     try:
         return ipaddress.IPv4Address(src).packed[:3]
     except ValueError:
@@ -187,6 +190,8 @@ class VipBook:
         return a
 
     def given_sets(self, vhid: int, family: int) -> list[tuple[Addr, ...]]:
+        if not self.given:
+            return []
         common, own = self.given.get(None, ()), self.given.get(vhid, ())
         union = tuple({a.hashed: a for a in common + own}.values())
         if not union:
