@@ -8,13 +8,15 @@ authlen, demote (OpenBSD; reserved elsewhere), advbase, checksum, 8-byte counter
 from __future__ import annotations
 
 from carpscope import findings as kinds
-from carpscope.model import CarpAdvert, Finding, Severity
+from carpscope.model import CarpAdvert, Finding, Maker, Severity
 from carpscope.wire.checksum import verifies
 
 CARP_LEN = 36  # the whole header: what a CARP advert is (classify.py, repeat.py)
 CARP_VERSION = 2
 CARP_ADVERTISEMENT = 1
 CARP_AUTHLEN = 7  # counter + md in 32-bit words, always 7 on send [OBSD-c carp_send_ad]
+
+_MAKE = Maker(CarpAdvert)  # the record without the dataclass __init__ (model.Maker)
 
 
 def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
@@ -35,7 +37,7 @@ def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
         # Checksum covers the 36-byte header only, no pseudo-header, v4 and v6 (§1.2).
         fields["checksum"] = "ok" if verifies(payload[:CARP_LEN]) else "bad"
     _check(fields, base, findings)
-    return CarpAdvert(**base, **fields, findings=tuple(findings))
+    return _MAKE(**base, **fields, findings=tuple(findings))
 
 
 def _check(fields: dict, base: dict, findings: list[Finding]) -> None:
