@@ -254,3 +254,21 @@ def test_decoded_records_are_those_the_dataclass_builds(seed):
     with pytest.raises(TypeError):
         carp = next(r for r in adverts if isinstance(r, CarpAdvert))
         Maker(CarpAdvert)(**{f.name: getattr(carp, f.name) for f in dataclasses.fields(CarpAdvert)}, bogus=1)
+
+
+def test_replays_of_a_reported_replay_take_the_fast_path():
+    """Issue 19: once a sender's replay is reported, resent adverts cost what repeats cost."""
+    frames, times = replay_storm(0)
+    pipeline = new(lean=True)
+    calls = 0
+    observe = pipeline.tracker.observe
+
+    def counted(*args):
+        nonlocal calls
+        calls += 1
+        return observe(*args)
+
+    pipeline.tracker.observe = counted
+    feed_all(pipeline, frames, times)
+    assert any(t.first.kind == "replayed-advert" for t in pipeline.tallies())
+    assert calls < 30, f"{calls} of {len(frames)} frames took the full tracker update"

@@ -122,6 +122,7 @@ class Verifier:
         self._version = 0  # bumped when a new configuration verifies, or the budget runs out
         self._sender: dict[tuple, Signer] = {}
         self._senders: dict[tuple, _Sender] = {}
+        self._missed: set[tuple] = set()  # /24 searches that found nothing: (key index, head, counter, md)
         self._sets_cache: dict[tuple, tuple] = {}  # (vhid, vlan, family) -> ((epoch, version), candidates)
         self._recent: dict[tuple, object] = {}
         self._older: dict[tuple, object] = {}
@@ -333,6 +334,12 @@ class Verifier:
         for index, key in enumerate(self._keys):
             if index in sender.searched:
                 continue
+            # The same messages and md as a search that failed before (forged senders of one /24
+            # sending one header): the same HMACs, so the same miss, without spending (issue 20).
+            done = (index, heads[-1][1], ctr, md)
+            if done in self._missed:
+                sender.searched.add(index)
+                continue
             if not self._spend(256 * len(heads), advert, sender):
                 return None
             sender.searched.add(index)
@@ -350,6 +357,9 @@ class Verifier:
                         text = str(ipaddress.IPv4Address(net + bytes((i,))))
                         return Signer(ctx, mac if variant == OPENBSD_LLADDR else None, key,
                                        variant, (text,), True, "searched")
+            if len(self._missed) >= _SENDERS_MAX:
+                self._missed.clear()
+            self._missed.add(done)
         return None
 
     def _candidates(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[Addr, ...], bool]]:

@@ -7,8 +7,8 @@ a search over the sender's /24. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
+import socket
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -127,12 +127,11 @@ def _dedupe(sets: list[tuple[Addr, ...]]) -> list[tuple[Addr, ...]]:
     return out
 
 
-@functools.lru_cache(maxsize=4096)
 def slash24(src: str) -> bytes | None:
-    """The first three bytes of an IPv4 source (its /24), or None; cached: a search asks per advert."""
+    """The first three bytes of an IPv4 source (its /24), or None (a search asks per new sender)."""
     try:
-        return ipaddress.IPv4Address(src).packed[:3]
-    except ValueError:
+        return socket.inet_pton(socket.AF_INET, src)[:3]  # dotted quad only, as ipaddress (no leading zeros)
+    except (OSError, TypeError):
         return None
 
 
