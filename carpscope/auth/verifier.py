@@ -173,15 +173,20 @@ class Verifier:
     def seal(self, advert: CarpAdvert) -> Seal:
         """A verified advert kept for its repeats (Verifier.repeats), with how its sender signed it."""
         signer = self._sender.get((advert.vhid, advert.vlan, advert.src)) if advert.hmac == "ok" else None
-        return Seal(advert, verdict_of(advert), signer)
+        verdict = verdict_of(advert)
+        if signer is not None and signer.result(advert.src_mac) == verdict:
+            verdict = signer.result(advert.src_mac)  # the same values, the signer's own object: `is` in repeats
+        return Seal(advert, verdict, signer)
 
     def repeats(self, seal: Seal, counter: int, ctr: bytes, md: bytes) -> bool:
         """Does a repeat of the sealed advert, with this counter (ctr: its 8 wire bytes) and md,
         get the sealed verdict? One HMAC when its sender still signs the same way."""
         advert, verdict, signer = seal
         mac = advert.src_mac
-        if signer is not None and signer.matches(ctr, md, mac) and signer.result(mac) == verdict:
-            return True
+        if signer is not None and signer.matches(ctr, md, mac):
+            result = signer.result(mac)
+            if result is verdict or result == verdict:
+                return True
         return self.verdict(advert, counter, md) == verdict
 
     def signed_alike(self, advert: CarpAdvert, earlier: CarpAdvert) -> bool:
