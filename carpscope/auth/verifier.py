@@ -385,6 +385,8 @@ class Verifier:
     def _collect(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[Addr, ...], bool]]:
         given = self._vips.given_sets(vhid, family)
         inferred = self._vips.inferred_sets(vhid, vlan, family)
+        if not given and not inferred and not self._good.get((vhid, vlan)):
+            return []  # nothing known for this group (a new group of a forged segment): no set to try
         out = [("given", s, True) for s in given]
         if given and inferred:  # given and claimed together: a dual-stack set given one family only
             both = {a.hashed: a for a in given[0] + inferred[0]}

@@ -22,6 +22,17 @@ _MAKE = Maker(CarpAdvert)  # the record without the dataclass __init__ (model.Ma
 def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
     """Decode as much of a CARP header as was captured; anomalies become findings."""
     n = len(payload)
+    if n >= CARP_LEN:  # the whole header, the usual case: one dict, no per-field test (issue 19)
+        fields = {
+            "version": payload[0] >> 4, "type": payload[0] & 0x0F, "vhid": payload[1], "advskew": payload[2],
+            "authlen": payload[3], "demote": payload[4], "advbase": payload[5],
+            "cksum": int.from_bytes(payload[6:8], "big"), "counter": int.from_bytes(payload[8:16], "big"),
+            "md": payload[16:36],
+            # Checksum covers the 36-byte header only, no pseudo-header, v4 and v6 (§1.2).
+            "checksum": "ok" if verifies(payload[:CARP_LEN]) else "bad",
+        }
+        _check(fields, base, findings)
+        return _MAKE(**base, **fields, findings=tuple(findings))
     fields: dict = {}
     if n >= 1:
         fields["version"], fields["type"] = payload[0] >> 4, payload[0] & 0x0F
