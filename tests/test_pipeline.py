@@ -201,3 +201,74 @@ def test_a_damaged_protocol_112_packet_counts_as_one_for_count():
     out = pipeline.feed(Frame(1, 1.0, 1, bytes(data), len(data)))
     assert [type(x).__name__ for x in out] == ["Damaged"]
     assert (pipeline.adverts, pipeline.records) == (1, 1)
+
+
+# -- issue 19: a replay storm and records built without the dataclass __init__ -----------
+
+def replay_storm(seed: int, n: int = 600) -> tuple[list[bytes], list[float]]:
+    """Every advert a replay of a few recorded ones, resent in turn (bench/gen.py write_replay)."""
+    rng = random.Random(seed)
+    recorded = [ip_frame(src, carp_payload(5, skew, counter, ["192.0.2.100"]), 5, counter)
+                for src, skew in (("192.0.2.2", 0), ("192.0.2.3", 100)) for counter in (7, 8, 9, 12)]
+    rng.shuffle(recorded)
+    recorded = recorded[: rng.choice([2, 3, 8])]
+    frames = [garp("192.0.2.100", 5)] + [recorded[i % len(recorded)] for i in range(n)]
+    gap = rng.choice([0.005, 0.4, 1.0])
+    return frames, [100.0] + [100.0 + gap * (i + 1) for i in range(n)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_replay_storm_gives_what_a_full_decode_gives(seed):
+    frames, times = replay_storm(seed)
+    for lean in (False, True):
+        full, fast = new(NoFastPath, lean=lean), new(lean=lean)
+        expected, got = feed_all(full, frames, times), feed_all(fast, frames, times)
+        if lean:
+            expected = [x for x in expected if not isinstance(x, (CarpAdvert, VrrpAdvert))]
+            got = [x for x in got if not isinstance(x, (CarpAdvert, VrrpAdvert))]
+        assert got == expected
+        assert fast.tracker.snapshot() == full.tracker.snapshot()
+        assert [(t.first, t.count) for t in fast.tallies()] == [(t.first, t.count) for t in full.tallies()]
+        assert fast._templates, "the fast path was never taken"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_decoded_records_are_those_the_dataclass_builds(seed):
+    """wire/carp.py and wire/vrrp.py build records with model.Maker: equal, field for field."""
+    import dataclasses
+
+    from carpscope.model import Maker
+    from carpscope.wire.decode import decode_frame
+
+    frames, times = scenario(seed)
+    records = [decode_frame(Frame(i, t, 1, d, len(d))) for i, (d, t) in enumerate(zip(frames, times), 1)]
+    adverts = [r for r in records if isinstance(r, (CarpAdvert, VrrpAdvert))]
+    assert any(isinstance(r, CarpAdvert) for r in adverts) and any(isinstance(r, VrrpAdvert) for r in adverts)
+    for r in adverts:
+        fields = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
+        built = type(r)(**fields)
+        assert r == built and repr(r) == repr(built) and hash(r) == hash(built)
+        assert Maker(type(r))(**fields) == built
+    with pytest.raises(TypeError):
+        Maker(CarpAdvert)(frame=1)  # a missing required field: the class's own error
+    with pytest.raises(TypeError):
+        carp = next(r for r in adverts if isinstance(r, CarpAdvert))
+        Maker(CarpAdvert)(**{f.name: getattr(carp, f.name) for f in dataclasses.fields(CarpAdvert)}, bogus=1)
+
+
+def test_replays_of_a_reported_replay_take_the_fast_path():
+    """Issue 19: once a sender's replay is reported, resent adverts cost what repeats cost."""
+    frames, times = replay_storm(0)
+    pipeline = new(lean=True)
+    calls = 0
+    observe = pipeline.tracker.observe
+
+    def counted(*args):
+        nonlocal calls
+        calls += 1
+        return observe(*args)
+
+    pipeline.tracker.observe = counted
+    feed_all(pipeline, frames, times)
+    assert any(t.first.kind == "replayed-advert" for t in pipeline.tallies())
+    assert calls < 30, f"{calls} of {len(frames)} frames took the full tracker update"

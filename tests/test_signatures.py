@@ -252,7 +252,8 @@ def test_case6_stale_tail_is_found_and_explained(tmp_path):
 # -- issue 20: the search is bounded ---------------------------------------------------------
 
 def test_search_budget_is_reported_once_and_leaves_the_rest_unverified():
-    forged = [Node(f"192.0.2.{10 + i}", 1, bsd_key(b"forged"), TWO_VIPS) for i in range(20)]
+    # Distinct counters: each search hashes other messages (identical headers are searched once, below).
+    forged = [Node(f"192.0.2.{10 + i}", 1, bsd_key(b"forged"), TWO_VIPS, counter=i + 1) for i in range(20)]
     frames = [(T0 + i * 0.01, n.advert()) for i, n in enumerate(forged)]
     p = Pipeline(Verifier([b"s3cret"], budget=5 * 256 * 2), Tracker())  # room for about 5 searches
     out = []
@@ -263,6 +264,22 @@ def test_search_budget_is_reported_once_and_leaves_the_rest_unverified():
     assert len(notes) == 1 and notes[0].count == 1 and notes[0].first.severity is Severity.WARNING
     reasons = [r.hmac_reason for r in out if isinstance(r, CarpAdvert)]
     assert "budget-spent" in reasons and reasons.count("vips-unknown") <= 6
+
+
+def test_forged_senders_of_one_header_are_searched_once():
+    """Issue 20: forged sources of one /24 sending one header make the same HMACs: one search, no budget spent."""
+    forged = [Node(f"192.0.2.{10 + i}", 1, bsd_key(b"forged"), TWO_VIPS) for i in range(20)]
+    frames = [(T0 + i * 0.01, n.advert()) for i, n in enumerate(forged)]
+    verifier = Verifier([b"s3cret"], budget=5 * 256 * 2)
+    p = Pipeline(verifier, Tracker())
+    out = []
+    for n, (t, data) in enumerate(frames, 1):
+        out += p.feed(Frame(n, t, 1, data, len(data)))
+    out += p.finish()
+    assert not [t for t in p.tallies() if t.first.kind == "signature-budget"]
+    assert {r.hmac_reason for r in out if isinstance(r, CarpAdvert)} == {"vips-unknown"}
+    # one /24 search per key (the passphrase, the empty key), as for a single sender; before: one per sender
+    assert verifier._budget == 5 * 256 * 2 - len(verifier._keys) * 256 == 2048
 
 
 def test_a_sender_whose_pass_changes_is_searched_again():

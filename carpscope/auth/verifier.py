@@ -57,6 +57,7 @@ _TRIED_MAX = 4096  # (key, message) pairs remembered per sender
 # stay unverified, and a finding says so once.
 SEARCH_BUDGET = 200_000
 _SHA1 = hashes.SHA1()
+_OCTETS = tuple(bytes((i,)) for i in range(256))
 
 
 class _Miss(NamedTuple):
@@ -125,6 +126,7 @@ class Verifier:
         self._version = 0  # bumped when a new configuration verifies, or the budget runs out
         self._sender: dict[tuple, Signer] = {}
         self._senders: dict[tuple, _Sender] = {}
+        self._missed: set[tuple] = set()  # /24 searches that found nothing: (key index, head, counter, md)
         self._sets_cache: dict[tuple, tuple] = {}  # (vhid, vlan, family) -> ((epoch, version), candidates)
         self._recent: dict[tuple, Signer | _Miss] = {}
         self._older: dict[tuple, Signer | _Miss] = {}
@@ -175,15 +177,20 @@ class Verifier:
     def seal(self, advert: CarpAdvert) -> Seal:
         """A verified advert kept for its repeats (Verifier.repeats), with how its sender signed it."""
         signer = self._sender.get((advert.vhid, advert.vlan, advert.src)) if advert.hmac == "ok" else None
-        return Seal(advert, verdict_of(advert), signer)
+        verdict = verdict_of(advert)
+        if signer is not None and signer.result(advert.src_mac) == verdict:
+            verdict = signer.result(advert.src_mac)  # the same values, the signer's own object: `is` in repeats
+        return Seal(advert, verdict, signer)
 
     def repeats(self, seal: Seal, counter: int, ctr: bytes, md: bytes) -> bool:
         """Does a repeat of the sealed advert, with this counter (ctr: its 8 wire bytes) and md,
         get the sealed verdict? One HMAC when its sender still signs the same way."""
         advert, verdict, signer = seal
         mac = advert.src_mac
-        if signer is not None and signer.matches(ctr, md, mac) and signer.result(mac) == verdict:
-            return True
+        if signer is not None and signer.matches(ctr, md, mac):
+            result = signer.result(mac)
+            if result is verdict or result == verdict:
+                return True
         return self.verdict(advert, counter, md) == verdict
 
     def signed_alike(self, advert: CarpAdvert, earlier: CarpAdvert) -> bool:
@@ -329,16 +336,24 @@ class Verifier:
     def _search(self, advert, vhid, net, lladdr, ctr, md, sender: _Sender) -> Signer | None:
         """One VIP anywhere in the sender's /24 (ucarp, single-VIP CARP): 256 HMACs a key, once per key."""
         mac = advert.src_mac
-        tails = [bytes((i,)) + ctr for i in range(256)]
         heads = [(SORTED, HEAD + bytes((vhid,)) + net)]
         if lladdr is not None:
             heads.append((OPENBSD_LLADDR, HEAD + lladdr + bytes((vhid,)) + net))
+        tails = None  # built only once the budget allows a search (a spent budget costs nothing more)
         for index, key in enumerate(self._keys):
             if index in sender.searched:
+                continue
+            # The same messages and md as a search that failed before (forged senders of one /24
+            # sending one header): the same HMACs, so the same miss, without spending (issue 20).
+            done = (index, heads[-1][1], ctr, md)
+            if done in self._missed:
+                sender.searched.add(index)
                 continue
             if not self._spend(256 * len(heads), advert, sender):
                 return None
             sender.searched.add(index)
+            if tails is None:
+                tails = [_OCTETS[i] + ctr for i in range(256)]
             for variant, head in heads:
                 base = HMAC(key.key, _SHA1)
                 base.update(head)
@@ -351,6 +366,9 @@ class Verifier:
                         text = str(ipaddress.IPv4Address(net + bytes((i,))))
                         return Signer(ctx, mac if variant == OPENBSD_LLADDR else None, key,
                                        variant, (text,), True, "searched")
+            if len(self._missed) >= _SENDERS_MAX:
+                self._missed.clear()
+            self._missed.add(done)
         return None
 
     def _candidates(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[Addr, ...], bool]]:
@@ -371,6 +389,8 @@ class Verifier:
     def _collect(self, vhid: int, vlan, family: int) -> list[tuple[str, tuple[Addr, ...], bool]]:
         given = self._vips.given_sets(vhid, family)
         inferred = self._vips.inferred_sets(vhid, vlan, family)
+        if not given and not inferred and not self._good.get((vhid, vlan)):
+            return []  # nothing known for this group (a new group of a forged segment): no set to try
         out = [("given", s, True) for s in given]
         if given and inferred:  # given and claimed together: a dual-stack set given one family only
             both = {a.hashed: a for a in given[0] + inferred[0]}

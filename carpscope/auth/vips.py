@@ -8,6 +8,7 @@ a search over the sender's /24. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -127,9 +128,10 @@ def _dedupe(sets: list[tuple[Addr, ...]]) -> list[tuple[Addr, ...]]:
 
 
 def slash24(src: str) -> bytes | None:
+    """The first three bytes of an IPv4 source (its /24), or None (a search asks per new sender)."""
     try:
-        return ipaddress.IPv4Address(src).packed[:3]
-    except ValueError:
+        return socket.inet_pton(socket.AF_INET, src)[:3]  # dotted quad only, as ipaddress (no leading zeros)
+    except (OSError, TypeError):
         return None
 
 
@@ -187,6 +189,8 @@ class VipBook:
         return a
 
     def given_sets(self, vhid: int, family: int) -> list[tuple[Addr, ...]]:
+        if not self.given:
+            return []
         common, own = self.given.get(None, ()), self.given.get(vhid, ())
         union = tuple({a.hashed: a for a in common + own}.values())
         if not union:

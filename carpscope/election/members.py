@@ -74,10 +74,13 @@ class Source:
     def remember(self, key: tuple, t: float, counter: int) -> None:
         """Note a (counter, md) at `t`: the newest last, the oldest forgotten past COUNTER_MEMORY."""
         counters = self.counters
-        counters[key] = t
-        counters.move_to_end(key)
-        if len(counters) > COUNTER_MEMORY:
-            counters.popitem(last=False)
+        if key in counters:
+            counters.move_to_end(key)
+            counters[key] = t
+        else:
+            counters[key] = t  # a new key goes last by itself
+            if len(counters) > COUNTER_MEMORY:
+                counters.popitem(last=False)
         self.last_key, self.last_key_time, self.last_counter = key, t, counter
 
 

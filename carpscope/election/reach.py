@@ -6,8 +6,10 @@ point. When a member's adverts stop reaching a point (MISSED_RUN in a row) while
 that point's own member still reaches the sender's point, that is one-way loss:
 IGMP snooping, a vSwitch security policy, an ACL. A one-node capture cannot prove it.
 
-A point is a member's own (the capture was taken on its interface) when an advert
-of that member was seen there and nowhere else: its adverts leave from there.
+A point is a member's own (the capture was taken on its interface) when adverts of
+that member are seen there and nowhere else: its adverts leave from there. The point
+where that happened most often wins, so one copy that arrived too late to be folded
+(live streams) does not decide it.
 
 A miss counts only once the point shows a later frame: a capture that ended or had
 not begun misses nothing. Pure, bounded: no I/O, no clock.
@@ -16,7 +18,7 @@ not begun misses nothing. Pure, bounded: no I/O, no clock.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from carpscope import findings as k
 from carpscope.model import Finding, Severity
@@ -56,6 +58,7 @@ class _Group:
     key: tuple  # (proto, id, family, vlan)
     members: dict  # addr -> {point: Direction}
     own: dict  # addr -> point
+    alone: dict = field(default_factory=dict)  # addr -> {point: adverts seen there only}
 
 
 class Reach:
@@ -101,8 +104,10 @@ class Reach:
             g.members[addr] = {}
         dirs = g.members[addr]
         seen = record.seen_at
-        if len(seen) == 1 and addr not in g.own and self._capturing(record.time, seen[0]) >= 2:
-            g.own[addr] = seen[0]
+        if len(seen) == 1 and self._capturing(record.time, seen[0]) >= 2:
+            votes = g.alone.setdefault(addr, {})
+            votes[seen[0]] = votes.get(seen[0], 0) + 1
+            g.own[addr] = max(votes, key=votes.__getitem__)
         out = []
         for point in self.points:
             d = dirs.get(point)

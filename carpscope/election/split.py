@@ -107,13 +107,16 @@ def _recheck(g: Group, master: Source, silence: float) -> list[Source]:
     """Every contender against a new (D, master, run): the ripe heap starts again."""
     g.checked, g.ripe, g.generation = (silence, master.addr, master.run_start), [], g.generation + 1
     found = []
+    members, master_last = g.members, master.last
     for addr, in_split in g.contenders.items():
-        c = g.members[addr]
         if in_split:
             continue
-        if overlaps(master.last, c.last, c, silence):
+        c = members[addr]
+        if c.last - c.run_start <= silence:
+            continue  # its own run is not longer than D: no overlap can be, nor is it ripe (forged senders)
+        if overlaps(master_last, c.last, c, silence):
             found.append(c)
-        elif c.last - c.run_start > silence:
+        else:
             _ripen(g, c)
     return found
 

@@ -49,6 +49,24 @@ def multicast(dst: str) -> bool:
         return True
 
 
+def openbsd(proto: str, mac: str | None, adverts: int, counters: int, demote: int, bow_out: bool,
+            variant: str | None) -> bool:
+    """fingerprint(Clues(...))[0] == OPENBSD, without Clues or evidence: timers ask at every election (issue 19).
+
+    The same rules in the same order as `fingerprint` (tests/test_election_stacks.py checks them
+    against each other); the other clues only choose among the other stacks.
+    """
+    if proto == "vrrp":
+        return False
+    if variant and variant.startswith("openbsd-"):
+        return True
+    if demote or bow_out:
+        return True
+    if (mac or "").lower().startswith(_UCARP_MAC):
+        return False
+    return adverts >= 2 and counters == 1
+
+
 def fingerprint(c: Clues) -> tuple[str, str]:
     """(stack, evidence): the first rule that the wire settles, "unknown" when none does.
 

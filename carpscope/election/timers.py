@@ -11,10 +11,9 @@ from __future__ import annotations
 import heapq
 
 from carpscope.election import rules
-from carpscope.election import stack as stacks
 from carpscope.election.members import Group, Source
 from carpscope.election.rules import Timing
-from carpscope.election.values import stack
+from carpscope.election.values import openbsd
 
 _SCAN = 8  # groups up to this many members find their earliest backup by a walk (`silence`)
 
@@ -130,4 +129,4 @@ class Timers:
         """The master-down formula `m` runs: --timing, or (auto) its stack's (docs/protocol.md §9.3)."""
         if self.timing is not Timing.AUTO:
             return self.timing
-        return Timing.OPENBSD if stack(m)[0] == stacks.OPENBSD else Timing.BSD
+        return Timing.OPENBSD if openbsd(m) else Timing.BSD

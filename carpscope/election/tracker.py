@@ -31,7 +31,16 @@ from carpscope.election import causes, consistency, counters, demotion, flapping
 from carpscope.election import events as ev
 from carpscope.election.events import Event, Snapshot
 from carpscope.election.limits import GROUPS_MAX, MEMBERS_MAX, MEMBERS_TOTAL, Limits
-from carpscope.election.members import COUNTER_MEMORY, FLAP_MEMORY, Group, Source, by_first, loop_window, tid
+from carpscope.election.members import (
+    COUNTER_MEMORY,
+    COUNTER_MOD,
+    FLAP_MEMORY,
+    Group,
+    Source,
+    by_first,
+    loop_window,
+    tid,
+)
 from carpscope.election.rules import Timing
 from carpscope.election.timers import Timers
 from carpscope.election.values import clues, diff, group_state
@@ -131,10 +140,17 @@ class Tracker:
     def _repeat_counter(self, g: Group, m: Source, r, t: float, key: tuple, counter: int) -> bool:
         """Note a repeat's (counter, md); False when only `observe` may judge it (counters.check)."""
         if key in m.counters:
+            if key != m.last_key:
+                # An older advert again: a replay. Once the sender's replay is reported, its
+                # copies change nothing more than counters.check notes (issue 19: a replay
+                # storm must not take the slow path on every advert).
+                if (k.REPLAYED_ADVERT, m.addr) not in g.raised:
+                    return False
+                if m.last_counter is not None and (m.last_counter + 1) % COUNTER_MOD == counter:
+                    m.seen["counting"] = True
             # OpenBSD repeats its counter: fine unless it comes back too soon (a loop), and
             # once that loop is reported its copies change nothing more (issue 20).
-            if key != m.last_key or (t - m.last_key_time < loop_window(r)
-                                     and (k.LOOPED_ADVERT, m.addr) not in g.raised):
+            elif t - m.last_key_time < loop_window(r) and (k.LOOPED_ADVERT, m.addr) not in g.raised:
                 return False
             if len(m.counters) == 1 and m.adverts == 1:
                 g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)

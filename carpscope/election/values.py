@@ -92,6 +92,13 @@ def stack(m: Source) -> tuple[str, str]:
     return stacks.fingerprint(found)
 
 
+def openbsd(m: Source) -> bool:
+    """Does `m` run OpenBSD (stack(m)[0] == OPENBSD)? Its master-down timer differs (timers.py)."""
+    seen = m.seen
+    return stacks.openbsd(m.record.proto, m.mac, m.adverts, len(m.counters), seen.get("demote", 0),
+                          seen.get("bow_out", False), seen.get("variant"))
+
+
 def diff(old, new) -> str:
     """advskew 0 -> 240: what a parameters-changed event reports."""
     if isinstance(new, CarpAdvert):

@@ -8,7 +8,7 @@ authlen, demote (OpenBSD; reserved elsewhere), advbase, checksum, 8-byte counter
 from __future__ import annotations
 
 from carpscope import findings as kinds
-from carpscope.model import CarpAdvert, Finding, Severity
+from carpscope.model import CarpAdvert, Finding, Maker, Severity
 from carpscope.wire.checksum import verifies
 
 CARP_LEN = 36  # the whole header: what a CARP advert is (classify.py, repeat.py)
@@ -16,11 +16,25 @@ CARP_VERSION = 2
 CARP_ADVERTISEMENT = 1
 CARP_AUTHLEN = 7  # counter + md in 32-bit words, always 7 on send [OBSD-c carp_send_ad]
 
+_MAKE = Maker(CarpAdvert)  # the record without the dataclass __init__ (model.Maker)
+
 
 def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
     """Decode as much of a CARP header as was captured; anomalies become findings."""
     n = len(payload)
-    fields: dict = {}
+    fields: dict
+    if n >= CARP_LEN:  # the whole header, the usual case: one dict, no per-field test (issue 19)
+        fields = {
+            "version": payload[0] >> 4, "type": payload[0] & 0x0F, "vhid": payload[1], "advskew": payload[2],
+            "authlen": payload[3], "demote": payload[4], "advbase": payload[5],
+            "cksum": int.from_bytes(payload[6:8], "big"), "counter": int.from_bytes(payload[8:16], "big"),
+            "md": payload[16:36],
+            # Checksum covers the 36-byte header only, no pseudo-header, v4 and v6 (§1.2).
+            "checksum": "ok" if verifies(payload[:CARP_LEN]) else "bad",
+        }
+        _check(fields, base, findings)
+        return _MAKE(**base, **fields, findings=tuple(findings))
+    fields = {}
     if n >= 1:
         fields["version"], fields["type"] = payload[0] >> 4, payload[0] & 0x0F
     for name, offset in (("vhid", 1), ("advskew", 2), ("authlen", 3), ("demote", 4), ("advbase", 5)):
@@ -35,7 +49,7 @@ def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
         # Checksum covers the 36-byte header only, no pseudo-header, v4 and v6 (§1.2).
         fields["checksum"] = "ok" if verifies(payload[:CARP_LEN]) else "bad"
     _check(fields, base, findings)
-    return CarpAdvert(**base, **fields, findings=tuple(findings))
+    return _MAKE(**base, **fields, findings=tuple(findings))
 
 
 def _check(fields: dict, base: dict, findings: list[Finding]) -> None:

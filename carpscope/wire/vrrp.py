@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 
 from carpscope import findings as kinds
-from carpscope.model import Finding, Severity, VrrpAdvert
+from carpscope.model import Finding, Maker, Severity, VrrpAdvert
 from carpscope.wire.checksum import internet_sum, pseudo_header_sum
 
 VRRP_ADVERTISEMENT = 1
 _AUTH_LEN = 8  # VRRPv2 Authentication Data, RFC 3768 §5.3.10
+
+_MAKE = Maker(VrrpAdvert)  # the record without the dataclass __init__ (model.Maker)
 
 
 def decode(payload: bytes, base: dict, findings: list[Finding], src: bytes, dst: bytes) -> VrrpAdvert:
@@ -40,7 +42,7 @@ def decode(payload: bytes, base: dict, findings: list[Finding], src: bytes, dst:
         f["auth_data"] = payload[8 + 4 * count : 8 + 4 * count + _AUTH_LEN]
     _checksum(payload, base, f, src, dst)
     _check(f, base, findings, size)
-    return VrrpAdvert(**base, **f, findings=tuple(findings))
+    return _MAKE(**base, **f, findings=tuple(findings))
 
 
 def _addr(b: bytes) -> str:
