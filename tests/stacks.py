@@ -103,17 +103,21 @@ def carp_header(vhid: int, advbase: int, advskew: int, demote: int, counter: int
 # -- encapsulation ------------------------------------------------------------------
 
 def ether(src: str, dst: str, ethertype: int, payload: bytes, vlan: int | None = None) -> bytes:
-    tag = struct.pack("!HH", 0x8100, vlan) if vlan is not None else b""
-    return mac(dst) + mac(src) + tag + struct.pack("!H", ethertype) + payload
+    """An Ethernet frame, untagged or in one 802.1Q tag (`ethernet` takes any tags)."""
+    return ethernet(src, dst, ethertype, payload, _tag(vlan))
+
+
+def _tag(vlan: int | None) -> tuple[tuple[int, int], ...]:
+    return ((0x8100, vlan),) if vlan is not None else ()
 
 
 def ipv4(src: str, dst: str, proto: int, payload: bytes, ttl: int = 255, tos: int = 0x10, ident: int = 1) -> bytes:
-    head = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(payload), ident, 0x4000, ttl, proto, 0, ip(src), ip(dst))
-    return head[:10] + cksum(head).to_bytes(2, "big") + head[12:] + payload
+    """IPv4 as the CARP stacks send it: DF set, TOS 0x10 (§1.3); ipv4_packet takes any header."""
+    return ipv4_packet(src, dst, proto, payload, ttl=ttl, tos=tos, ident=ident, df=True)
 
 
 def ipv6(src: str, dst: str, next_header: int, payload: bytes, hlim: int = 255) -> bytes:
-    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), next_header, hlim, ip(src), ip(dst)) + payload
+    return ipv6_header(src, dst, next_header, len(payload), hlim=hlim) + payload
 
 
 def multicast_mac(dst: str) -> str:
@@ -136,8 +140,7 @@ def ip_frame(src_mac: str, src: str, dst: str, proto: int, payload: bytes, *, tt
 
 def garp(vip: str, sender_mac: str, vlan: int | None = None) -> bytes:
     """A gratuitous ARP request for `vip` (a new master's claim, §2.1)."""
-    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac(sender_mac) + ip(vip) + bytes(6) + ip(vip)
-    return ether(sender_mac, "ff:ff:ff:ff:ff:ff", 0x0806, body, vlan)
+    return gratuitous_arp(vip, sender_mac, _tag(vlan))
 
 
 def unsolicited_na(vip: str, sender_mac: str, src: str | None = None, vlan: int | None = None) -> bytes:
@@ -254,14 +257,17 @@ def write_pcap(path: str | Path, frames: Iterable[tuple[float, bytes]], linktype
     """Frames (time, bytes) as a microsecond pcap; returns the path."""
     path = Path(path)
     with path.open("wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
+        f.write(pcap_header(linktype=linktype))
         for t, data in frames:
-            sec = int(t)
-            usec = round((t - sec) * 1e6)
-            if usec >= 1_000_000:
-                sec, usec = sec + 1, usec - 1_000_000
-            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
+            f.write(pcap_record(*_stamp(t), data))
     return path
+
+
+def _stamp(t: float) -> tuple[int, int]:
+    """A time as a pcap record's (seconds, microseconds), rounded to the microsecond."""
+    sec = int(t)
+    usec = round((t - sec) * 1e6)
+    return (sec + 1, usec - 1_000_000) if usec >= 1_000_000 else (sec, usec)
 
 
 T0 = 1_795_000_000.0  # 2026-11-18 UTC, clearly synthetic
@@ -487,14 +493,7 @@ def pcap_record(sec: int, usec: int, data: bytes, caplen: int | None = None, wir
 
 def pcap_bytes(frames: Iterable[tuple[float, bytes]], snaplen: int = 262144, linktype: int = 1) -> bytes:
     """Frames (time, bytes) as a microsecond pcap, in memory (times rounded as write_pcap does)."""
-    out = [pcap_header(snaplen, linktype)]
-    for t, data in frames:
-        sec = int(t)
-        usec = round((t - sec) * 1e6)
-        if usec >= 1_000_000:
-            sec, usec = sec + 1, usec - 1_000_000
-        out.append(pcap_record(sec, usec, data))
-    return b"".join(out)
+    return b"".join([pcap_header(snaplen, linktype), *(pcap_record(*_stamp(t), data) for t, data in frames)])
 
 
 def pcapng_section() -> bytes:

@@ -55,6 +55,10 @@ class Tmux:
         command = f"cd {ROOT} && {env} {' '.join(argv)}; echo __END__ $?"
         subprocess.run([*self.base, "new-session", "-d", "-x", str(self.columns), "-y", str(self.rows), command],
                        check=True, timeout=10)
+        return self.ended(timeout)
+
+    def ended(self, timeout: float) -> str:
+        """The whole scrollback once the command has ended (its `__END__ status` line)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             text = self.capture()

@@ -73,13 +73,7 @@ class LiveTerminal(Tmux):
     def interrupt(self, timeout: float = 15) -> str:
         """Ctrl-C; the whole scrollback once the run has ended."""
         subprocess.run([*self.base, "send-keys", "C-c"], check=True, timeout=10)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            text = self.capture()
-            if re.search(r"^__END__ \d+$", text, re.M):
-                return text
-            time.sleep(0.2)
-        raise AssertionError("no end in time:\n" + self.capture())
+        return self.ended(timeout)
 
 
 @pytest.fixture
