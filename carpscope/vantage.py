@@ -113,6 +113,9 @@ class Merger:
         self._pending: list[_Seen] = []  # a heap by time on the reference clock
         self._index: dict[bytes, _Seen] = {}
         self._latest: dict[str | None, float] = {}  # per point: the `order` time of its latest frame
+        # Files on one clock (not named, not learning) come merged in time order already: they
+        # leave in that order, so a file out of time order cannot put a later number first.
+        self._one_clock = offsets is None and not learn
         self._arrived = 0
         shown = self.offsets.shown()
         self._horizon = max(delay, WINDOW + max((abs(o) for o, _ in shown.values()), default=0.0))
@@ -128,8 +131,9 @@ class Merger:
         seen = self._index.get(key) if key is not None else None
         if seen is not None and self._copy(seen, frame, point, raw):
             return out
-        leave = max(frame.time, self._latest.get(point, frame.time))
-        self._latest[point] = leave
+        clock = None if self._one_clock else point
+        leave = max(frame.time, self._latest.get(clock, frame.time))
+        self._latest[clock] = leave
         self._arrived += 1
         seen = _Seen(frame.time, key, frame, point, interface(frame), raw, (leave, self._arrived))
         if len(self._pending) >= _PENDING_MAX:
