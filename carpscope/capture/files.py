@@ -59,7 +59,6 @@ class FileSource:
     path: str
     user_filter: str | None = None
     damage: Damage | None = None
-    delivered: int = 0  # frames handed on
     read: int = 0  # frames read from the file, handed on or not: the last frame number
     scan_in_child: bool | None = None  # None: when the file is at least CHILD_MIN bytes
     finished: bool = False
@@ -163,9 +162,7 @@ class FileSource:
             batch.extend_times(self.times, meta)
         admits = self._program(linktype)
         indexes = None if admits is None else batch.admitted(buf, meta, admits.filter)
-        for frame in batch.frames(buf, meta, linktype, number, indexes):
-            self.delivered += 1
-            yield frame
+        yield from batch.frames(buf, meta, linktype, number, indexes)
 
     def _salvage(self) -> Iterator[Frame]:
         """next_batch loses the batch that hit damage: reopen, walk up to it one frame at a time."""
@@ -185,7 +182,6 @@ class FileSource:
                 if self.times is not None:
                     batch.extend_times(self.times, every)
                 for number, sec, usec, offset, caplen in scan.META.iter_unpack(meta):
-                    self.delivered += 1
                     yield new(Frame, (number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen))
                 self.read += records
         except scan.Cut:
@@ -230,7 +226,6 @@ class FileSource:
                 times.append(sec + usec / 1e6)
             if admits is not None and not admits.filter(data):
                 continue
-            self.delivered += 1
             yield Frame(number, sec + usec / 1e6, linktype, data, len(data))
 
     def _pcapng(self, skip: int) -> Iterator[Frame]:
@@ -254,7 +249,6 @@ class FileSource:
                     admits = self._program(linktype)
                     if admits is not None and not admits.filter(data):
                         continue
-                    self.delivered += 1
                     yield Frame(number, time, linktype, data, len(data))
         except pcapng.Broken as err:
             self.damage = Damage(self.name, str(err))

@@ -151,11 +151,7 @@ def _end(p: Pipe) -> None:
     if p.process is None:
         p.ended = p.ended or "end of stream"
         return
-    try:
-        p.process.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        p.process.kill()
-        p.process.wait()
+    _reap(p.process)
     err = ""
     if p.errors is not None:
         p.errors.seek(0)
@@ -164,6 +160,15 @@ def _end(p: Pipe) -> None:
     last = next((line.strip() for line in reversed(err.splitlines()) if line.strip()), "")
     status = p.process.returncode
     p.ended = f"exited with status {status}" + (f": {last}" if last else "")
+
+
+def _reap(process: subprocess.Popen) -> None:
+    """Wait for a command that ends (or was told to), killing it after two seconds."""
+    try:
+        process.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def close(pipes: list[Pipe]) -> None:
@@ -176,8 +181,4 @@ def close(pipes: list[Pipe]) -> None:
                 os.killpg(p.process.pid, signal.SIGTERM)
             except OSError:
                 pass
-            try:
-                p.process.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                p.process.kill()
-                p.process.wait()
+            _reap(p.process)
