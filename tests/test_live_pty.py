@@ -131,7 +131,9 @@ def test_live_at_three_sizes_through_a_failover_and_a_split_brain(lab, terminals
     assert pa.wait_for("MASTER", timeout=8), pa.text()
     pb = lab.ucarp(b, vhid=1, password=PASS, vip=VIP, advskew=100)
     members = {A, B, C, D}
-    for t in terminals:  # A master, B a silent backup
+    for t in terminals:  # A master, B a silent backup; D master of vhid 2 all along
+        # (each window's capture starts on its own: wait until it has seen D's adverts too)
+        assert t.wait_for(rf"^CARP vhid 2 +MASTER {re.escape(D)} ", 10), t.visible()
         text = t.wait_for(rf"^CARP vhid 1 +MASTER {re.escape(A)} +master-down in", 10)
         assert text, t.visible()
         check_dashboard(text, t.columns, t.rows, members)
