@@ -219,7 +219,9 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
         refuse_overwriting_inputs(write_path, files, pass_file)
     if html_path:
         HtmlReport.refuse(html_path, files, pass_file, write_path)
-    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=quiet)
+    from carpscope.multipoint import several
+
+    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=quiet and not several(points))
     names = _openable(files)
     try:
         sources = capture_files.open_sources([path for path, _ in names], bpf)
@@ -494,7 +496,7 @@ def _live_pipes(iface, commands, duration, metrics, passphrases, pass_file, vips
     """live from pcap streams (capture/pipes.py): stdin and --from commands, one vantage point each."""
     from carpscope import live_shell
     from carpscope.capture import pipes as capture_pipes
-    from carpscope.multipoint import MultiPoint
+    from carpscope.multipoint import MultiPoint, several
     from carpscope.vantage import Merger
 
     streams = from_commands(iface, commands)
@@ -508,8 +510,9 @@ def _live_pipes(iface, commands, duration, metrics, passphrases, pass_file, vips
         HtmlReport.refuse(html_path, (), pass_file, None)
     stdout = _Unbroken(click.get_text_stream("stdout"))
     use_dashboard = fmt == "text" and not quiet and not verbose and stdout.isatty()
-    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=quiet or use_dashboard)
     points = [name for name, _ in streams]
+    lean = (quiet or use_dashboard) and not several(points)
+    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=lean)
     merger = Merger(points[0], learn=len(points) > 1, delay=capture_pipes.LAG)
     pipeline = MultiPoint(pipeline, merger, points)
     pipes = []

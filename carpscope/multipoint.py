@@ -25,6 +25,12 @@ _STAMPS_MAX = 65536  # frames whose records may still come (held behind a failed
 _CAUSE = " master-down time: "
 
 
+def several(points: list) -> bool:
+    """More than one named vantage point: every advert's record is needed (reach counts
+    where each was seen), so the pipeline behind them cannot be lean."""
+    return len([p for p in points if p is not None]) > 1
+
+
 class MultiPoint:
     """A Pipeline fed through a Merger; one-way loss from a Reach."""
 
@@ -32,12 +38,11 @@ class MultiPoint:
         self.pipeline = pipeline
         self.merger = merger
         self.reach = Reach([p for p in points if p is not None])
-        self.multi = len([p for p in points if p is not None]) > 1
+        self.multi = several(points)
         self._stamps: dict[int, tuple] = {}
         self.named = named  # False: plain files, shown as points only once they share a frame
         self.fed: list[Frame] = []  # the frames the last call fed to the pipeline that gave a record
-        if self.multi:
-            pipeline.lean = False  # every advert's record: reach counts where each was seen
+        assert not (self.multi and pipeline.lean), "build the pipeline with lean=False: see several()"
 
     def __getattr__(self, name):
         return getattr(self.pipeline, name)
