@@ -10,7 +10,7 @@ import socket
 
 from carpscope import findings as kinds
 from carpscope.model import AddressClaim, Damaged, Finding, Frame, Record, Severity
-from carpscope.wire import carp, linklayer, vrrp
+from carpscope.wire import carp, linklayer, plain, vrrp
 from carpscope.wire.classify import classify
 
 IPPROTO_112 = 112
@@ -29,6 +29,10 @@ _TTL = 255  # CARP_DFLTTL; VRRP RFC 3768 §7.1 / RFC 5798 §7.1
 
 def decode_frame(frame: Frame, decode_as: str | None = None) -> Record | None:
     """Decode one captured frame."""
+    if frame.linktype == linklayer.DLT_EN10MB and not decode_as:
+        record = plain.decode(frame)  # the usual advert, in one unpack per layer
+        if record is not None:
+            return record
     data = frame.data
     link = linklayer.parse(frame.linktype, data)
     if link is None:
