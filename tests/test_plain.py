@@ -147,3 +147,51 @@ def test_fast_records_are_what_the_dataclass_builds():
         assert record == built and hash(record) == hash(built) and repr(record) == repr(built)
         with pytest.raises(dataclasses.FrozenInstanceError):
             record.frame = 2  # type: ignore[misc]
+
+
+def test_builder_and_copier_give_what_the_class_gives():
+    """model.Builder and model.Copier against the dataclass itself, for every record class and for
+    classes they must leave to the slow way (no slots, a __post_init__)."""
+    import dataclasses
+
+    from carpscope.model import AddressClaim, Builder, Copier, Damaged, Finding, GroupKey, Severity
+
+    @dataclasses.dataclass(frozen=True)
+    class Unslotted:
+        a: int
+        b: str = "x"
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        a: int
+        b: str = "x"
+
+        def __post_init__(self):
+            if isinstance(self.a, int) and self.a < 0:
+                raise ValueError("negative")
+
+    finding = Finding("kind", Severity.WARNING, "detail", 3, 1.5, "carp", 7, 4, (5,))
+    carp = plain.decode(Frame(1, 1.5, 1, FRAMES["carp-8100"], 0))
+    vrrp = plain.decode(Frame(1, 1.5, 1, FRAMES["vrrp2-2"], 0))
+    samples = [finding, carp, vrrp, AddressClaim(1, 2.0, 4, "10.0.0.1", "00:00:5e:00:01:07", (), "garp"),
+               Damaged(1, 2.0, (finding,)), GroupKey("carp", 7, 4, (5,)), Unslotted(1), Checked(2, "y")]
+    for record in samples:
+        cls, fields = type(record), dataclasses.fields(record)
+        names = tuple(f.name for f in fields)
+        values = tuple(getattr(record, n) for n in names)
+        built = Builder(cls, names)(*values)
+        assert type(built) is cls and built == record and repr(built) == repr(record) and hash(built) == hash(record)
+        required = tuple(f.name for f in fields if f.default is dataclasses.MISSING)
+        assert Builder(cls, required)(*(getattr(record, n) for n in required)) == cls(
+            **{n: getattr(record, n) for n in required})
+        for some in (names[:1], names[-2:], names[::3]):
+            new = tuple(f"new {n}" for n in some)
+            copied = Copier(cls, some)(record, new)
+            expected = dataclasses.replace(record, **dict(zip(some, new)))
+            assert type(copied) is cls and copied == expected and repr(copied) == repr(expected)
+    with pytest.raises(ValueError):
+        Builder(Checked, ("a",))(-1)  # the __post_init__ still runs
+    with pytest.raises(TypeError):
+        Builder(Finding, ("kind",))  # required fields missing
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Builder(Finding, ("kind", "severity", "detail"))("k", Severity.INFO, "d").kind = "x"  # type: ignore[misc]

@@ -45,6 +45,17 @@ _VRRP_BUILD = Builder(VrrpAdvert, (*_NAMES, "vrid", "priority", "count", "auth_t
                                    "addresses", "auth_data"))
 _ntop = socket.inet_ntop
 _AF_INET = socket.AF_INET
+# Destinations (the group address, a unicast peer) and VRRP's virtual addresses recur across senders
+# and groups: their text is kept, up to a bound (a forged flood of them just stops being kept).
+_DOTTED: dict[bytes, str] = {}
+_DOTTED_MAX = 4096
+
+
+def _dotted(address: bytes) -> str:
+    text = _DOTTED[address] = _ntop(_AF_INET, address)
+    if len(_DOTTED) > _DOTTED_MAX:
+        del _DOTTED[address]
+    return text
 
 
 def decode(frame: Frame) -> CarpAdvert | VrrpAdvert | None:
@@ -85,7 +96,7 @@ def _carp(frame: Frame, data: bytes, p: int, vlan: tuple[int, ...], src: bytes, 
     # RFC 1071 §2(B): the one's-complement sum is the value modulo 0xffff; 0 verifies (the header is not all zero).
     if not vhid or int.from_bytes(data[p : p + CARP_LEN], "big") % 0xFFFF:
         return None
-    return _CARP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _ntop(_AF_INET, dst),
+    return _CARP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
                        src_mac.hex(":"), dst_mac.hex(":"), vlan, _TTL, CARP_LEN, CARP_LEN, _CARP_WHY, 2, 1, "ok",
                        vhid, advskew, authlen, demote, advbase, cksum, counter, md)
 
@@ -97,8 +108,8 @@ def _vrrp2(frame: Frame, data: bytes, p: int, length: int, count: int, vlan: tup
     if not vrid or not adver_int or int.from_bytes(data[p : p + length], "big") % 0xFFFF:
         return None
     end = p + 8 + 4 * count
-    addresses = tuple([_ntop(_AF_INET, data[i : i + 4]) for i in range(p + 8, end, 4)])
-    return _VRRP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _ntop(_AF_INET, dst),
+    addresses = tuple([_DOTTED.get(a) or _dotted(a) for a in [data[i : i + 4] for i in range(p + 8, end, 4)]])
+    return _VRRP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
                        src_mac.hex(":"), dst_mac.hex(":"), vlan, _TTL, length, length,
                        f"v2, 16+4x{count} bytes: the VRRPv2 shape", 2, 1, "ok",
                        vrid, priority, count, auth_type, adver_int, cksum, addresses,
