@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import operator
 from dataclasses import dataclass
 from types import MemberDescriptorType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Severity(str, enum.Enum):
@@ -189,70 +188,144 @@ class Damaged:
 Record = CarpAdvert | VrrpAdvert | AddressClaim | Damaged
 
 
+def _twin(cls: type) -> type | None:
+    """A class with `cls`'s slot layout whose attributes are set plainly, or None.
+
+    A frozen dataclass sets each field through object.__setattr__ (a call per field);
+    on the twin a field is one specialised store (STORE_ATTR_SLOT), and assigning
+    __class__ afterwards turns the filled object into a `cls` (Python allows it when
+    the two layouts are the same: same base, same slots). None when that is refused.
+    """
+    slots, base = cls.__dict__.get("__slots__"), cls.__base__
+    if "__dict__" in cls.__dict__ or not isinstance(slots, tuple) or base is None:
+        return None
+    try:
+        twin = type(cls.__name__, (base,), {
+            "__slots__": slots, "__module__": cls.__module__,
+            "__setattr__": object.__setattr__, "__delattr__": object.__delattr__})
+        probe: Any = object.__new__(twin)
+        probe.__class__ = cls
+    except TypeError:
+        return None
+    return twin
+
+
+def _plain(cls: type) -> bool:
+    """Nothing runs when a record is built but the field stores: no __post_init__, no factory, all slots."""
+    return not hasattr(cls, "__post_init__") and all(
+        isinstance(getattr(cls, f.name, None), MemberDescriptorType)
+        and f.default_factory is dataclasses.MISSING for f in dataclasses.fields(cls))
+
+
+def _generate(name: str, params: str, body: list[str], scope: dict):
+    """Compile one builder (once, at its first use: nothing is compiled at import)."""
+    source = f"def {name}({params}):\n" + "".join(f"    {line}\n" for line in body)
+    exec(source, scope)  # the source is built from the dataclass field names only
+    return scope[name]
+
+
+def _fill(fields: list[dataclasses.Field], given: tuple[str, ...], source: str | None) -> list[str]:
+    """The stores of a builder: `given` fields from their parameters, the rest from `source` or the defaults."""
+    lines = []
+    for f in fields:
+        if f.name in given:
+            lines.append(f"_o.{f.name} = {f.name}")
+        elif source is not None:
+            lines.append(f"_o.{f.name} = {source}.{f.name}")
+        else:
+            lines.append(f"_o.{f.name} = _d_{f.name}")
+    return lines
+
+
+class Builder:
+    """`cls(**dict(zip(names, values)))` for the hot path, the values given positionally (issue 20).
+
+    Every frame of a hostile capture is new, and its record through the frozen
+    dataclass __init__ costs one object.__setattr__ per field (about 30). The
+    builder fills a _twin instead and hands it over as a `cls`: the same record
+    (same class, fields, equality and repr), in a tenth of the instructions. Fields
+    not named take their defaults; a class that is not plain is built the slow way.
+    """
+
+    __slots__ = ("cls", "names", "_build")
+
+    def __init__(self, cls: type, names: tuple[str, ...]):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and n not in names]
+        if missing or not set(names) <= fields.keys() or len(set(names)) != len(names):
+            raise TypeError(f"{cls.__name__} needs {missing} and takes only its fields, once each: {names}")
+        self.cls, self.names, self._build = cls, names, None
+
+    def __call__(self, *values):
+        build = self._build
+        if build is None:
+            build = self._build = self._generate()
+        return build(*values)
+
+    def _generate(self):
+        cls, names = self.cls, self.names
+        twin = _twin(cls) if _plain(cls) else None
+        if twin is None:
+            return lambda *values: cls(**dict(zip(names, values)))
+        fields = dataclasses.fields(cls)
+        scope = {"_new": object.__new__, "_twin": twin, "_cls": cls,
+                 **{f"_d_{f.name}": f.default for f in fields if f.name not in names}}
+        body = ["_o = _new(_twin)", *_fill(list(fields), names, None), "_o.__class__ = _cls", "return _o"]
+        return _generate("build", ", ".join(names), body, scope)
+
+
 class Copier:
     """`dataclasses.replace(record, **dict(zip(names, values)))` for the hot path.
 
-    replace re-runs a frozen record's 30-argument __init__ (about 10 µs); copying
-    the slots one by one gives the same record in a third of the time. Records have
-    no __post_init__, so nothing is skipped; a class that grows one is replaced
-    the slow way.
+    replace re-runs a frozen record's 30-argument __init__ (about 10 µs); the copy
+    is filled through the class's _twin instead (see Builder): the same record in
+    a tenth of the instructions. A record of another class, or a class that is not
+    plain, is replaced the slow way.
     """
 
-    __slots__ = ("cls", "names", "_get_keep", "_set_keep", "_set_new", "_plain")
+    __slots__ = ("cls", "names", "_copy")
 
     def __init__(self, cls: type, names: tuple[str, ...]):
-        keep = tuple(f.name for f in dataclasses.fields(cls) if f.name not in names)
-        self.cls, self.names = cls, names
-        self._plain = not hasattr(cls, "__post_init__") and all(
-            isinstance(getattr(cls, n, None), MemberDescriptorType) for n in keep + names)
-        self._get_keep = operator.attrgetter(*keep)
-        self._set_keep = tuple(getattr(cls, n).__set__ for n in keep) if self._plain else ()
-        self._set_new = tuple(getattr(cls, n).__set__ for n in names) if self._plain else ()
+        self.cls, self.names, self._copy = cls, names, None
 
     def __call__(self, record, values: tuple):
-        if not self._plain or type(record) is not self.cls:
-            return dataclasses.replace(record, **dict(zip(self.names, values)))
-        new = object.__new__(self.cls)
-        for put, value in zip(self._set_keep, self._get_keep(record)):
-            put(new, value)
-        for put, value in zip(self._set_new, values):
-            put(new, value)
-        return new
+        copy = self._copy
+        if copy is None:
+            copy = self._copy = self._generate()
+        return copy(record, values)
+
+    def _generate(self):
+        cls, names = self.cls, self.names
+
+        def slow(record, values):
+            return dataclasses.replace(record, **dict(zip(names, values)))
+
+        twin = _twin(cls) if _plain(cls) else None
+        if twin is None:
+            return slow
+        scope = {"_new": object.__new__, "_twin": twin, "_cls": cls, "_slow": slow, "_type": type}
+        body = ["if _type(_r) is not _cls:", "    return _slow(_r, _v)",
+                f"[{', '.join(names)}] = _v", "_o = _new(_twin)",
+                *_fill(list(dataclasses.fields(cls)), names, "_r"), "_o.__class__ = _cls", "return _o"]
+        return _generate("copy", "_r, _v", body, scope)
 
 
 class Maker:
-    """Builds a record as its class would, setting the slots directly (issue 19).
+    """A record from its fields by name, as its class would build it (issue 19), through a Builder.
 
-    A new frame's record through the frozen dataclass __init__ costs about 10 µs
-    (one object.__setattr__ per field); forged senders make every frame new. The
-    same fields with the same defaults are set through the slot descriptors;
-    a missing required field raises TypeError as the class does, and a class that
-    is not plain (see Copier) is built the slow way.
+    A missing required field or an unknown one raises the class's own TypeError.
     """
 
-    __slots__ = ("cls", "_setters", "_defaults", "_required", "_plain")
+    __slots__ = ("cls", "_names", "_defaults", "_build")
 
     def __init__(self, cls: type):
         fields = dataclasses.fields(cls)
-        self.cls = cls
-        self._plain = not hasattr(cls, "__post_init__") and all(
-            isinstance(getattr(cls, f.name, None), MemberDescriptorType)
-            and f.default_factory is dataclasses.MISSING for f in fields)
-        self._setters = {f.name: getattr(cls, f.name).__set__ for f in fields} if self._plain else {}
-        self._defaults = tuple((self._setters[f.name], f.default) for f in fields
-                               if f.default is not dataclasses.MISSING) if self._plain else ()
-        self._required = frozenset(f.name for f in fields if f.default is dataclasses.MISSING)
+        self.cls, self._names = cls, tuple(f.name for f in fields)
+        self._defaults = tuple(f.default for f in fields)  # MISSING: required
+        self._build = Builder(cls, self._names)
 
     def __call__(self, **values):
-        if not self._plain or not self._required <= values.keys():
-            return self.cls(**values)
-        new = object.__new__(self.cls)
-        for put, value in self._defaults:
-            put(new, value)
-        setters = self._setters
-        try:
-            for name, value in values.items():
-                setters[name](new, value)
-        except KeyError:
-            return self.cls(**values)  # an unknown field: the class's own TypeError
-        return new
+        args = tuple(map(values.get, self._names, self._defaults))
+        if dataclasses.MISSING in args or sum(map(values.__contains__, self._names)) != len(values):
+            return self.cls(**values)  # a missing or unknown field: the class's own TypeError
+        return self._build(*args)

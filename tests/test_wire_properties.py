@@ -56,3 +56,20 @@ def test_announced_length_beyond_the_capture_is_a_finding(payload, extra):
     assert record is not None
     if extra and isinstance(record, (CarpAdvert, VrrpAdvert)):
         assert record.findings
+
+
+def _word_sum(data: bytes, start: int) -> int:
+    """RFC 1071 as written: 16-bit words, zero-padded, end-around carry."""
+    if len(data) & 1:
+        data += b"\0"
+    total = start + sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+@given(st.one_of(st.binary(max_size=80), st.lists(st.sampled_from([b"\0", b"\xff"]), max_size=80).map(b"".join)),
+       st.one_of(st.just(0), st.just(0xFFFF), st.integers(0, 0xFFFF)))
+def test_internet_sum_is_the_word_by_word_sum(data, start):
+    """checksum.internet_sum reads the bytes as one integer (issue 20): the same sum, all-zero data included."""
+    assert internet_sum(data, start) == _word_sum(data, start)

@@ -8,7 +8,7 @@ authlen, demote (OpenBSD; reserved elsewhere), advbase, checksum, 8-byte counter
 from __future__ import annotations
 
 from carpscope import findings as kinds
-from carpscope.model import CarpAdvert, Finding, Maker, Severity
+from carpscope.model import Builder, CarpAdvert, Finding, Severity
 from carpscope.wire.checksum import verifies
 
 CARP_LEN = 36  # the whole header: what a CARP advert is (classify.py, repeat.py)
@@ -16,7 +16,11 @@ CARP_VERSION = 2
 CARP_ADVERTISEMENT = 1
 CARP_AUTHLEN = 7  # counter + md in 32-bit words, always 7 on send [OBSD-c carp_send_ad]
 
-_MAKE = Maker(CarpAdvert)  # the record without the dataclass __init__ (model.Maker)
+# The fields decode._advert puts in `base` for every advert, absent ones None (the default).
+BASE = ("frame", "time", "family", "src", "dst", "src_mac", "dst_mac", "vlan", "ttl", "length", "caplen", "why",
+        "ah_spi", "ah_seq")
+_FIELDS = ("version", "type", "vhid", "advskew", "authlen", "demote", "advbase", "cksum", "counter", "md", "checksum")
+_BUILD = Builder(CarpAdvert, (*BASE, *_FIELDS, "findings"))  # the record without the dataclass __init__
 
 
 def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
@@ -33,7 +37,7 @@ def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
             "checksum": "ok" if verifies(payload[:CARP_LEN]) else "bad",
         }
         _check(fields, base, findings)
-        return _MAKE(**base, **fields, findings=tuple(findings))
+        return _BUILD(*map(base.get, BASE), *map(fields.get, _FIELDS), tuple(findings))
     fields = {}
     if n >= 1:
         fields["version"], fields["type"] = payload[0] >> 4, payload[0] & 0x0F
@@ -49,7 +53,7 @@ def decode(payload: bytes, base: dict, findings: list[Finding]) -> CarpAdvert:
         # Checksum covers the 36-byte header only, no pseudo-header, v4 and v6 (§1.2).
         fields["checksum"] = "ok" if verifies(payload[:CARP_LEN]) else "bad"
     _check(fields, base, findings)
-    return _MAKE(**base, **fields, findings=tuple(findings))
+    return _BUILD(*map(base.get, BASE), *map(fields.get, _FIELDS), tuple(findings))
 
 
 def _check(fields: dict, base: dict, findings: list[Finding]) -> None:

@@ -8,13 +8,17 @@ _IPPROTO_112 = 112
 
 
 def internet_sum(data: bytes, start: int = 0) -> int:
-    """One's-complement sum of `data` folded to 16 bits (0xffff means 'verifies')."""
+    """One's-complement sum of `data` folded to 16 bits (0xffff means 'verifies').
+
+    RFC 1071 §2(B): with the end-around carry the sum is the value of the bytes
+    modulo 0xffff, written 0xffff rather than 0 unless every word is 0; one
+    int.from_bytes instead of a word-by-word unpack (issue 20).
+    """
+    value = int.from_bytes(data, "big")
     if len(data) & 1:
-        data = data + b"\0"
-    total = start + sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total > 0xFFFF:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
+        value <<= 8  # an odd byte is the high half of a last, zero-padded word
+    total = value + start
+    return total % 0xFFFF or (0xFFFF if total else 0)
 
 
 def verifies(data: bytes, start: int = 0) -> bool:

@@ -7,10 +7,11 @@ claim), never an exception. Anomalies are findings on the record (docs/design.md
 from __future__ import annotations
 
 import socket
+import struct
 
 from carpscope import findings as kinds
-from carpscope.model import AddressClaim, Damaged, Finding, Frame, Record, Severity
-from carpscope.wire import carp, linklayer, vrrp
+from carpscope.model import AddressClaim, Builder, Damaged, Finding, Frame, Record, Severity
+from carpscope.wire import carp, linklayer, plain, vrrp
 from carpscope.wire.classify import classify
 
 IPPROTO_112 = 112
@@ -25,10 +26,19 @@ _MAX_EXTENSION_BYTES = 2048
 _ICMPV6 = 58
 _ND_NEIGHBOR_ADVERT = 136
 _TTL = 255  # CARP_DFLTTL; VRRP RFC 3768 §7.1 / RFC 5798 §7.1
+# ARP (RFC 826) for Ethernet and IPv4: hardware/protocol types and sizes, operation, sender MAC and IP,
+# target IP (the target MAC skipped).
+_ARP = struct.Struct("!6sH6s4s6x4s")
+_ARP_ETHER_IPV4 = b"\x00\x01\x08\x00\x06\x04"
+_CLAIM = Builder(AddressClaim, ("frame", "time", "family", "addr", "mac", "vlan", "how"))  # no dataclass __init__
 
 
 def decode_frame(frame: Frame, decode_as: str | None = None) -> Record | None:
     """Decode one captured frame."""
+    if frame.linktype == linklayer.DLT_EN10MB and not decode_as:
+        record = plain.decode(frame)  # the usual advert, in one unpack per layer
+        if record is not None:
+            return record
     data = frame.data
     link = linklayer.parse(frame.linktype, data)
     if link is None:
@@ -187,20 +197,19 @@ def _ttl_unchecked(proto: str, dst: bytes, payload: bytes, src_mac: str | None) 
 
 def _arp(frame: Frame, data: bytes, link: linklayer.Link) -> AddressClaim | None:
     """Gratuitous ARP (sender IP == target IP) or an ARP reply from a virtual MAC."""
-    off = link.offset
-    arp = data[off : off + 28]
-    if len(arp) < 28 or arp[0:6] != b"\x00\x01\x08\x00\x06\x04":
+    if len(data) < link.offset + 28:
         return None
-    op = int.from_bytes(arp[6:8], "big")
-    sender_mac, sender_ip, target_ip = arp[8:14], arp[14:18], arp[24:28]
+    head, op, sender_mac, sender_ip, target_ip = _ARP.unpack_from(data, link.offset)
+    if head != _ARP_ETHER_IPV4:
+        return None
     if sender_ip == target_ip and op in (1, 2):
         how = "garp"
     elif op == 2 and sender_mac[:5] == b"\x00\x00\x5e\x00\x01":
         how = "arp-reply"
     else:
         return None
-    return AddressClaim(frame.number, frame.time, 4, socket.inet_ntop(socket.AF_INET, sender_ip),
-                        linklayer.mac(sender_mac), link.vlan, how)
+    return _CLAIM(frame.number, frame.time, 4, socket.inet_ntop(socket.AF_INET, sender_ip), sender_mac.hex(":"),
+                  link.vlan, how)
 
 
 def _neighbor_advert(frame: Frame, icmp: bytes, link: linklayer.Link, src: bytes, dst: bytes) -> AddressClaim | None:
@@ -213,5 +222,5 @@ def _neighbor_advert(frame: Frame, icmp: bytes, link: linklayer.Link, src: bytes
         if icmp[pos] == 2:  # target link-layer address option
             owner = linklayer.mac(icmp[pos + 2 : pos + 8])
         pos += icmp[pos + 1] * 8
-    return AddressClaim(frame.number, frame.time, 6, socket.inet_ntop(socket.AF_INET6, icmp[8:24]),
-                        owner, link.vlan, "unsolicited-na")
+    return _CLAIM(frame.number, frame.time, 6, socket.inet_ntop(socket.AF_INET6, icmp[8:24]), owner, link.vlan,
+                  "unsolicited-na")

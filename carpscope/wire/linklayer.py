@@ -6,8 +6,7 @@ principle 8). Link types are libpcap's DLT_/LINKTYPE_ values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
@@ -43,9 +42,8 @@ _AF_INET = 2
 _AF_INET6 = (10, 24, 28, 30)
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
-    """The link-layer facts a record keeps."""
+class Link(NamedTuple):
+    """The link-layer facts a record keeps (a named tuple: one is built for every frame decoded in full)."""
 
     offset: int  # where the network header starts
     ethertype: int  # ETH_IPV4, ETH_IPV6, ETH_ARP or something else
@@ -81,8 +79,10 @@ def parse(linktype: int, data: bytes) -> Link | None:
         if len(data) < 14:
             return None
         ethertype = int.from_bytes(data[12:14], "big")
-        offset, ethertype, vlan = _vlan_tags(data, 14, ethertype)
-        return Link(offset, ethertype, vlan, mac(data[6:12]), mac(data[0:6]))
+        if ethertype in _VLAN_TPIDS:
+            offset, ethertype, vlan = _vlan_tags(data, 14, ethertype)
+            return Link(offset, ethertype, vlan, data[6:12].hex(":"), data[0:6].hex(":"))
+        return Link(14, ethertype, (), data[6:12].hex(":"), data[0:6].hex(":"))
     if linktype == DLT_LINUX_SLL:
         if len(data) < 16:
             return None

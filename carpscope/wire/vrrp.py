@@ -5,13 +5,16 @@ from __future__ import annotations
 import socket
 
 from carpscope import findings as kinds
-from carpscope.model import Finding, Maker, Severity, VrrpAdvert
+from carpscope.model import Builder, Finding, Severity, VrrpAdvert
+from carpscope.wire.carp import BASE
 from carpscope.wire.checksum import internet_sum, pseudo_header_sum
 
 VRRP_ADVERTISEMENT = 1
 _AUTH_LEN = 8  # VRRPv2 Authentication Data, RFC 3768 §5.3.10
 
-_MAKE = Maker(VrrpAdvert)  # the record without the dataclass __init__ (model.Maker)
+_FIELDS = ("version", "type", "vrid", "priority", "count", "auth_type", "adver_int", "cksum", "addresses",
+           "auth_data", "checksum", "checksum_form")  # absent ones None (the default), addresses always set
+_BUILD = Builder(VrrpAdvert, (*BASE, *_FIELDS, "findings"))  # the record without the dataclass __init__
 
 
 def decode(payload: bytes, base: dict, findings: list[Finding], src: bytes, dst: bytes) -> VrrpAdvert:
@@ -42,7 +45,7 @@ def decode(payload: bytes, base: dict, findings: list[Finding], src: bytes, dst:
         f["auth_data"] = payload[8 + 4 * count : 8 + 4 * count + _AUTH_LEN]
     _checksum(payload, base, f, src, dst)
     _check(f, base, findings, size)
-    return _MAKE(**base, **f, findings=tuple(findings))
+    return _BUILD(*map(base.get, BASE), *map(f.get, _FIELDS), tuple(findings))
 
 
 def _addr(b: bytes) -> str:
