@@ -140,6 +140,7 @@ class Verifier:
                  budget: int = SEARCH_BUDGET) -> None:
         self._keys = Keyring(passphrases)
         self._keylist = tuple(self._keys)
+        self._given = self._keys.given
         self._pads = tuple(_pads(key.key) for key in self._keys)
         self._tails = [b""]  # the /24 search's candidate tails (last octet + counter) for the last counter
         self._vips = VipBook(vips)
@@ -294,7 +295,8 @@ class Verifier:
             self._signed_by(who, cfg)
             sender.miss = None
             return cfg
-        miss = sender.miss = _Miss(self._vips.epoch, self._version, self._failure(advert, sender))
+        values = self._failure(advert, sender) if self._given else UNVERIFIED  # no passphrase: nothing is bad
+        miss = sender.miss = _Miss(self._vips.epoch, self._version, values)
         return miss
 
     def _signed_by(self, sender: tuple, cfg: Signer) -> None:
@@ -330,9 +332,13 @@ class Verifier:
 
     def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes, sender: _Sender) -> Signer | None:
         """Known VIP sets not tried yet for this sender, then (IPv4) one address of its /24 (§2.4)."""
-        vhid, family = advert.vhid, advert.family
+        vhid, family, vlan = advert.vhid, advert.family, advert.vlan
         lladdr = lladdr_of(advert.src_mac)
-        candidates = self._candidates(vhid, advert.vlan, family)
+        vips = self._vips
+        # Nothing given, claimed on its VLAN or verified in its group (a new group of a forged
+        # segment): no set to try, so no call to collect them nor a cache entry (issue 20).
+        known = vips.given or vips.claims.get(vlan) or (vhid, vlan) in self._good
+        candidates = self._candidates(vhid, vlan, family) if known else ()
         tried = sender.tried
         for vips_from, addrs, legacy in candidates:
             layouts = message_layouts(vhid, addrs, lladdr, legacy)
@@ -408,8 +414,6 @@ class Verifier:
 
         The same for every sender of a group until a claim or a verified configuration is new.
         """
-        if not self._vips.given and not self._vips.claims.get(vlan) and (vhid, vlan) not in self._good:
-            return []  # nothing given, claimed or verified: what _collect would say, without a cache entry
         ckey = (vhid, vlan, family)
         cached = self._sets_cache.get(ckey)
         if cached is not None and cached[0] == (self._vips.epoch, self._version):
