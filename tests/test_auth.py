@@ -399,3 +399,70 @@ def test_nul_in_a_passphrase_ends_it_like_strlcpy():
     msg = bytes.fromhex("0201010a000001c0a8010a") + bytes.fromhex(CTR)
     md = hmac.new(b"ab", msg, hashlib.sha1).hexdigest()
     assert Verifier([b"ab\0cd"], {1: D_VIPS}).verify(advert(1, CTR, md)).passphrase == 1
+
+
+# -- issue 20: what a new sender or group costs ---------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.binary(max_size=80), message=st.binary(max_size=100))
+def test_the_search_s_keyed_states_make_rfc_2104_hmacs(key, message):
+    """The /24 search builds each HMAC from two keyed SHA-1 states (auth.verifier._pads), not hmac.new."""
+    from carpscope.auth.verifier import _pads
+    inner, outer = (s.copy() for s in _pads(key))
+    inner.update(message)
+    outer.update(inner.digest())
+    assert outer.digest() == hmac.new(key, message, hashlib.sha1).digest()
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.binary(max_size=19).map(lambda k: k.split(b"\0")[0]), vhid=st.integers(1, 255),
+       net=st.binary(min_size=3, max_size=3).filter(lambda n: 0 < n[0] < 224), octet=st.integers(0, 255),
+       counter=st.integers(0, 2**64 - 1), lladdr=st.booleans())
+def test_the_search_finds_any_single_vip_of_the_source_s_24(key, vhid, net, octet, counter, lladdr):
+    mac = bytes.fromhex("020000000099") if lladdr else bytes.fromhex("00005e0001%02x" % vhid)
+    ctr = counter.to_bytes(8, "big")
+    msg = b"\x02\x01" + (mac if lladdr else b"") + bytes((vhid,)) + net + bytes((octet,)) + ctr
+    md = hmac.new(key, msg, hashlib.sha1).hexdigest()
+    src = socket.inet_ntoa(net + bytes((octet ^ 1,)))
+    r = Verifier([key] if key else []).verify(advert(vhid, counter, md, src=src, src_mac=mac.hex(":")))
+    vip = socket.inet_ntoa(net + bytes((octet,)))
+    assert outcome(r) == ("ok", "openbsd-lladdr" if lladdr else "sorted", 1 if key else 0, (vip,), "searched")
+
+
+def test_a_failed_search_builds_no_hmac_object(monkeypatch):
+    """A miss hashes 256 candidates from the keyed states: no HMAC object (before: one a search, copied 256 times)."""
+    from carpscope.auth import verifier as vf
+    made = []
+    real = vf.HMAC
+    monkeypatch.setattr(vf, "HMAC", lambda *a: made.append(a) or real(*a))
+    v = Verifier([])
+    for vhid in range(1, 21):
+        assert v.verify(advert(vhid, CTR, "11" * 20)).hmac_reason == "no-passphrase"
+    assert made == [] and v._budget == auth.SEARCH_BUDGET - 20 * 256
+
+
+def test_new_groups_with_nothing_known_collect_no_vip_sets(monkeypatch):
+    """A new group of a forged segment (vlans): nothing given, claimed or verified, so no sets to collect or cache."""
+    calls = []
+    real = Verifier._collect
+    monkeypatch.setattr(Verifier, "_collect", lambda self, *a: calls.append(a) or real(self, *a))
+    v = Verifier([b"s3cret"])
+    for vlan in range(1, 11):
+        for vhid in range(1, 11):
+            assert v.verify(advert(vhid, CTR, "11" * 20, vlan=(vlan,))).hmac_reason == "vips-unknown"
+    assert calls == [] and v._sets_cache == {}  # before: 100 calls, 100 cache entries
+    v.learn(claim("192.0.2.100", vlan=(3,)))
+    assert v.verify(advert(1, CTR, "11" * 20, vlan=(3,))).hmac_reason == "vips-unknown"
+    assert len(calls) == 1  # a claim on its VLAN: collected as before
+
+
+def test_a_failure_without_passphrase_reads_the_source_once(monkeypatch):
+    """No passphrase: the failure is no-passphrase whatever the /24, so only the search reads the source."""
+    from carpscope.auth import verifier as vf
+    calls = []
+    real = vf.slash24
+    monkeypatch.setattr(vf, "slash24", lambda src: calls.append(src) or real(src))
+    v = Verifier([])
+    for i in range(1, 31):
+        assert v.verify(advert(1, CTR, "11" * 20, src=f"10.0.{i}.1")).hmac_reason == "no-passphrase"
+    assert len(calls) == 30  # before: 60

@@ -11,6 +11,8 @@ signers: splitting them would put that cache behind another seam on the hot path
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import ipaddress
 import operator
 from collections.abc import Mapping, Sequence
@@ -58,6 +60,22 @@ _TRIED_MAX = 4096  # (key, message) pairs remembered per sender
 SEARCH_BUDGET = 200_000
 _SHA1 = hashes.SHA1()
 _OCTETS = tuple(bytes((i,)) for i in range(256))
+try:  # CPython's own SHA-1: a copy is a struct copy, about half the instructions of OpenSSL's per candidate
+    _sha1 = importlib.import_module("_sha1").sha1
+except ImportError:  # a build without it
+    _sha1 = hashlib.sha1
+
+
+def _pads(key: bytes) -> tuple:
+    """RFC 2104: SHA-1 states with (key ⊕ ipad) and (key ⊕ opad) hashed; an HMAC is then two copies.
+
+    The /24 search (`Verifier._search`) hashes 256 candidates a key: building each
+    as copy + update + digest of these costs a third less than an HMAC object's copy.
+    """
+    if len(key) > 64:
+        key = hashlib.sha1(key).digest()
+    key = key.ljust(64, b"\0")
+    return _sha1(bytes(b ^ 0x36 for b in key)), _sha1(bytes(b ^ 0x5C for b in key))
 
 
 class _Miss(NamedTuple):
@@ -80,7 +98,7 @@ class _Sender:
 
     def __init__(self) -> None:
         self.tried: set[int] = set()  # hash((key index, message prefix))
-        self.searched: set[int] = set()  # key indexes whose /24 search ran
+        self.searched = 0  # bit i: key index i's /24 search ran (or failed before, `_missed`)
         self.miss: _Miss | None = None
         self.complete = True  # False: the budget ran out before everything was tried
 
@@ -121,6 +139,10 @@ class Verifier:
                  vips: Mapping[int | None, Sequence[str]] = MappingProxyType({}),
                  budget: int = SEARCH_BUDGET) -> None:
         self._keys = Keyring(passphrases)
+        self._keylist = tuple(self._keys)
+        self._given = self._keys.given
+        self._pads = tuple(_pads(key.key) for key in self._keys)
+        self._tails = [b""]  # the /24 search's candidate tails (last octet + counter) for the last counter
         self._vips = VipBook(vips)
         self._good: dict[tuple[int, tuple[int, ...]], list[Signer]] = {}
         self._version = 0  # bumped when a new configuration verifies, or the budget runs out
@@ -213,7 +235,8 @@ class Verifier:
             return None
         ctr = counter.to_bytes(8, "big")  # the wire bytes, offsets 8–15 (§2.1)
         mac, vlan, src = advert.src_mac, advert.vlan, advert.src
-        mine = self._sender.get((vhid, vlan, src))
+        who = (vhid, vlan, src)
+        mine = self._sender.get(who)
         if mine is not None and mine.matches(ctr, md, mac):
             return mine.result(mac)  # the usual case: signed as its sender's last advert
         ckey = (vhid, vlan, advert.family, ctr, md, mac, src)
@@ -228,28 +251,30 @@ class Verifier:
             if hit.epoch == self._vips.epoch and hit.version == self._version:
                 return hit.values
 
-        cfg = self._others(vhid, vlan, src, ctr, md, mac, mine)
+        group = self._good.get((vhid, vlan))  # none for a new group: no call to try its configurations
+        cfg = self._others(group, who, ctr, md, mac, mine) if group else None
         if cfg is None:
             if mine is not None:  # it verified before: its pass or VIPs changed, what failed may now match
-                del self._sender[(vhid, vlan, src)]
+                del self._sender[who]
                 self._senders.pop((vhid, vlan, advert.family, src), None)
-            cfg, values = self._unknown(advert, ctr, md)
-            if cfg is None:
-                self._remember(ckey, _Miss(self._vips.epoch, self._version, values))
-                return values
+            found = self._unknown(advert, ctr, md, who)
+            if isinstance(found, _Miss):
+                self._remember(ckey, found)
+                return found.values
+            cfg = found
         self._remember(ckey, cfg)
         return cfg.result(mac)
 
-    def _others(self, vhid, vlan, src, ctr, md, mac, mine: Signer | None) -> Signer | None:
+    def _others(self, group: list[Signer], who: tuple, ctr, md, mac, mine: Signer | None) -> Signer | None:
         """The group's configurations other than the sender's last one."""
-        for cfg in self._good.get((vhid, vlan), ()):
+        for cfg in group:
             if cfg is not mine and cfg.matches(ctr, md, mac):
-                self._signed_by((vhid, vlan, src), cfg)
+                self._signed_by(who, cfg)
                 return cfg
         return None
 
-    def _unknown(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> tuple[Signer | None, Verdict]:
-        """Search what this sender was not tried with yet; else its failure, judged anew."""
+    def _unknown(self, advert: CarpAdvert, ctr: bytes, md: bytes, who: tuple) -> Signer | _Miss:
+        """Search what this sender was not tried with yet; else its failure, judged anew (a _Miss)."""
         vhid, vlan = advert.vhid, advert.vlan
         skey = (vhid, vlan, advert.family, advert.src)
         sender = self._senders.get(skey)
@@ -257,21 +282,22 @@ class Verifier:
             if len(self._senders) >= _SENDERS_MAX:
                 self._senders.clear()
             sender = self._senders[skey] = _Sender()
-        miss = sender.miss
-        if miss is not None and miss.epoch == self._vips.epoch and miss.version == self._version:
-            return None, miss.values
+        else:
+            miss = sender.miss
+            if miss is not None and miss.epoch == self._vips.epoch and miss.version == self._version:
+                return miss
         cfg = self._find(advert, ctr, md, sender)
         if cfg is not None:
             group = self._good.setdefault((vhid, vlan), [])
             group.insert(0, cfg)
             del group[_GOOD_MAX:]
             self._version += 1
-            self._signed_by((vhid, vlan, advert.src), cfg)
+            self._signed_by(who, cfg)
             sender.miss = None
-            return cfg, cfg.result(advert.src_mac)
-        values = self._failure(advert, sender)
-        sender.miss = _Miss(self._vips.epoch, self._version, values)
-        return None, values
+            return cfg
+        values = self._failure(advert, sender) if self._given else UNVERIFIED  # no passphrase: nothing is bad
+        miss = sender.miss = _Miss(self._vips.epoch, self._version, values)
+        return miss
 
     def _signed_by(self, sender: tuple, cfg: Signer) -> None:
         """Remember how a sender signs (bounded: forged sources may be many)."""
@@ -306,13 +332,18 @@ class Verifier:
 
     def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes, sender: _Sender) -> Signer | None:
         """Known VIP sets not tried yet for this sender, then (IPv4) one address of its /24 (§2.4)."""
-        vhid, family = advert.vhid, advert.family
+        vhid, family, vlan = advert.vhid, advert.family, advert.vlan
         lladdr = lladdr_of(advert.src_mac)
+        vips = self._vips
+        # Nothing given, claimed on its VLAN or verified in its group (a new group of a forged
+        # segment): no set to try, so no call to collect them nor a cache entry (issue 20).
+        known = vips.given or vips.claims.get(vlan) or (vhid, vlan) in self._good
+        candidates = self._candidates(vhid, vlan, family) if known else ()
         tried = sender.tried
-        for vips_from, addrs, legacy in self._candidates(vhid, advert.vlan, family):
+        for vips_from, addrs, legacy in candidates:
             layouts = message_layouts(vhid, addrs, lladdr, legacy)
             one_v4 = len(addrs) == 1 and addrs[0].family == 4
-            for index, key in enumerate(self._keys):
+            for index, key in enumerate(self._keylist):
                 for lay in layouts:
                     token = hash((index, lay.prefix))
                     if token in tried:
@@ -336,31 +367,38 @@ class Verifier:
     def _search(self, advert, vhid, net, lladdr, ctr, md, sender: _Sender) -> Signer | None:
         """One VIP anywhere in the sender's /24 (ucarp, single-VIP CARP): 256 HMACs a key, once per key."""
         mac = advert.src_mac
-        heads = [(SORTED, HEAD + bytes((vhid,)) + net)]
+        last = head = HEAD + _OCTETS[vhid] + net
+        heads = [(SORTED, head)]
         if lladdr is not None:
-            heads.append((OPENBSD_LLADDR, HEAD + lladdr + bytes((vhid,)) + net))
-        tails = None  # built only once the budget allows a search (a spent budget costs nothing more)
-        for index, key in enumerate(self._keys):
-            if index in sender.searched:
+            last = HEAD + lladdr + _OCTETS[vhid] + net
+            heads.append((OPENBSD_LLADDR, last))
+        for index, key in enumerate(self._keylist):
+            bit = 1 << index
+            if sender.searched & bit:
                 continue
             # The same messages and md as a search that failed before (forged senders of one /24
             # sending one header): the same HMACs, so the same miss, without spending (issue 20).
-            done = (index, heads[-1][1], ctr, md)
+            done = (index, last, ctr, md)
             if done in self._missed:
-                sender.searched.add(index)
+                sender.searched |= bit
                 continue
             if not self._spend(256 * len(heads), advert, sender):
                 return None
-            sender.searched.add(index)
-            if tails is None:
-                tails = [_OCTETS[i] + ctr for i in range(256)]
+            sender.searched |= bit
+            tails = self._tails
+            if tails[0][1:] != ctr:  # the last 9 bytes of each candidate: one list while the counter stays
+                tails = self._tails = [octet + ctr for octet in _OCTETS]
+            inner, outer = self._pads[index]
             for variant, head in heads:
-                base = HMAC(key.key, _SHA1)
+                base = inner.copy()
                 base.update(head)
+                copy_inner, copy_outer = base.copy, outer.copy
                 for i, tail in enumerate(tails):
-                    h = base.copy()
+                    h = copy_inner()
                     h.update(tail)
-                    if compare_digest(h.finalize(), md):
+                    o = copy_outer()
+                    o.update(h.digest())
+                    if o.digest() == md:
                         ctx = HMAC(key.key, _SHA1)
                         ctx.update(head + bytes((i,)))
                         text = str(ipaddress.IPv4Address(net + bytes((i,))))
@@ -410,10 +448,10 @@ class Verifier:
 
     def _failure(self, advert: CarpAdvert, sender: _Sender) -> Verdict:
         """'bad' only against a known VIP set, else 'unverified' with its reason; never a passphrase."""
-        vhid, vlan = advert.vhid, advert.vlan
-        net = slash24(advert.src) if advert.family == 4 else None
         if not self._keys.given:
             return UNVERIFIED
+        vhid, vlan = advert.vhid, advert.vlan
+        net = slash24(advert.src) if advert.family == 4 else None
         if not sender.complete:
             return Verdict("unverified", hmac_hint="the signature search budget of this capture is spent; give --vip",
                            hmac_reason=BUDGET_SPENT)
