@@ -10,6 +10,7 @@ alone from test_tracker's Script.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 
 import pytest
@@ -19,6 +20,7 @@ from carpscope import pipeline as pl
 from carpscope import summary as sm
 from carpscope.auth import Verifier
 from carpscope.cli import main
+from carpscope.election import events as evs
 from carpscope.election import limits as caps
 from carpscope.election import rules
 from carpscope.election import tracker as tr
@@ -301,6 +303,17 @@ def test_findings_raised_once_per_episode_keep_no_history():
     slow = [f for f in out if isinstance(f, Finding) and f.kind == "slow-failover"]
     assert len(slow) > 300
     assert len(g.raised) < 10
+
+
+def test_events_built_from_a_draft_equal_the_dataclass_s():
+    """events.event skips the frozen __init__ (issue 20): the same value, hash and repr, as immutable."""
+    fast = evs.event(1.5, 7, "carp", 3, "master-changed", 6, (10, 20), from_=A, to=B, cause="master-silent",
+                     gap=3.25, expected=3.0, detail="why")
+    slow = Event(1.5, 7, "carp", 3, "master-changed", A, B, "master-silent", 3.25, 6, (10, 20), 3.0, "why")
+    assert type(fast) is Event and fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert evs.event(2.0, None, "vrrp", 1, "master-down", 4, ()) == Event(2.0, None, "vrrp", 1, "master-down")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.detail = "changed"  # type: ignore[misc]
 
 
 def test_finish_survives_a_drop_that_leaves_the_group_without_a_master():

@@ -14,6 +14,7 @@ from collections import Counter, OrderedDict, deque
 
 from carpscope.election import rules
 from carpscope.election.events import Event
+from carpscope.election.events import event as new_event
 from carpscope.findings import SEVERITY
 from carpscope.model import CarpAdvert, Finding, GroupKey, Severity, VrrpAdvert
 
@@ -148,8 +149,7 @@ class Group:
     def event(self, time: float, frame: int | None, kind: str, **fields) -> Event:
         """An event of this group (fields: from_, to, cause, gap, expected, detail)."""
         k = self.key
-        return Event(time=time, frame=frame, proto=k.proto, id=k.id, kind=kind, family=k.family, vlan=k.vlan,
-                     **fields)
+        return new_event(time, frame, k.proto, k.id, kind, k.family, k.vlan, **fields)
 
     def raise_(self, kind: str, subject, r, detail: str, severity: Severity | None = None,
                frame: int | None = None, time: float | None = None) -> list[Finding]:
