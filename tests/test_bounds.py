@@ -292,6 +292,30 @@ def test_a_lasting_split_brain_does_not_walk_the_contenders_per_advert():
     assert _CountedItems.walks == 0
 
 
+def test_repeats_of_contenders_do_not_walk_them_after_d_moved():
+    """Each sender's second advert repeats its counter (OpenBSD), so D moves without an observe.
+
+    split.quiet then walked every contender on each repeat until one crossed D (the
+    contenders capture of issue 20); now the next repeat goes to `observe`, which looks once.
+    """
+    s, t = Script(), Tracker()
+    sources = [f"10.0.0.{i + 1}" for i in range(50)]
+    mac = "00:00:5e:00:01:01"  # CARP's virtual MAC (ucarp's would rule OpenBSD out)
+    feed(t, [s.carp(i * 0.001, a, advskew=i, counter=7, mac=mac) for i, a in enumerate(sources)])
+    (g,) = t._groups.values()
+    g.contenders = _CountedItems(g.contenders)
+    _CountedItems.walks = 0
+    slow = 0
+    for k in (1, 2):  # not yet longer than D: no split brain, every contender waits
+        for i, a in enumerate(sources):
+            m, time = g.members[a], k + i * 0.001
+            if t.repeat(m.record, 1000 + 50 * k + i, time, 7, m.record.md) is None:  # as Pipeline._repeat
+                slow += 1
+                assert t.observe(s.carp(time, a, advskew=i, counter=7, mac=mac), time) == []
+    assert _CountedItems.walks < 5 and slow < 10
+    assert len(g.contenders) == 49 and not any(g.contenders.values())
+
+
 def test_findings_raised_once_per_episode_keep_no_history():
     """Each slow failover left a token in the group for ever: memory grew with the changes."""
     s, t = Script(), Tracker()

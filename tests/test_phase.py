@@ -29,6 +29,7 @@ def walk(records, end):
 
 def _phase(t: Tracker) -> Phase:
     (g,) = t._groups.values()
+    assert g.waiting == sum(not in_split for in_split in g.contenders.values())  # kept by phase.py alone
     return phase_of(g)
 
 

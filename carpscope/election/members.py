@@ -103,7 +103,7 @@ class Group:
     """One group's sources, election fields and bookkeeping."""
 
     __slots__ = ("key", "tid", "members", "master", "master_since", "master_start", "previous", "contenders",
-                 "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
+                 "waiting", "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
                  "backups", "backups3", "spread", "ties", "tied", "episodes", "ripe", "checked",
                  "generation", "latest")
 
@@ -112,12 +112,13 @@ class Group:
         self.key = GroupKey(*key)
         self.members: dict[str, Source] = {}
         # The phase (phase.py): who is master, who was, who else advertises, and whether
-        # a split brain is on. Only phase.py's transitions write these four.
+        # a split brain is on. Only phase.py's transitions write these (and `waiting`).
         self.master: str | None = None
         self.master_since: float | None = None
         self.master_start: CarpAdvert | VrrpAdvert | None = None  # the master's params when it took over
         self.previous: str | None = None  # the master declared down, until someone else advertises
         self.contenders: dict[str, bool] = {}  # other sources advertising -> already in split brain?
+        self.waiting = 0  # contenders not (yet) in split brain: the False ones, without a walk
         self.split = False
         self.silence: float | None = None  # D: the master-down time that applies now
         self.dirty = True  # D must be recomputed (new member, new parameters, new master)
