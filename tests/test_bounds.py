@@ -22,7 +22,7 @@ from carpscope.auth import Verifier
 from carpscope.cli import main
 from carpscope.election import events as evs
 from carpscope.election import limits as caps
-from carpscope.election import rules
+from carpscope.election import rules, timers, values
 from carpscope.election import tracker as tr
 from carpscope.election.events import Event
 from carpscope.election.timers import Timers
@@ -314,6 +314,26 @@ def test_repeats_of_contenders_do_not_walk_them_after_d_moved():
                 assert t.observe(s.carp(time, a, advskew=i, counter=7, mac=mac), time) == []
     assert _CountedItems.walks < 5 and slow < 10
     assert len(g.contenders) == 49 and not any(g.contenders.values())
+
+
+def test_a_flapping_group_works_out_each_member_s_timer_formula_once(monkeypatch):
+    """Every master change asked the stack clues for the formula three times (issue 20's flapping)."""
+    calls = collections.Counter()
+
+    def openbsd(m):
+        calls[m.addr] += 1
+        return values.openbsd(m)
+
+    monkeypatch.setattr(timers, "openbsd", openbsd)
+    s, t = Script(), Tracker()
+    mac = "00:00:5e:00:01:01"
+    out = feed(t, [s.carp(k * 3.5, (A, B)[k % 2], advskew=k % 2, counter=7, mac=mac) for k in range(200)])
+    assert sum(isinstance(e, Event) and e.kind == "master-changed" for e in out) == 199
+    assert sum(calls.values()) < 10
+    (g,) = t._groups.values()
+    for m in g.members.values():  # what is kept is what the clues say
+        assert t._timers.timing_of(m) is (rules.Timing.OPENBSD if values.openbsd(m) else rules.Timing.BSD)
+        assert m.timing is not None and m.timing[1] is rules.Timing.OPENBSD
 
 
 def test_findings_raised_once_per_episode_keep_no_history():

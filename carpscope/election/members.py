@@ -31,7 +31,7 @@ class Source:
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "key_form", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
                  "run_record", "bad_run", "first_bad", "due", "down", "down_for", "seen", "demotion",
-                 "keyed", "counted", "ripe")
+                 "keyed", "counted", "ripe", "timing")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -67,6 +67,7 @@ class Source:
         self.keyed: tuple | None = None  # its entry in the group's backup heaps (see `Group.enlist`)
         self.counted: tuple | None = None  # what `Group.count` counted for it
         self.ripe: tuple | None = None  # (generation, run_start) of its entry in the group's ripe heap
+        self.timing: tuple | None = None  # (one counter?, its Timing): Timers.timing_of's, until a clue moves
 
     @property
     def params(self) -> CarpAdvert | VrrpAdvert:

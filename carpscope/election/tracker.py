@@ -239,8 +239,8 @@ class Tracker:
         prev = None if new else m.record
         m.prev_last = None if new else m.last
         m.adverts += 1
-        if r.src_mac:
-            m.mac = r.src_mac
+        if r.src_mac and r.src_mac != m.mac:
+            m.mac, m.timing = r.src_mac, None  # (its stack, so its timer, may differ: Timers.timing_of)
         if r.time >= m.last:
             m.last, m.last_frame = r.time, r.frame
         m.record = r
