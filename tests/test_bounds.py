@@ -336,6 +336,22 @@ def test_a_flapping_group_works_out_each_member_s_timer_formula_once(monkeypatch
         assert m.timing is not None and m.timing[1] is rules.Timing.OPENBSD
 
 
+def test_adverts_look_at_the_deadline_heap_only_when_a_deadline_may_be_due(monkeypatch):
+    """Timers.top, a call and a heap check, ran on every advert even with nothing due (issue 20)."""
+    calls = collections.Counter()
+    top = Timers.top
+
+    def counted(self):
+        calls["top"] += 1
+        return top(self)
+
+    monkeypatch.setattr(Timers, "top", counted)
+    s, t = Script(), Tracker()
+    records = merge(*[s.every(f"10.0.{v}.1", v * 0.01, 100, 1, vhid=v + 1) for v in range(20)])
+    assert len(records) == 2000 and feed(t, records)
+    assert calls["top"] < 100  # (each call moves every early entry on top: a few per group)
+
+
 def test_findings_raised_once_per_episode_keep_no_history():
     """Each slow failover left a token in the group for ever: memory grew with the changes."""
     s, t = Script(), Tracker()

@@ -148,10 +148,12 @@ class Group:
 
     # -- values out ---------------------------------------------------------------
 
-    def event(self, time: float, frame: int | None, kind: str, **fields) -> Event:
-        """An event of this group (fields: from_, to, cause, gap, expected, detail)."""
+    def event(self, time: float, frame: int | None, kind: str, from_: str | None = None, to: str | None = None,
+              cause: str | None = None, gap: float | None = None, expected: float | None = None,
+              detail: str = "") -> Event:
+        """An event of this group."""
         k = self.key
-        return new_event(time, frame, k.proto, k.id, kind, k.family, k.vlan, **fields)
+        return new_event(time, frame, k.proto, k.id, kind, k.family, k.vlan, from_, to, cause, gap, expected, detail)
 
     def raise_(self, kind: str, subject, r, detail: str, severity: Severity | None = None,
                frame: int | None = None, time: float | None = None) -> list[Finding]:

@@ -73,7 +73,8 @@ class Tracker:
             return self.advance(now)
         t = record.time
         out = self._expire(t)
-        self._tick(t)
+        if self._now is None or t > self._now:  # (_tick, inlined: every advert passes here)
+            self._now = t
         key = tid(record)
         g = self._groups.get(key)
         m = None if g is None else g.members.get(record.src)
@@ -91,7 +92,8 @@ class Tracker:
         else:
             changed, happened, learnt = self._learn(g, m, record, False)
         out += happened
-        g.last_advert = t if g.last_advert is None else max(g.last_advert, t)
+        if g.last_advert is None or t > g.last_advert:
+            g.last_advert = t
         if changed or g.dirty:  # new parameters, or a stack clue that changes its timer
             g.enlist(m, self._timers.down)
             g.dirty = True
@@ -224,6 +226,8 @@ class Tracker:
     def _expire(self, until: float) -> list:
         out: list = []
         timers = self._timers
+        if not timers.heap or timers.heap[0][0] + TAKEOVER_GRACE > until:
+            return out  # (`top` only moves entries later: nothing can be due)
         while True:
             top = timers.top()
             if top is None or top[0] + TAKEOVER_GRACE > until:
