@@ -352,6 +352,27 @@ def test_adverts_look_at_the_deadline_heap_only_when_a_deadline_may_be_due(monke
     assert calls["top"] < 100  # (each call moves every early entry on top: a few per group)
 
 
+class _CountedWalks(dict):
+    """A contenders table that counts walks over it (`iter`, as min does)."""
+
+    walks = 0
+
+    def __iter__(self):
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_each_master_that_stops_hands_over_without_a_walk_over_the_contenders():
+    """200 forged senders one advert each: as each master timed out, min() walked the rest for its heir."""
+    s, t = Script(), Tracker()
+    feed(t, forged(s, 200))
+    (g,) = t._groups.values()
+    g.contenders = _CountedWalks(g.contenders)
+    out = t.advance(10.0)
+    assert sum(isinstance(e, Event) and e.kind == "master-changed" for e in out) > 150
+    assert _CountedWalks.walks < 10
+
+
 def test_findings_raised_once_per_episode_keep_no_history():
     """Each slow failover left a token in the group for ever: memory grew with the changes."""
     s, t = Script(), Tracker()

@@ -104,7 +104,7 @@ class Group:
     """One group's sources, election fields and bookkeeping."""
 
     __slots__ = ("key", "tid", "members", "master", "master_since", "master_start", "previous", "contenders",
-                 "waiting", "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
+                 "waiting", "heirs", "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
                  "backups", "backups3", "spread", "ties", "tied", "episodes", "ripe", "checked",
                  "generation", "latest")
 
@@ -120,6 +120,7 @@ class Group:
         self.previous: str | None = None  # the master declared down, until someone else advertises
         self.contenders: dict[str, bool] = {}  # other sources advertising -> already in split brain?
         self.waiting = 0  # contenders not (yet) in split brain: the False ones, without a walk
+        self.heirs: list = []  # (run_start, addr) of contenders, for phase.heir
         self.split = False
         self.silence: float | None = None  # D: the master-down time that applies now
         self.dirty = True  # D must be recomputed (new member, new parameters, new master)

@@ -30,6 +30,7 @@ them. `TRANSITIONS` lists every change of phase one advert or timeout may show.
 from __future__ import annotations
 
 import enum
+import heapq
 
 from carpscope.election.members import Group, Source
 
@@ -90,6 +91,29 @@ def contend(g: Group, m: Source) -> None:
     if g.contenders.get(m.addr) is not False:
         g.waiting += 1
     g.contenders[m.addr] = False
+    heapq.heappush(g.heirs, (m.run_start, m.addr))
+    if len(g.heirs) > 2 * len(g.contenders) + 16:  # withdrawn ones below the top: rebuild (amortised O(1))
+        g.heirs[:] = [(g.members[a].run_start, a) for a in g.contenders]
+        heapq.heapify(g.heirs)
+
+
+def heir(g: Group) -> str:
+    """The contender that advertised first (then the lowest address): it follows a master that stopped.
+
+    From a heap (`contend` fills it, entries of former contenders are dropped here),
+    not a walk over the contenders: with forged senders the master stops every frame.
+    """
+    heap = g.heirs
+    while heap:
+        run_start, addr = heap[0]
+        m = g.members.get(addr)
+        if m is None or addr not in g.contenders:
+            heapq.heappop(heap)
+        elif m.run_start != run_start:
+            heapq.heapreplace(heap, (m.run_start, addr))
+        else:
+            return addr
+    return min(g.contenders, key=lambda a: (g.members[a].run_start, a))  # (none left: never with contenders)
 
 
 def diverge(g: Group, c: Source) -> bool:

@@ -341,7 +341,7 @@ class Tracker:
         found: list[Finding] = []
         if g.master == m.addr:
             if g.contenders:
-                heir = min(g.contenders, key=lambda a: (g.members[a].run_start, a))
+                heir = phase.heir(g)
                 in_split = phase.withdraw(g, heir)
                 successor = g.members[heir]
                 if in_split:
