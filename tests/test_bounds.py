@@ -10,6 +10,7 @@ alone from test_tracker's Script.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 
 import pytest
@@ -19,8 +20,9 @@ from carpscope import pipeline as pl
 from carpscope import summary as sm
 from carpscope.auth import Verifier
 from carpscope.cli import main
+from carpscope.election import events as evs
 from carpscope.election import limits as caps
-from carpscope.election import rules
+from carpscope.election import rules, timers, values
 from carpscope.election import tracker as tr
 from carpscope.election.events import Event
 from carpscope.election.timers import Timers
@@ -290,6 +292,87 @@ def test_a_lasting_split_brain_does_not_walk_the_contenders_per_advert():
     assert _CountedItems.walks == 0
 
 
+def test_repeats_of_contenders_do_not_walk_them_after_d_moved():
+    """Each sender's second advert repeats its counter (OpenBSD), so D moves without an observe.
+
+    split.quiet then walked every contender on each repeat until one crossed D (the
+    contenders capture of issue 20); now the next repeat goes to `observe`, which looks once.
+    """
+    s, t = Script(), Tracker()
+    sources = [f"10.0.0.{i + 1}" for i in range(50)]
+    mac = "00:00:5e:00:01:01"  # CARP's virtual MAC (ucarp's would rule OpenBSD out)
+    feed(t, [s.carp(i * 0.001, a, advskew=i, counter=7, mac=mac) for i, a in enumerate(sources)])
+    (g,) = t._groups.values()
+    g.contenders = _CountedItems(g.contenders)
+    _CountedItems.walks = 0
+    slow = 0
+    for k in (1, 2):  # not yet longer than D: no split brain, every contender waits
+        for i, a in enumerate(sources):
+            m, time = g.members[a], k + i * 0.001
+            if t.repeat(m.record, 1000 + 50 * k + i, time, 7, m.record.md) is None:  # as Pipeline._repeat
+                slow += 1
+                assert t.observe(s.carp(time, a, advskew=i, counter=7, mac=mac), time) == []
+    assert _CountedItems.walks < 5 and slow < 10
+    assert len(g.contenders) == 49 and not any(g.contenders.values())
+
+
+def test_a_flapping_group_works_out_each_member_s_timer_formula_once(monkeypatch):
+    """Every master change asked the stack clues for the formula three times (issue 20's flapping)."""
+    calls = collections.Counter()
+
+    def openbsd(m):
+        calls[m.addr] += 1
+        return values.openbsd(m)
+
+    monkeypatch.setattr(timers, "openbsd", openbsd)
+    s, t = Script(), Tracker()
+    mac = "00:00:5e:00:01:01"
+    out = feed(t, [s.carp(k * 3.5, (A, B)[k % 2], advskew=k % 2, counter=7, mac=mac) for k in range(200)])
+    assert sum(isinstance(e, Event) and e.kind == "master-changed" for e in out) == 199
+    assert sum(calls.values()) < 10
+    (g,) = t._groups.values()
+    for m in g.members.values():  # what is kept is what the clues say
+        assert t._timers.timing_of(m) is (rules.Timing.OPENBSD if values.openbsd(m) else rules.Timing.BSD)
+        assert m.timing is not None and m.timing[1] is rules.Timing.OPENBSD
+
+
+def test_adverts_look_at_the_deadline_heap_only_when_a_deadline_may_be_due(monkeypatch):
+    """Timers.top, a call and a heap check, ran on every advert even with nothing due (issue 20)."""
+    calls = collections.Counter()
+    top = Timers.top
+
+    def counted(self):
+        calls["top"] += 1
+        return top(self)
+
+    monkeypatch.setattr(Timers, "top", counted)
+    s, t = Script(), Tracker()
+    records = merge(*[s.every(f"10.0.{v}.1", v * 0.01, 100, 1, vhid=v + 1) for v in range(20)])
+    assert len(records) == 2000 and feed(t, records)
+    assert calls["top"] < 100  # (each call moves every early entry on top: a few per group)
+
+
+class _CountedWalks(dict):
+    """A contenders table that counts walks over it (`iter`, as min does)."""
+
+    walks = 0
+
+    def __iter__(self):
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_each_master_that_stops_hands_over_without_a_walk_over_the_contenders():
+    """200 forged senders one advert each: as each master timed out, min() walked the rest for its heir."""
+    s, t = Script(), Tracker()
+    feed(t, forged(s, 200))
+    (g,) = t._groups.values()
+    g.contenders = _CountedWalks(g.contenders)
+    out = t.advance(10.0)
+    assert sum(isinstance(e, Event) and e.kind == "master-changed" for e in out) > 150
+    assert _CountedWalks.walks < 10
+
+
 def test_findings_raised_once_per_episode_keep_no_history():
     """Each slow failover left a token in the group for ever: memory grew with the changes."""
     s, t = Script(), Tracker()
@@ -301,6 +384,17 @@ def test_findings_raised_once_per_episode_keep_no_history():
     slow = [f for f in out if isinstance(f, Finding) and f.kind == "slow-failover"]
     assert len(slow) > 300
     assert len(g.raised) < 10
+
+
+def test_events_built_from_a_draft_equal_the_dataclass_s():
+    """events.event skips the frozen __init__ (issue 20): the same value, hash and repr, as immutable."""
+    fast = evs.event(1.5, 7, "carp", 3, "master-changed", 6, (10, 20), from_=A, to=B, cause="master-silent",
+                     gap=3.25, expected=3.0, detail="why")
+    slow = Event(1.5, 7, "carp", 3, "master-changed", A, B, "master-silent", 3.25, 6, (10, 20), 3.0, "why")
+    assert type(fast) is Event and fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert evs.event(2.0, None, "vrrp", 1, "master-down", 4, ()) == Event(2.0, None, "vrrp", 1, "master-down")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.detail = "changed"  # type: ignore[misc]
 
 
 def test_finish_survives_a_drop_that_leaves_the_group_without_a_master():

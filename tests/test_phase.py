@@ -6,7 +6,7 @@ import itertools
 import random
 
 from carpscope.election.events import Event
-from carpscope.election.phase import TRANSITIONS, Phase, phase_of
+from carpscope.election.phase import TRANSITIONS, Phase, heir, phase_of
 from carpscope.election.tracker import Tracker
 from test_tracker import A, B, C, Script, merge
 
@@ -29,6 +29,9 @@ def walk(records, end):
 
 def _phase(t: Tracker) -> Phase:
     (g,) = t._groups.values()
+    assert g.waiting == sum(not in_split for in_split in g.contenders.values())  # kept by phase.py alone
+    if g.contenders:  # the heap's heir is the walk's
+        assert heir(g) == min(g.contenders, key=lambda a: (g.members[a].run_start, a))
     return phase_of(g)
 
 

@@ -20,12 +20,12 @@ def cause(g: Group, old: Source, new: Source, first, gap: float,
     """Why old lost the mastership to new: (cause, its wording, a demoted finding if it was that)."""
     overlap = old.last >= new.run_start
     last = old.record
-    better = rules.beats(first, old.params if rules.resigns(last) else last)
     if rules.resigns(last):
         return ev.RESIGNED, (f"{old.addr} sent a bow-out advert (advbase 255 advskew 255)"
                              if isinstance(last, CarpAdvert) else f"{old.addr} sent priority 0"), []
     if not overlap and gap >= TIMER_SHARE * expected:
         return ev.MASTER_SILENT, f"{old.addr} stopped; {new.addr} took over {gap:.2f}s after its last advert", []
+    better = rules.beats(first, last)  # (only now: a flapping group's every advert is a master-silent change)
     if better and (rules.demoted(last) or (g.master_start is not None and g.master == old.addr
                                            and rules.preference(last) > rules.preference(g.master_start))):
         why = f"{old.addr} advertised {rules.describe(last)}, so {new.addr} ({rules.describe(first)}) is preferred"

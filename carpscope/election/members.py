@@ -14,6 +14,7 @@ from collections import Counter, OrderedDict, deque
 
 from carpscope.election import rules
 from carpscope.election.events import Event
+from carpscope.election.events import event as new_event
 from carpscope.findings import SEVERITY
 from carpscope.model import CarpAdvert, Finding, GroupKey, Severity, VrrpAdvert
 
@@ -30,7 +31,7 @@ class Source:
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "key_form", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
                  "run_record", "bad_run", "first_bad", "due", "down", "down_for", "seen", "demotion",
-                 "keyed", "counted", "ripe")
+                 "keyed", "counted", "ripe", "timing")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -66,6 +67,7 @@ class Source:
         self.keyed: tuple | None = None  # its entry in the group's backup heaps (see `Group.enlist`)
         self.counted: tuple | None = None  # what `Group.count` counted for it
         self.ripe: tuple | None = None  # (generation, run_start) of its entry in the group's ripe heap
+        self.timing: tuple | None = None  # (one counter?, its Timing): Timers.timing_of's, until a clue moves
 
     @property
     def params(self) -> CarpAdvert | VrrpAdvert:
@@ -102,7 +104,7 @@ class Group:
     """One group's sources, election fields and bookkeeping."""
 
     __slots__ = ("key", "tid", "members", "master", "master_since", "master_start", "previous", "contenders",
-                 "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
+                 "waiting", "heirs", "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
                  "backups", "backups3", "spread", "ties", "tied", "episodes", "ripe", "checked",
                  "generation", "latest")
 
@@ -111,12 +113,14 @@ class Group:
         self.key = GroupKey(*key)
         self.members: dict[str, Source] = {}
         # The phase (phase.py): who is master, who was, who else advertises, and whether
-        # a split brain is on. Only phase.py's transitions write these four.
+        # a split brain is on. Only phase.py's transitions write these (and `waiting`).
         self.master: str | None = None
         self.master_since: float | None = None
         self.master_start: CarpAdvert | VrrpAdvert | None = None  # the master's params when it took over
         self.previous: str | None = None  # the master declared down, until someone else advertises
         self.contenders: dict[str, bool] = {}  # other sources advertising -> already in split brain?
+        self.waiting = 0  # contenders not (yet) in split brain: the False ones, without a walk
+        self.heirs: list = []  # (run_start, addr) of contenders, for phase.heir
         self.split = False
         self.silence: float | None = None  # D: the master-down time that applies now
         self.dirty = True  # D must be recomputed (new member, new parameters, new master)
@@ -145,11 +149,12 @@ class Group:
 
     # -- values out ---------------------------------------------------------------
 
-    def event(self, time: float, frame: int | None, kind: str, **fields) -> Event:
-        """An event of this group (fields: from_, to, cause, gap, expected, detail)."""
+    def event(self, time: float, frame: int | None, kind: str, from_: str | None = None, to: str | None = None,
+              cause: str | None = None, gap: float | None = None, expected: float | None = None,
+              detail: str = "") -> Event:
+        """An event of this group."""
         k = self.key
-        return Event(time=time, frame=frame, proto=k.proto, id=k.id, kind=kind, family=k.family, vlan=k.vlan,
-                     **fields)
+        return new_event(time, frame, k.proto, k.id, kind, k.family, k.vlan, from_, to, cause, gap, expected, detail)
 
     def raise_(self, kind: str, subject, r, detail: str, severity: Severity | None = None,
                frame: int | None = None, time: float | None = None) -> list[Finding]:

@@ -21,7 +21,8 @@ Transitions (the functions below; the tracker decides *when*, from timers and ad
     SPLIT       MASTER, CONTESTED   withdraw, crown?, heal   split-brain-ended (one side went silent)
     MASTER      NO_MASTER           depose                   master-down
 
-The fields live on members.Group (`master`, `previous`, `contenders`, `split`), so
+The fields live on members.Group (`master`, `previous`, `contenders`, `split`, and
+`waiting`, how many contenders are not in split brain), so
 the steady-state fast path reads them without a call; only these functions write
 them. `TRANSITIONS` lists every change of phase one advert or timeout may show.
 """
@@ -29,6 +30,7 @@ them. `TRANSITIONS` lists every change of phase one advert or timeout may show.
 from __future__ import annotations
 
 import enum
+import heapq
 
 from carpscope.election.members import Group, Source
 
@@ -73,7 +75,8 @@ def crown(g: Group, m: Source) -> None:
 def take_over(g: Group, m: Source) -> None:
     """master-changed: `m` is master, and no longer a contender if it was one."""
     crown(g, m)
-    g.contenders.pop(m.addr, None)
+    if g.contenders.pop(m.addr, None) is False:
+        g.waiting -= 1
 
 
 def recall(g: Group) -> Source | None:
@@ -85,11 +88,38 @@ def recall(g: Group) -> Source | None:
 
 def contend(g: Group, m: Source) -> None:
     """MASTER → CONTESTED: another source advertises while the master does."""
+    if g.contenders.get(m.addr) is not False:
+        g.waiting += 1
     g.contenders[m.addr] = False
+    heapq.heappush(g.heirs, (m.run_start, m.addr))
+    if len(g.heirs) > 2 * len(g.contenders) + 16:  # withdrawn ones below the top: rebuild (amortised O(1))
+        g.heirs[:] = [(g.members[a].run_start, a) for a in g.contenders]
+        heapq.heapify(g.heirs)
+
+
+def heir(g: Group) -> str:
+    """The contender that advertised first (then the lowest address): it follows a master that stopped.
+
+    From a heap (`contend` fills it, entries of former contenders are dropped here),
+    not a walk over the contenders: with forged senders the master stops every frame.
+    """
+    heap = g.heirs
+    while heap:
+        run_start, addr = heap[0]
+        m = g.members.get(addr)
+        if m is None or addr not in g.contenders:
+            heapq.heappop(heap)
+        elif m.run_start != run_start:
+            heapq.heapreplace(heap, (m.run_start, addr))
+        else:
+            return addr
+    return min(g.contenders, key=lambda a: (g.members[a].run_start, a))  # (none left: never with contenders)
 
 
 def diverge(g: Group, c: Source) -> bool:
     """CONTESTED → SPLIT for contender `c`; True when that opens a split-brain episode."""
+    if g.contenders.get(c.addr) is False:
+        g.waiting -= 1
     g.contenders[c.addr] = True
     if g.split:
         return False
@@ -99,12 +129,15 @@ def diverge(g: Group, c: Source) -> bool:
 
 def withdraw(g: Group, addr: str) -> bool:
     """A contender stopped, or became master: was it in split brain?"""
-    return g.contenders.pop(addr)
+    in_split = g.contenders.pop(addr)
+    if not in_split:
+        g.waiting -= 1
+    return in_split
 
 
 def heal(g: Group) -> bool:
     """SPLIT ends when no contender left is in it; True when it just ended."""
-    if any(g.contenders.values()):
+    if len(g.contenders) > g.waiting:  # one is still in it
         return False
     g.split = False
     return True

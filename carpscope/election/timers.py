@@ -126,7 +126,20 @@ class Timers:
         return m.down
 
     def timing_of(self, m: Source) -> Timing:
-        """The master-down formula `m` runs: --timing, or (auto) its stack's (docs/protocol.md §9.3)."""
+        """The master-down formula `m` runs: --timing, or (auto) its stack's (docs/protocol.md §9.3).
+
+        Every election asks it of the master and the backups (three times an advert in a
+        flapping group, issue 20), so the answer is kept on the source, with the one clue
+        that changes without a new stack clue (one counter or more); `values.clues` and a
+        new MAC forget it. From the second advert on only: the first may not say yet.
+        """
         if self.timing is not Timing.AUTO:
             return self.timing
-        return Timing.OPENBSD if openbsd(m) else Timing.BSD
+        one = len(m.counters) == 1
+        kept = m.timing
+        if kept is not None and kept[0] is one:
+            return kept[1]
+        timing = Timing.OPENBSD if openbsd(m) else Timing.BSD
+        if m.adverts >= 2:
+            m.timing = (one, timing)
+        return timing

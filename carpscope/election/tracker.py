@@ -73,7 +73,8 @@ class Tracker:
             return self.advance(now)
         t = record.time
         out = self._expire(t)
-        self._tick(t)
+        if self._now is None or t > self._now:  # (_tick, inlined: every advert passes here)
+            self._now = t
         key = tid(record)
         g = self._groups.get(key)
         m = None if g is None else g.members.get(record.src)
@@ -91,7 +92,8 @@ class Tracker:
         else:
             changed, happened, learnt = self._learn(g, m, record, False)
         out += happened
-        g.last_advert = t if g.last_advert is None else max(g.last_advert, t)
+        if g.last_advert is None or t > g.last_advert:
+            g.last_advert = t
         if changed or g.dirty:  # new parameters, or a stack clue that changes its timer
             g.enlist(m, self._timers.down)
             g.dirty = True
@@ -224,6 +226,8 @@ class Tracker:
     def _expire(self, until: float) -> list:
         out: list = []
         timers = self._timers
+        if not timers.heap or timers.heap[0][0] + TAKEOVER_GRACE > until:
+            return out  # (`top` only moves entries later: nothing can be due)
         while True:
             top = timers.top()
             if top is None or top[0] + TAKEOVER_GRACE > until:
@@ -239,8 +243,8 @@ class Tracker:
         prev = None if new else m.record
         m.prev_last = None if new else m.last
         m.adverts += 1
-        if r.src_mac:
-            m.mac = r.src_mac
+        if r.src_mac and r.src_mac != m.mac:
+            m.mac, m.timing = r.src_mac, None  # (its stack, so its timer, may differ: Timers.timing_of)
         if r.time >= m.last:
             m.last, m.last_frame = r.time, r.frame
         m.record = r
@@ -337,7 +341,7 @@ class Tracker:
         found: list[Finding] = []
         if g.master == m.addr:
             if g.contenders:
-                heir = min(g.contenders, key=lambda a: (g.members[a].run_start, a))
+                heir = phase.heir(g)
                 in_split = phase.withdraw(g, heir)
                 successor = g.members[heir]
                 if in_split:

@@ -57,24 +57,28 @@ def verdict(verdicts) -> str:
 
 
 def clues(m: Source, r) -> bool:
-    """Note what `r` tells about `m`'s stack; True when that is news (stack.py)."""
+    """Note what `r` tells about `m`'s stack; True when that is news (stack.py).
+
+    Every advert passes here, and mostly tells nothing new: no table of news is built.
+    """
     seen = m.seen
-    news: dict[str, object] = {}
+    news = False
     if isinstance(r, CarpAdvert):
         if r.demote and r.demote > seen.get("demote", 0):
-            news["demote"] = r.demote
+            seen["demote"], news = r.demote, True
         if rules.resigns(r):
-            news["bow_out"] = True
-        elif r.advskew > stacks.MAX_WIRE_ADVSKEW:
-            news["advskew_over_cap"] = True
-        if r.hmac == "ok" and r.hmac_variant:
-            news["variant"] = r.hmac_variant
+            if not seen.get("bow_out"):
+                seen["bow_out"] = news = True
+        elif r.advskew > stacks.MAX_WIRE_ADVSKEW and not seen.get("advskew_over_cap"):
+            seen["advskew_over_cap"] = news = True
+        if r.hmac == "ok" and r.hmac_variant and seen.get("variant") != r.hmac_variant:
+            seen["variant"], news = r.hmac_variant, True
     unicast = not stacks.multicast(r.dst)
     if unicast != seen.get("unicast", False):
-        news["unicast"] = unicast
-    news = {k: v for k, v in news.items() if seen.get(k) != v}
-    seen.update(news)
-    return bool(news)
+        seen["unicast"], news = unicast, True
+    if news:
+        m.timing = None  # (Timers.timing_of asks again)
+    return news
 
 
 def stack(m: Source) -> tuple[str, str]:
