@@ -10,6 +10,11 @@ the difference by N: imports, start-up and reading are left out.
     python bench/cost.py                                # every capture, 5,000 frames each
     python bench/cost.py --frames 20000 reference replay
     python bench/cost.py --dir /var/tmp/cost forged flapping
+    python bench/cost.py --warm 5000 vlans-vrrp forged   # frames 5,001-10,000: past the caps
+
+`--warm K` feeds the first K frames in both runs and measures the N after them: the
+steady state of a capture at the issue's size, where most frames come after the caps
+(4,096 groups, 256 sources a group) are reached.
 
 Captures: `reference` and `replay` are bench/gen.py's (passphrases alpha and bravo,
 as bench/run.py reads them), the others bench/hostile.py's (no passphrase, as
@@ -47,8 +52,8 @@ def write(name: str, path: str) -> None:
         hostile.write(path, hostile.CAPTURES[name][0](SIZES[name]))
 
 
-def inner(path: str, n: int, feed: bool, passes: list[str]) -> None:
-    """Under valgrind: read n frames, then feed them (or not) through a lean pipeline."""
+def inner(path: str, warm: int, n: int, feed: bool, passes: list[str]) -> None:
+    """Under valgrind: read warm + n frames, feed the first warm, then the n others (or not)."""
     sys.path.insert(0, REPO)
     from carpscope.capture.files import open_sources
     from carpscope.cli import build_pipeline
@@ -58,18 +63,21 @@ def inner(path: str, n: int, feed: bool, passes: list[str]) -> None:
     frames = []
     for frame in source.packets():
         frames.append(frame)
-        if len(frames) == n:
+        if len(frames) == warm + n:
             break
     pipeline = build_pipeline(passes, None, (), None, None, lean=True)
+    for frame in frames[:warm]:
+        pipeline.feed(frame)
     if feed:
-        for frame in frames:
+        for frame in frames[warm:]:
             pipeline.feed(frame)
         pipeline.finish()
 
 
-def instructions(path: str, n: int, feed: bool, passes: tuple[str, ...]) -> int:
+def instructions(path: str, warm: int, n: int, feed: bool, passes: tuple[str, ...]) -> int:
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-           "--inner", path, "--frames", str(n), *(["--feed"] if feed else []), *[f"--pass={p}" for p in passes]]
+           "--inner", path, "--warm", str(warm), "--frames", str(n),
+           *(["--feed"] if feed else []), *[f"--pass={p}" for p in passes]]
     err = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     found = re.search(r"Collected : (\d+)", err.stderr)
     if found is None:
@@ -81,13 +89,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("names", nargs="*", help="captures (default: all): " + ", ".join(NAMES))
     ap.add_argument("--frames", type=int, default=5000, help="frames measured from each capture (default 5,000)")
+    ap.add_argument("--warm", type=int, default=0, help="frames fed first, in both runs (default 0)")
     ap.add_argument("--dir", help="keep the captures here and reuse them")
     ap.add_argument("--inner", help=argparse.SUPPRESS)
     ap.add_argument("--feed", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--pass", dest="passes", action="append", default=[], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inner:
-        return inner(args.inner, args.frames, args.feed, args.passes)
+        return inner(args.inner, args.warm, args.frames, args.feed, args.passes)
     names = args.names or NAMES
     if "reference" not in names:
         names = ["reference", *names]
@@ -101,7 +110,8 @@ def main() -> None:
             write(name, path)
         passes = PASSES.get(name, ())
         n = args.frames
-        cost = (instructions(path, n, True, passes) - instructions(path, n, False, passes)) / n
+        w = args.warm
+        cost = (instructions(path, w, n, True, passes) - instructions(path, w, n, False, passes)) / n
         reference = reference or cost
         print(f"{name:<12} {cost:>19,.0f} {cost / reference:>12.2f}", flush=True)
 
