@@ -61,13 +61,14 @@ class _Template:
     bookkeeping (issue 19): the verifier's Seal and the tracker's Steady plan.
     """
 
-    __slots__ = ("record", "size", "payload", "rest", "seal", "fixed", "last", "steady")
+    __slots__ = ("record", "size", "varies", "rest", "seal", "fixed", "last", "steady")
 
     def __init__(self, record: CarpAdvert | VrrpAdvert, data: bytes, seal: Seal | None, steady) -> None:
         self.record = record
         self.size = len(data)  # frame length
-        self.payload = p = repeat.payload(data)  # where the CARP or VRRP header starts
-        self.rest = None if seal is not None else data[p + 6 : p + CARP_LEN]  # VRRP: payload bytes 6-35 must match too
+        p = repeat.payload(data)  # where the CARP or VRRP header starts
+        self.varies = slice(p + 6, p + CARP_LEN)  # CARP: its checksum, counter and md
+        self.rest = None if seal is not None else data[self.varies]  # VRRP: the same bytes must match too
         self.seal = seal  # CARP: the verdict a repeat must get too, and how to check it at once
         self.fixed = int.from_bytes(data[p : p + 6], "big")  # CARP: the header bytes that stay, as a number
         # CARP: the varying bytes (6-35) of the latest repeat whose checksum held, and their
@@ -111,11 +112,12 @@ class Pipeline:
         """Everything one frame causes: timeouts due before it, its record, its events."""
         if self._held is not None:
             return self._while_held(frame)
-        key = repeat.key(frame.linktype, frame.data)
+        data = frame.data
+        key = repeat.key(frame.linktype, data)
         if key is not None:
             template = self._templates.get(key)
-            if template is not None and len(frame.data) == template.size:
-                out = self._repeat(frame, template)
+            if template is not None and len(data) == template.size:
+                out = self._repeat(frame, data, template)
                 if out is not None:
                     return out
         return self._record(frame, decode_frame(frame, self.decode_as), key)
@@ -252,11 +254,11 @@ class Pipeline:
             self._templates.clear()
         self._templates[key] = _Template(record, frame.data, seal, self.tracker.steady(record))
 
-    def _repeat(self, frame: Frame, template: _Template) -> list | None:
+    def _repeat(self, frame: Frame, data: bytes, template: _Template) -> list | None:
         """A repeat of a template: read its new fields in place; None to decode it in full."""
-        data, p, seal = frame.data, template.payload, template.seal
+        seal = template.seal
         if seal is not None:
-            varying = data[p + 6 : p + CARP_LEN]  # the checksum, counter and md
+            varying = data[template.varies]
             last, counter, ctr, md = template.last
             if varying != last:
                 value = int.from_bytes(varying, "big")
@@ -268,7 +270,7 @@ class Pipeline:
                 template.last = (varying, counter, ctr, md)
             if not (seal.signs(ctr, md) or self.verifier.repeats(seal, counter, ctr, md)):
                 return None
-        elif data[p + 6 : p + CARP_LEN] != template.rest:
+        elif data[template.varies] != template.rest:
             return None
         else:
             counter = md = varying = None

@@ -133,8 +133,16 @@ class Tracker:
                 return None
         elif g.master != m.addr:
             return None
-        if counter is not None and not self._repeat_counter(g, m, steady.window, t, counter, md):
-            return None
+        if counter is not None:
+            key = (counter, md)
+            counters = m.counters
+            if key not in counters:  # a new counter (FreeBSD's, Linux's): Source.remember, inlined
+                counters[key] = t
+                if len(counters) > COUNTER_MEMORY:
+                    counters.popitem(last=False)
+            elif not self._counter_again(g, m, steady.window, t, key):
+                return None
+            m.last_key, m.last_key_time, m.last_counter = key, t, counter
         m.prev_last, m.last, m.last_frame = m.last, t, frame
         m.adverts += 1
         if steady.bad:
@@ -147,36 +155,29 @@ class Tracker:
             self._now = t
         return ()
 
-    def _repeat_counter(self, g: Group, m: Source, window: float, t: float, counter: int, md) -> bool:
-        """Note a repeat's (counter, md); False when only `observe` may judge it (counters.check).
+    def _counter_again(self, g: Group, m: Source, window: float, t: float, key: tuple) -> bool:
+        """A repeat's (counter, md) was seen before: False when only `observe` may judge it (counters.check).
 
-        Source.remember, inlined: a new counter (FreeBSD's, Linux's) is the usual case.
+        Otherwise it is remembered as the latest (Source.remember, but for last_key).
         """
-        key = (counter, md)
         counters = m.counters
-        if key not in counters:
-            counters[key] = t
-            if len(counters) > COUNTER_MEMORY:
-                counters.popitem(last=False)
-        else:
-            if key != m.last_key:
-                # An older advert again: a replay. Once the sender's replay is reported, its
-                # copies change nothing more than counters.check notes (issue 19: a replay
-                # storm must not take the slow path on every advert).
-                if (k.REPLAYED_ADVERT, m.addr) not in g.raised:
-                    return False
-                if m.last_counter is not None and (m.last_counter + 1) % COUNTER_MOD == counter:
-                    m.seen["counting"] = True
-                counters.move_to_end(key)  # (the latest key is the last already)
-            # OpenBSD repeats its counter: fine unless it comes back too soon (a loop), and
-            # once that loop is reported its copies change nothing more (issue 20).
-            elif t - m.last_key_time < window and (k.LOOPED_ADVERT, m.addr) not in g.raised:
+        if key != m.last_key:
+            # An older advert again: a replay. Once the sender's replay is reported, its
+            # copies change nothing more than counters.check notes (issue 19: a replay
+            # storm must not take the slow path on every advert).
+            if (k.REPLAYED_ADVERT, m.addr) not in g.raised:
                 return False
-            if len(counters) == 1 and m.adverts == 1:
-                g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)
-                g.enlist(m, self._timers.down)  # its place among the backups moves with its timer
-            counters[key] = t
-        m.last_key, m.last_key_time, m.last_counter = key, t, counter
+            if m.last_counter is not None and (m.last_counter + 1) % COUNTER_MOD == key[0]:
+                m.seen["counting"] = True
+            counters.move_to_end(key)  # (the latest key is the last already)
+        # OpenBSD repeats its counter: fine unless it comes back too soon (a loop), and
+        # once that loop is reported its copies change nothing more (issue 20).
+        elif t - m.last_key_time < window and (k.LOOPED_ADVERT, m.addr) not in g.raised:
+            return False
+        if len(counters) == 1 and m.adverts == 1:
+            g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)
+            g.enlist(m, self._timers.down)  # its place among the backups moves with its timer
+        counters[key] = t
         return True
 
     def rejudge(self, r: CarpAdvert) -> bool:
