@@ -8,6 +8,7 @@ No I/O and no clock: the caller says what time it is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from struct import Struct
 from typing import NamedTuple
 
 from carpscope import findings as kinds
@@ -25,9 +26,12 @@ from carpscope.model import (
 )
 from carpscope.summary import FindingTally, Recorder, Summary
 from carpscope.wire import repeat
+from carpscope.wire.carp import CARP_LEN
 from carpscope.wire.decode import decode_frame
 
 _TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
+_U64 = (1 << 64) - 1
+_CTR_MD = Struct("2x8s20s").unpack  # of CARP's varying bytes 6-35: the counter's wire bytes, the md
 _COPY_CARP = Copier(CarpAdvert, ("frame", "time", "cksum", "counter", "md", *RESULT_FIELDS))
 _COPY_VRRP = Copier(VrrpAdvert, ("frame", "time"))
 
@@ -46,17 +50,31 @@ class _Held(NamedTuple):
 
     frame: Frame
     record: CarpAdvert  # as decoded, before verification
-    shape: tuple[bytes, int] | None
+    key: tuple | bytes | None  # repeat.key
     queue: list  # (Frame, decoded record or None) that came after it, in order
 
 
-class _Template(NamedTuple):
-    """A sender's latest advert without findings, for recognising its repeats (wire/repeat.py)."""
+class _Template:
+    """A sender's latest advert without findings, and what its repeats are checked with (wire/repeat.py).
 
-    record: CarpAdvert | VrrpAdvert
-    size: int  # frame length
-    rest: bytes | None  # VRRP: payload bytes 6-35, which a repeat must match too
-    seal: Seal | None  # CARP: the verdict a repeat must get too, and how to check it at once
+    Built once, so that a repeat costs a few compares, one HMAC and the tracker's
+    bookkeeping (issue 19): the verifier's Seal and the tracker's Steady plan.
+    """
+
+    __slots__ = ("record", "size", "varies", "rest", "seal", "fixed", "last", "steady")
+
+    def __init__(self, record: CarpAdvert | VrrpAdvert, data: bytes, seal: Seal | None, steady) -> None:
+        self.record = record
+        self.size = len(data)  # frame length
+        p = repeat.payload(data)  # where the CARP or VRRP header starts
+        self.varies = slice(p + 6, p + CARP_LEN)  # CARP: its checksum, counter and md
+        self.rest = None if seal is not None else data[self.varies]  # VRRP: the same bytes must match too
+        self.seal = seal  # CARP: the verdict a repeat must get too, and how to check it at once
+        self.fixed = int.from_bytes(data[p : p + 6], "big")  # CARP: the header bytes that stay, as a number
+        # CARP: the varying bytes (6-35) of the latest repeat whose checksum held, and their
+        # counter, its wire bytes and the md: OpenBSD repeats its counter, copies repeat all.
+        self.last: tuple = (None, None, None, None)
+        self.steady = steady  # the tracker's plan for its repeats (Tracker.repeat), or None
 
 
 @dataclass
@@ -70,13 +88,14 @@ class Pipeline:
     adverts: int = 0  # protocol-112 packets seen (what -c counts)
     records: int = 0  # frames that gave a record (what -w saves)
     report: Recorder = field(default_factory=Recorder)  # what the report will say
-    _templates: dict = field(default_factory=dict, repr=False)  # repeat.shape key -> _Template
+    _templates: dict = field(default_factory=dict, repr=False)  # repeat.key -> _Template
     _held: _Held | None = field(default=None, repr=False)
     _failing: set = field(default_factory=set, repr=False)  # (vhid, vlan, src) whose last advert failed
     _bad: dict = field(default_factory=dict, repr=False)  # (vhid, vlan, src) -> its first bad advert
 
     def __post_init__(self) -> None:
         self._keep, self._tally, self._saw = self.report.keep, self.report.tally, self.report.saw
+        self._deadlines = self.tracker.deadlines  # Tracker.due without a call, on the fast path
 
     # The report as it stands (summary.Recorder): what tests and the shell read.
     first_time = property(lambda self: self.report.first_time)
@@ -93,16 +112,17 @@ class Pipeline:
         """Everything one frame causes: timeouts due before it, its record, its events."""
         if self._held is not None:
             return self._while_held(frame)
-        shape = repeat.shape(frame.linktype, frame.data)
-        if shape is not None:
-            template = self._templates.get(shape[0])
-            if template is not None and len(frame.data) == template.size:
-                out = self._repeat(frame, template, shape)
+        data = frame.data
+        key = repeat.key(frame.linktype, data)
+        if key is not None:
+            template = self._templates.get(key)
+            if template is not None and len(data) == template.size:
+                out = self._repeat(frame, data, template)
                 if out is not None:
                     return out
-        return self._record(frame, decode_frame(frame, self.decode_as), shape)
+        return self._record(frame, decode_frame(frame, self.decode_as), key)
 
-    def _record(self, frame: Frame, record, shape: tuple[bytes, int] | None, counted: bool = False) -> list:
+    def _record(self, frame: Frame, record, key: tuple | bytes | None, counted: bool = False) -> list:
         """A decoded frame: timeouts due before it, then the record and what it causes.
 
         counted: it waited behind a held advert and was counted when it arrived.
@@ -128,10 +148,10 @@ class Pipeline:
                 if len(self._failing) >= _TEMPLATES_MAX:
                     self._failing.clear()
                 self._failing.add(sender)
-                self._held = _Held(frame, record, shape, [])
+                self._held = _Held(frame, record, key, [])
                 return out
             record = verified
-        return out + self._settle(frame, record, shape)
+        return out + self._settle(frame, record, key)
 
     def _notes(self) -> list:
         """Findings of the verifier itself (its search budget ran out)."""
@@ -139,7 +159,7 @@ class Pipeline:
         self._tally(notes)
         return list(notes)
 
-    def _settle(self, frame: Frame, record, shape: tuple[bytes, int] | None) -> list:
+    def _settle(self, frame: Frame, record, key: tuple | bytes | None) -> list:
         """A final record: its findings, the elections it moves, and the fast path's template."""
         self._tally(record.findings)
         out = [record]
@@ -147,8 +167,8 @@ class Pipeline:
             self._rejudge(record)
         if isinstance(record, (CarpAdvert, VrrpAdvert)):
             out += self._keep(self.tracker.observe(record, frame.time))
-            if shape is not None:
-                self._remember(shape, frame, record)
+            if key is not None:
+                self._remember(key, frame, record)
         return out
 
     def _rejudge(self, record: CarpAdvert) -> None:
@@ -201,12 +221,12 @@ class Pipeline:
         out = self._notes()
         if not _failed(record):
             self._failing.discard((record.vhid, record.vlan, record.src))
-        out += self._settle(held.frame, record, held.shape)
+        out += self._settle(held.frame, record, held.key)
         for frame, queued in held.queue:
             if self._held is not None:  # one of them failed in turn: the rest waits behind it
                 self._held.queue.append((frame, queued))
             else:
-                out += self._record(frame, queued, repeat.shape(frame.linktype, frame.data), counted=True)
+                out += self._record(frame, queued, repeat.key(frame.linktype, frame.data), counted=True)
         return out
 
     def _start(self, time: float) -> list:
@@ -220,53 +240,64 @@ class Pipeline:
         self.report.saw(time)
         self.records += 1
 
-    def _remember(self, shape: tuple[bytes, int], frame: Frame, record: CarpAdvert | VrrpAdvert) -> None:
+    def _remember(self, key: tuple | bytes, frame: Frame, record: CarpAdvert | VrrpAdvert) -> None:
         """Keep an advert without findings as its sender's template; its repeats take the fast path."""
         if record.findings or record.checksum != "ok":
             return
         if isinstance(record, CarpAdvert):
             if record.md is None:
                 return
-            seal, rest = self.verifier.seal(record), None
+            seal = self.verifier.seal(record)
         else:
-            p = shape[1]
-            seal, rest = None, frame.data[p + 6 : p + repeat.CARP_LEN]
+            seal = None
         if len(self._templates) >= _TEMPLATES_MAX:
             self._templates.clear()
-        self._templates[shape[0]] = _Template(record, len(frame.data), rest, seal)
+        self._templates[key] = _Template(record, frame.data, seal, self.tracker.steady(record))
 
-    def _repeat(self, frame: Frame, template: _Template, shape: tuple[bytes, int]) -> list | None:
+    def _repeat(self, frame: Frame, data: bytes, template: _Template) -> list | None:
         """A repeat of a template: read its new fields in place; None to decode it in full."""
-        data, r, p, seal = frame.data, template.record, shape[1], template.seal
+        seal = template.seal
         if seal is not None:
-            header = data[p : p + repeat.CARP_LEN]
-            # RFC 1071 §2(B): the one's-complement sum is the value modulo 0xffff; 0 verifies.
-            if int.from_bytes(header, "big") % 0xFFFF:
+            varying = data[template.varies]
+            last, counter, ctr, md = template.last
+            if varying != last:
+                value = int.from_bytes(varying, "big")
+                # RFC 1071 §2(B): the one's-complement sum is the header's value modulo 0xffff, 0
+                # verifies; as 2**16 ≡ 1, that value is the sum of its bytes 0-5's and 6-35's.
+                if (template.fixed + value) % 0xFFFF:
+                    return None
+                counter, (ctr, md) = (value >> 160) & _U64, _CTR_MD(varying)
+                template.last = (varying, counter, ctr, md)
+            if not (seal.signs(ctr, md) or self.verifier.repeats(seal, counter, ctr, md)):
                 return None
-            counter, md = int.from_bytes(header[8:16], "big"), header[16:]
-            if not self.verifier.repeats(seal, counter, header[8:16], md):
-                return None
-        elif data[p + 6 : p + repeat.CARP_LEN] != template.rest:
+        elif data[template.varies] != template.rest:
             return None
         else:
-            counter = md = None
+            counter = md = varying = None
         time = frame.time
-        out = self._keep(self.tracker.advance(time)) if self.tracker.due(time) else []
-        self._saw(time)  # _count, inlined on the fast path
+        deadlines = self._deadlines
+        out = self._keep(self.tracker.advance(time)) if deadlines and deadlines[0][0] <= time else []
+        report = self.report  # Recorder.saw and _count, inlined: a template's frame set both ends of the span
+        if time > report.last_time:
+            report.last_time = time
+        elif time < report.first_time:
+            report.first_time = time
         self.records += 1
         self.adverts += 1
-        happened: tuple | list | None = self.tracker.repeat(r, frame.number, time, counter, md)
+        r, steady = template.record, template.steady
+        happened: tuple | list | None = None
+        if steady is not None:
+            happened = self.tracker.repeat(steady, frame.number, time, counter, md)
         if happened is None or not self.lean:
-            if counter is None:
+            if seal is None:
                 r = _COPY_VRRP(r, (frame.number, time))
             else:
-                cksum = int.from_bytes(header[6:8], "big")
+                cksum = int.from_bytes(varying[:2], "big")
                 r = _COPY_CARP(r, (frame.number, time, cksum, counter, md, *seal.verdict))
             out.append(r)
         if happened is None:
             happened = self.tracker.observe(r, time)
-            if r is not template.record:
-                self._templates[shape[0]] = template._replace(record=r)
+            template.record, template.steady = r, self.tracker.steady(r)
         return out + self._keep(happened) if happened else out
 
     def advance(self, now: float) -> list:

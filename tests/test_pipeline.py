@@ -7,6 +7,7 @@ the same pipeline with the fast path switched off.
 
 from __future__ import annotations
 
+import collections
 import random
 
 import pytest
@@ -272,3 +273,79 @@ def test_replays_of_a_reported_replay_take_the_fast_path():
     feed_all(pipeline, frames, times)
     assert any(t.first.kind == "replayed-advert" for t in pipeline.tallies())
     assert calls < 30, f"{calls} of {len(frames)} frames took the full tracker update"
+
+
+# -- issue 19: the repeat plan (Seal.signs, Tracker.steady) and the frame keys ----------------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_frames_with_a_trailer_give_what_a_full_decode_gives(seed):
+    """A 4-byte trailer (an FCS kept by the capture): the frames are keyed by slices, not the struct."""
+    frames, times = scenario(seed)
+    frames = [data + b"\xde\xad\xbe\xef" for data in frames]
+    full, fast = new(NoFastPath), new()
+    assert feed_all(fast, frames, times) == feed_all(full, frames, times)
+    assert fast.tracker.snapshot() == full.tracker.snapshot()
+    assert any(isinstance(key, bytes) for key in fast._templates), "the fast path was never taken"
+
+
+def searched_then_claimed() -> tuple[list[bytes], list[float]]:
+    """One VIP found by the /24 search ("searched"), then claimed by ARP: the signer is relabelled."""
+    vip = ["192.0.2.100"]
+    frames, times = [], []
+    for i in range(12):
+        if i == 6:
+            frames.append(garp(vip[0], 5))
+            times.append(100.0 + i - 0.5)
+        counter = 40 + (i if i < 9 else 9)  # then the same counter again: the memo of Seal.signs
+        frames.append(ip_frame("192.0.2.2", carp_payload(5, 0, counter, vip), 5, i))
+        times.append(100.0 + i)
+    return frames, times
+
+
+def test_a_relabelled_signer_gives_what_a_full_decode_gives():
+    frames, times = searched_then_claimed()
+    full, fast = new(NoFastPath), new()
+    expected, got = feed_all(full, frames, times), feed_all(fast, frames, times)
+    assert got == expected
+    labels = [r.vips_from for r in got if isinstance(r, CarpAdvert)]
+    assert labels[:6] == ["searched"] * 6 and labels[6:] == ["inferred"] * 6
+    assert fast._templates, "the fast path was never taken"
+
+
+def steady_frames(n: int, step: int) -> tuple[list[bytes], list[float]]:
+    """A master's claims, then n adverts a second apart, its counter moving by `step` (0: OpenBSD)."""
+    frames = [garp(vip, 5) for vip in VIPS] + [
+        ip_frame("192.0.2.2", carp_payload(5, 0, 1000 + step * i, VIPS), 5, i) for i in range(n)]
+    return frames, [100.0, 100.0] + [100.0 + i for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("step", [1, 0])
+def test_a_steady_repeat_costs_a_few_calls_and_at_most_one_hmac(step):
+    """Issue 19: a repeat took 14 Python calls (and an HMAC even when its counter and md came again)."""
+    import sys
+
+    frames, times = steady_frames(40, step)
+    pipeline = new(lean=True)
+    for number, (data, time) in enumerate(zip(frames[:-10], times[:-10]), 1):
+        pipeline.feed(Frame(number, time, 1, data, len(data)))
+    calls, hmacs = [], []
+
+    def profile(frame, event, arg):
+        if event == "call":
+            calls.append(frame.f_code.co_name)
+        elif event == "c_call" and getattr(arg, "__name__", "") == "finalize":
+            hmacs.append(arg)
+
+    sys.setprofile(profile)
+    try:
+        for number, (data, time) in enumerate(zip(frames[-10:], times[-10:]), len(frames) - 9):
+            assert pipeline.feed(Frame(number, time, 1, data, len(data))) == []
+    finally:
+        sys.setprofile(None)
+    # Per repeat: feed, repeat.key, _repeat, Seal.signs, Tracker.repeat (OpenBSD: and _counter_again);
+    # every other advert a heap entry moves (Tracker.advance). Frame.__new__ is the test's.
+    timeouts = {"advance", "_expire", "top", "_tick", "keep"}
+    steady = [c for c in calls if c not in timeouts and c != "<lambda>"]
+    assert set(steady) <= {"feed", "key", "_repeat", "signs", "repeat", "_counter_again"}, steady
+    assert len(steady) <= (5 if step else 6) * 10, collections.Counter(steady)
+    assert len(hmacs) == (10 if step else 0)

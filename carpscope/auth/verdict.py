@@ -1,8 +1,8 @@
 """What verification says about an advert (Verdict), and how a verified sender signs (Signer).
 
 The pipeline's repeat fast path keeps a Seal (an advert, its verdict, its signer)
-and asks the verifier whether a repeat still verifies (Verifier.repeats): it needs
-no other type of this package. Pure: no I/O, no clock.
+and asks it whether a repeat still verifies (Seal.signs, else Verifier.repeats): it
+needs no other type of this package. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -82,9 +82,41 @@ class Signer:
         return self._values
 
 
-class Seal(NamedTuple):
-    """A verified advert kept so that its repeats are checked at once (Verifier.repeats)."""
+class Seal:
+    """A verified advert kept so that its repeats are checked at once (Seal.signs, Verifier.repeats).
 
-    advert: CarpAdvert
-    verdict: Verdict
-    signer: Signer | None  # how its sender signed it, when it verified
+    Built once per template (issue 19): the signer's keyed HMAC state and whether its
+    source MAC may use it are settled here, so a repeat costs one HMAC and a few compares.
+    """
+
+    __slots__ = ("advert", "verdict", "signer", "_check", "_values", "_ctr", "_md")
+
+    def __init__(self, advert: CarpAdvert, verdict: Verdict, signer: Signer | None) -> None:
+        self.advert = advert
+        self.verdict = verdict
+        self.signer = signer  # how its sender signed it, when it verified
+        mac = advert.src_mac
+        usable = (signer is not None and (signer.mac is None or signer.mac == mac)
+                  and signer.result(mac) is verdict)
+        self._check = signer if usable else None  # the signer `signs` may use
+        self._values = signer._values if signer is not None else None  # relabel replaces them
+        self._ctr = self._md = b""  # the latest counter and md that verified
+
+    def signs(self, ctr: bytes, md: bytes) -> bool:
+        """Does a repeat with this counter (its 8 wire bytes) and md get the sealed verdict?
+
+        One HMAC, none for the counter and md that verified last (OpenBSD repeats its
+        counter). False also when only Verifier.repeats can tell: no signer, or the
+        signer was relabelled since.
+        """
+        signer = self._check
+        if signer is None or signer._values is not self._values:
+            return False
+        if md == self._md and ctr == self._ctr:
+            return True
+        h = signer.ctx.copy()
+        h.update(ctr)
+        if not compare_digest(h.finalize(), md):
+            return False
+        self._ctr, self._md = ctr, md
+        return True

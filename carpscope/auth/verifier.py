@@ -207,7 +207,7 @@ class Verifier:
     def repeats(self, seal: Seal, counter: int, ctr: bytes, md: bytes) -> bool:
         """Does a repeat of the sealed advert, with this counter (ctr: its 8 wire bytes) and md,
         get the sealed verdict? One HMAC when its sender still signs the same way."""
-        advert, verdict, signer = seal
+        advert, verdict, signer = seal.advert, seal.verdict, seal.signer
         mac = advert.src_mac
         if signer is not None and signer.matches(ctr, md, mac):
             result = signer.result(mac)

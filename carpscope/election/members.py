@@ -86,6 +86,23 @@ class Source:
         self.last_key, self.last_key_time, self.last_counter = key, t, counter
 
 
+class Steady:
+    """A template advert's group and member, found once for all its repeats (Tracker.repeat, issue 19).
+
+    The member stays the one that advert updated while its latest advert is `record`
+    and it advertises: a member forgotten by limits.evict had stopped and never
+    starts again, and groups are never forgotten.
+    """
+
+    __slots__ = ("record", "group", "member", "window", "bad")
+
+    def __init__(self, record: CarpAdvert | VrrpAdvert, group: Group, member: Source):
+        self.record, self.group, self.member = record, group, member
+        # A repeat of the latest CARP counter sooner than this is a loop.
+        self.window = loop_window(record) if isinstance(record, CarpAdvert) else 0.0
+        self.bad = record.hmac == "bad"
+
+
 def loop_window(r: CarpAdvert) -> float:
     """A repeat of the latest (counter, md) sooner than this is a loop (half the interval, docs/protocol.md §3)."""
     return max(rules.interval(r), 1 / 256) / 2

@@ -37,8 +37,8 @@ from carpscope.election.members import (
     FLAP_MEMORY,
     Group,
     Source,
+    Steady,
     by_first,
-    loop_window,
     tid,
 )
 from carpscope.election.rules import Timing
@@ -62,6 +62,9 @@ class Tracker:
         self.timing = timing
         self._groups: dict[tuple, Group] = {}  # by (proto, id, family, vlan)
         self._timers = Timers(timing, self._groups)
+        # The timers' heap of (deadline, group, member), earliest first: `due` without a call
+        # for the pipeline's repeat fast path (`deadlines and deadlines[0][0] <= now`).
+        self.deadlines = self._timers.heap
         self._limits = Limits()
         self._now: float | None = None
 
@@ -106,30 +109,45 @@ class Tracker:
             out += self.advance(now)
         return out
 
-    def repeat(self, r, frame: int, t: float, counter: int | None, md: bytes | None) -> tuple | None:
-        """`r` again from an advertising member: the steady state, without a new record.
-
-        The advert is `r` with another frame, time and (CARP) counter and md, and the
-        caller has advanced time to `t`. Returns what `observe` would (nothing: an
-        empty tuple), or None when the advert may change something: then `observe`
-        must see it.
-        """
+    def steady(self, r) -> Steady | None:
+        """What `repeat` needs to take `r`'s repeats, `r` being the advert just observed; None if untracked."""
         g = self._groups.get(tid(r))
         m = None if g is None else g.members.get(r.src)
-        if m is None or m.record is not r or not m.active or t < m.last:
+        if g is None or m is None or m.record is not r:
             return None
-        if r.hmac == "bad" and (k.HMAC_FAILED, m.addr) not in g.raised:
+        return Steady(r, g, m)
+
+    def repeat(self, steady: Steady, frame: int, t: float, counter: int | None, md: bytes | None) -> tuple | None:
+        """The advert of `steady` again from an advertising member: the steady state, without a new record.
+
+        The advert is steady.record with another frame, time and (CARP) counter and md,
+        and the caller has advanced time to `t`. Returns what `observe` would (nothing:
+        an empty tuple), or None when the advert may change something: then `observe`
+        must see it.
+        """
+        g, m = steady.group, steady.member
+        if m.record is not steady.record or not m.active or t < m.last:
+            return None
+        if steady.bad and (k.HMAC_FAILED, m.addr) not in g.raised:
             return None  # (a repeat of r failed just as r did: only the count moves)
         if g.contenders:
             if not split.quiet(g, m, t):
                 return None
         elif g.master != m.addr:
             return None
-        if counter is not None and not self._repeat_counter(g, m, r, t, (counter, md), counter):
-            return None
+        if counter is not None:
+            key = (counter, md)
+            counters = m.counters
+            if key not in counters:  # a new counter (FreeBSD's, Linux's): Source.remember, inlined
+                counters[key] = t
+                if len(counters) > COUNTER_MEMORY:
+                    counters.popitem(last=False)
+            elif not self._counter_again(g, m, steady.window, t, key):
+                return None
+            m.last_key, m.last_key_time, m.last_counter = key, t, counter
         m.prev_last, m.last, m.last_frame = m.last, t, frame
         m.adverts += 1
-        if r.hmac == "bad":
+        if steady.bad:
             m.bad_run += 1
         if t > g.last_advert:
             g.last_advert = t
@@ -139,25 +157,29 @@ class Tracker:
             self._now = t
         return ()
 
-    def _repeat_counter(self, g: Group, m: Source, r, t: float, key: tuple, counter: int) -> bool:
-        """Note a repeat's (counter, md); False when only `observe` may judge it (counters.check)."""
-        if key in m.counters:
-            if key != m.last_key:
-                # An older advert again: a replay. Once the sender's replay is reported, its
-                # copies change nothing more than counters.check notes (issue 19: a replay
-                # storm must not take the slow path on every advert).
-                if (k.REPLAYED_ADVERT, m.addr) not in g.raised:
-                    return False
-                if m.last_counter is not None and (m.last_counter + 1) % COUNTER_MOD == counter:
-                    m.seen["counting"] = True
-            # OpenBSD repeats its counter: fine unless it comes back too soon (a loop), and
-            # once that loop is reported its copies change nothing more (issue 20).
-            elif t - m.last_key_time < loop_window(r) and (k.LOOPED_ADVERT, m.addr) not in g.raised:
+    def _counter_again(self, g: Group, m: Source, window: float, t: float, key: tuple) -> bool:
+        """A repeat's (counter, md) was seen before: False when only `observe` may judge it (counters.check).
+
+        Otherwise it is remembered as the latest (Source.remember, but for last_key).
+        """
+        counters = m.counters
+        if key != m.last_key:
+            # An older advert again: a replay. Once the sender's replay is reported, its
+            # copies change nothing more than counters.check notes (issue 19: a replay
+            # storm must not take the slow path on every advert).
+            if (k.REPLAYED_ADVERT, m.addr) not in g.raised:
                 return False
-            if len(m.counters) == 1 and m.adverts == 1:
-                g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)
-                g.enlist(m, self._timers.down)  # its place among the backups moves with its timer
-        m.remember(key, t, counter)
+            if m.last_counter is not None and (m.last_counter + 1) % COUNTER_MOD == key[0]:
+                m.seen["counting"] = True
+            counters.move_to_end(key)  # (the latest key is the last already)
+        # OpenBSD repeats its counter: fine unless it comes back too soon (a loop), and
+        # once that loop is reported its copies change nothing more (issue 20).
+        elif t - m.last_key_time < window and (k.LOOPED_ADVERT, m.addr) not in g.raised:
+            return False
+        if len(counters) == 1 and m.adverts == 1:
+            g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)
+            g.enlist(m, self._timers.down)  # its place among the backups moves with its timer
+        counters[key] = t
         return True
 
     def rejudge(self, r: CarpAdvert) -> bool:
@@ -176,7 +198,7 @@ class Tracker:
 
     def due(self, now: float) -> bool:
         """Cheap: might `advance(now)` conclude something? (False is certain.)"""
-        heap = self._timers.heap
+        heap = self.deadlines
         return bool(heap) and heap[0][0] <= now
 
     def advance(self, now: float) -> list[Event | Finding]:
