@@ -313,7 +313,7 @@ def test_repeats_of_contenders_do_not_walk_them_after_d_moved():
     for k in (1, 2):  # not yet longer than D: no split brain, every contender waits
         for i, a in enumerate(sources):
             m, time = g.members[a], k + i * 0.001
-            if t.repeat(m.record, 1000 + 50 * k + i, time, 7, m.record.md) is None:  # as Pipeline._repeat
+            if t.repeat(t.steady(m.record), 1000 + 50 * k + i, time, 7, m.record.md) is None:  # as Pipeline._repeat
                 slow += 1
                 assert t.observe(s.carp(time, a, advskew=i, counter=7, mac=mac), time) == []
     assert _CountedItems.walks < 5 and slow < 10

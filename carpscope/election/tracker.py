@@ -120,10 +120,9 @@ class Tracker:
     def repeat(self, steady: Steady, frame: int, t: float, counter: int | None, md: bytes | None) -> tuple | None:
         """The advert of `steady` again from an advertising member: the steady state, without a new record.
 
-        The advert is steady.record with another frame, time and (CARP) counter and md,
-        and the caller has advanced time to `t`. Returns what `observe` would (nothing:
-        an empty tuple), or None when the advert may change something: then `observe`
-        must see it.
+        The advert is steady.record with another frame, time and (CARP) counter and md, and
+        the caller has advanced time to `t`. Returns what `observe` would (nothing: an empty
+        tuple), or None when the advert may change something: then `observe` must see it.
         """
         g, m = steady.group, steady.member
         if m.record is not steady.record or not m.active or t < m.last:
@@ -136,8 +135,7 @@ class Tracker:
         elif g.master != m.addr:
             return None
         if counter is not None:
-            key = (counter, md)
-            counters = m.counters
+            key, counters = (counter, md), m.counters
             if key not in counters:  # a new counter (FreeBSD's, Linux's): Source.remember, inlined
                 counters[key] = t
                 if len(counters) > COUNTER_MEMORY:
