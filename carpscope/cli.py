@@ -465,11 +465,12 @@ def live(iface, list_interfaces, duration, metrics, commands, passphrases, pass_
 
 def _any_once(pipeline, linktype: int):
     """Linux `any` (SLL, SLL2) sees a bridged frame on every interface it crosses: one packet each."""
-    from carpscope.vantage import COOKED, Merger
+    from carpscope.wire.linklayer import COOKED
 
     if linktype not in COOKED:
         return pipeline
     from carpscope.multipoint import MultiPoint
+    from carpscope.vantage import Merger
 
     return MultiPoint(pipeline, Merger(None, learn=False), [])
 

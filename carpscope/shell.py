@@ -192,13 +192,15 @@ def at_points(pipeline, sources, points: list, named: bool = True):
     estimated from the frames they share. Plain files are taken to share one clock
     (most often they are the rotated files of one capture). Returns (pipeline,
     points for capture/files.frames or None)."""
+    from carpscope.wire.linklayer import COOKED
+
+    if points == [None] and sources[0].linktype not in COOKED:
+        return pipeline, None  # (the merger and its imports are not needed: a fast start)
     from carpscope.capture import files as capture_files
     from carpscope.multipoint import MultiPoint
-    from carpscope.vantage import COOKED, Merger, estimate
+    from carpscope.vantage import Merger, estimate
 
     if points == [None]:
-        if sources[0].linktype not in COOKED:
-            return pipeline, None
         return MultiPoint(pipeline, Merger(None, learn=False), []), None
     estimated = estimate(capture_files.samples(sources, points), points[0])
     if not named:

@@ -30,7 +30,7 @@ LEARN_WINDOW = 2.0  # before an offset is known, copies are matched this far apa
 OFFSET_SAMPLES = 64  # time differences kept per point for the median
 _PENDING_MAX = 65536  # frames waiting for their copies (bounded memory)
 _SLL2_IFINDEX = slice(4, 8)
-COOKED = (linklayer.DLT_LINUX_SLL, linklayer.DLT_LINUX_SLL2)  # Linux `any`: one frame per interface
+COOKED = linklayer.COOKED  # Linux `any`: one frame per interface
 
 
 def identity(frame: Frame) -> bytes | None:

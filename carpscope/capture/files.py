@@ -18,23 +18,25 @@ from __future__ import annotations
 import gzip
 import heapq
 import os
-import subprocess
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pcapy
 
-from carpscope.capture import batch, pcapng, scan
+from carpscope.capture import batch, pcapng
 from carpscope.capture.bpf import program
 from carpscope.capture.linktypes import check_linktype, unsupported
 from carpscope.capture.opening import open_capture
 from carpscope.errors import CaptureError
 from carpscope.model import Frame
 from carpscope.wire import linklayer
+
+if TYPE_CHECKING:
+    import subprocess
 
 _BATCH = 512
 # From this size on, libpcap's filter pass runs in a child process (capture/scan.py).
@@ -170,6 +172,8 @@ class FileSource:
 
     def _from_child(self) -> Iterator[Frame]:
         """The admitted frames of a child reading the file (capture/scan.py), on the other core."""
+        from carpscope.capture import scan  # only big files: not on every start
+
         child = scan.spawn(self.path, self.user_filter, self.times is not None)
         if child is None:
             yield from self._batches(self._reader)

@@ -22,6 +22,7 @@ DLT_LINUX_SLL = 113
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
 DLT_LINUX_SLL2 = 276
+COOKED = (DLT_LINUX_SLL, DLT_LINUX_SLL2)  # Linux `any`: one frame per interface (vantage.py)
 
 SUPPORTED = {
     DLT_NULL: "BSD loopback",
