@@ -307,8 +307,10 @@ def test_frame_numbers_of_merged_files_are_mergecaps(tmp_path):
 def test_stdin_hands_on_each_frame_as_it_arrives():
     """`tcpdump -U -w - | carpscope read -`: each frame's line before the next frame is written."""
     data = FAILOVER.read_bytes()
+    # Unbuffered: select() sees only the pipe, so a buffered reader must not hold a line it read
+    # ahead (a frame's line and its event line often arrive in one read).
     proc = subprocess.Popen([sys.executable, "-m", "carpscope", "read", "-"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, bufsize=0)
     try:
         proc.stdin.write(data[:24])
         pos, seen = 24, []
