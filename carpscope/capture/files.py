@@ -15,12 +15,8 @@ link types is walked in Python (capture/pcapng.py).
 
 from __future__ import annotations
 
-import gzip
-import heapq
 import os
-import zlib
 from array import array
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, repeat
@@ -28,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pcapy
 
-from carpscope.capture import batch, pcapng
+from carpscope.capture import batch
 from carpscope.capture.bpf import program
 from carpscope.capture.linktypes import check_linktype, unsupported
 from carpscope.capture.opening import open_capture
@@ -228,7 +224,9 @@ class FileSource:
             try:
                 header, data = reader.next()
             except pcapy.PcapError as err:
-                if pcapng.MIXED_LINKTYPES in str(err) and self.kind != "stream":
+                from carpscope.capture.pcapng import MIXED_LINKTYPES
+
+                if MIXED_LINKTYPES in str(err) and self.kind != "stream":
                     # libpcap takes one link type per file; pcapng allows one per
                     # interface. Walk the file here from where libpcap stopped.
                     yield from self._pcapng(skip=self.read)
@@ -259,6 +257,11 @@ class FileSource:
         Every packet block is a frame, as libpcap and Wireshark count them; the
         first `skip` are the ones libpcap already read.
         """
+        import gzip
+        import zlib
+
+        from carpscope.capture import pcapng  # (imported here: a plain read starts without it)
+
         number = 0
         try:
             with (gzip.open(self.path, "rb") if self.kind == "gzip" else open(self.path, "rb")) as f:
@@ -322,6 +325,9 @@ def frames(sources: list[FileSource], points: list[str] | None = None) -> Iterat
 
 def _merged(sources: list[FileSource], points: list[str] | None) -> Iterator[Frame]:
     """Several files merged by time, renumbered as mergecap numbers them (see frames)."""
+    import heapq
+    from bisect import bisect_left, bisect_right
+
     for source in sources:
         source.times, source.passed = array("d"), 0
     streams = [_tagged(s.packets(), i) for i, s in enumerate(sources)]
