@@ -56,3 +56,17 @@ def test_what_an_option_needs_is_imported_when_it_is_given(tmp_path, args, neede
     done, modules = imported("read", "-q", "--pass", "s3cret", *args, *files)
     assert done.returncode == 0, done.stderr[-500:]
     assert needed <= modules
+
+
+def test_the_advert_base_generates_none_of_the_methods_its_records_define():
+    """Advert is only a base: CarpAdvert and VrrpAdvert generate their own methods, so it compiles none."""
+    from carpscope.model import Advert, CarpAdvert, VrrpAdvert
+
+    for name in ("__init__", "__repr__", "__eq__", "__hash__"):
+        assert name not in Advert.__dict__
+        assert name in CarpAdvert.__dict__ and name in VrrpAdvert.__dict__
+    fields = {"frame": 1, "time": 2.0, "family": 4, "src": "192.0.2.1", "dst": "224.0.0.18", "src_mac": None,
+              "dst_mac": None, "vlan": (), "ttl": 255, "length": 36, "caplen": 36, "why": "shape", "vhid": 1}
+    one, two = CarpAdvert(**fields), CarpAdvert(**fields)
+    assert one == two and hash(one) == hash(two) and one is not two
+    assert repr(one).startswith("CarpAdvert(frame=1, time=2.0, family=4, ") and "vhid=1" in repr(one)
