@@ -372,12 +372,16 @@ def samples(sources: list[FileSource], points: list[str], count: int = 4096) -> 
         except CaptureError:
             continue
         got = out.setdefault(point, [])
-        for frame in again.packets():  # (not in a child: nothing to stop when the loop breaks)
-            key = identity(frame)
-            if key is not None:
-                got.append((key, frame[1]))
-            if len(got) >= count:
-                break
+        reading = again.packets()
+        try:
+            for frame in reading:
+                key = identity(frame)
+                if key is not None:
+                    got.append((key, frame[1]))
+                if len(got) >= count:
+                    break
+        finally:
+            reading.close()
     return out
 
 
