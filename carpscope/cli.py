@@ -212,16 +212,13 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
     """
     from carpscope import shell
     from carpscope.capture import files as capture_files
-    from carpscope.capture.writer import PcapWriter
 
     files, points, named = vantage_points(files)
     if write_path:
         refuse_overwriting_inputs(write_path, files, pass_file)
     if html_path:
         HtmlReport.refuse(html_path, files, pass_file, write_path)
-    from carpscope.multipoint import several
-
-    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=quiet and not several(points))
+    pipeline = build_pipeline(passphrases, pass_file, vips, decode_as, timing, lean=quiet and not _several(points))
     names = _openable(files)
     try:
         sources = capture_files.open_sources([path for path, _ in names], bpf)
@@ -232,11 +229,27 @@ def read(files, passphrases, pass_file, vips, bpf, count, write_path, html_path,
         # a pipe in, each frame's line out as it arrives
         getattr(sys.stdout, "reconfigure", lambda **_: None)(line_buffering=True)
     # The -w file before the sink: a -w that cannot be created fails before any output.
-    writer = PcapWriter.open(write_path, sources[0].linktype) if write_path else None
+    writer = _pcap_writer(write_path, sources[0].linktype) if write_path else None
     html = HtmlReport.open(html_path, files) if html_path else None
     sink = make_sink(fmt, verbose, quiet, color)
     return shell.read_files(sources, lambda message: _named(message, names), pipeline, sink, writer, write_path,
                             count, fail_on, quiet, html, points)
+
+
+def _several(points: list) -> bool:
+    """multipoint.several, without importing the vantage merger for one plain file (a fast start)."""
+    if points == [None]:
+        return False
+    from carpscope.multipoint import several
+
+    return several(points)
+
+
+def _pcap_writer(write_path: str, linktype: int):
+    """The -w file (capture/writer.py is imported only when -w is given)."""
+    from carpscope.capture.writer import PcapWriter
+
+    return PcapWriter.open(write_path, linktype)
 
 
 _CAPTURE_SUFFIXES = (".gz", ".pcapng", ".pcap", ".cap", ".dmp")

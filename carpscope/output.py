@@ -5,7 +5,7 @@ The views render; these sinks only write, so the same views serve `read` and `li
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import TextIO
 
 from carpscope.model import AddressClaim, CarpAdvert, Damaged, Finding, VrrpAdvert
@@ -13,9 +13,15 @@ from carpscope.summary import Summary
 from carpscope.views import jsonout, layout, lines, report, tree
 
 
-def _dumps(obj: dict) -> str:
-    # ensure_ascii: every byte that came from a packet reaches the terminal escaped.
-    return json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+def _encoder() -> Callable[[object], str]:
+    """What json.dumps(obj, ensure_ascii=True, separators=(",", ":")) gives, one encoder for the run.
+
+    ensure_ascii: every byte that came from a packet reaches the terminal escaped. json
+    is imported by the JSON sinks only: the text report starts without it (issue 19).
+    """
+    import json
+
+    return json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 PIPE_WIDTH = 80  # the report's width when stdout is no terminal (README's tour, files, less)
@@ -107,13 +113,14 @@ class JsonLinesSink:
     def __init__(self, out: TextIO, quiet: bool = False):
         self.out, self.quiet = out, quiet
         self.streamed: set[Finding] = set()  # findings already written on a line of their own
+        self._dumps = _encoder()
 
     @property
     def wants_records(self) -> bool:
         return not self.quiet
 
     def _line(self, obj: dict) -> None:
-        self.out.write(_dumps(obj) + "\n")
+        self.out.write(self._dumps(obj) + "\n")
         self.out.flush()
 
     def emit(self, item: object) -> None:
@@ -147,6 +154,7 @@ class JsonDocumentSink:
     def __init__(self, out: TextIO, quiet: bool = False):
         self.out, self.quiet = out, quiet
         self.first = True
+        self._dumps = _encoder()
         out.write('{"schema":%d' % jsonout.SCHEMA + (',\n' if quiet else ',"packets":['))
 
     @property
@@ -155,18 +163,17 @@ class JsonDocumentSink:
 
     def emit(self, item: object) -> None:
         if isinstance(item, (CarpAdvert, VrrpAdvert)) and not self.quiet:
-            self.out.write(("\n" if self.first else ",\n") + _dumps(jsonout.packet(item)))
+            self.out.write(("\n" if self.first else ",\n") + self._dumps(jsonout.packet(item)))
             self.first = False
 
     def close(self, summary: Summary, snapshot) -> None:
         events = [jsonout.event(e) for e in summary.events]
         findings = [jsonout.finding(first, count) for first, count in summary.findings]
         groups = jsonout.groups(snapshot)
-        points = ',\n"vantages":' + _dumps_list(jsonout.vantages(summary)) if summary.points else ""
-        self.out.write(("" if self.quiet else "\n],\n") + '"groups":' + _dumps_list(groups) + ',\n"events":'
-                       + _dumps_list(events) + ',\n"findings":' + _dumps_list(findings) + points + "}\n")
+        points = ',\n"vantages":' + self._list(jsonout.vantages(summary)) if summary.points else ""
+        self.out.write(("" if self.quiet else "\n],\n") + '"groups":' + self._list(groups) + ',\n"events":'
+                       + self._list(events) + ',\n"findings":' + self._list(findings) + points + "}\n")
         self.out.flush()
 
-
-def _dumps_list(items: list[dict]) -> str:
-    return "[" + ",\n".join(_dumps(i) for i in items) + "]"
+    def _list(self, items: list[dict]) -> str:
+        return "[" + ",\n".join(map(self._dumps, items)) + "]"

@@ -15,19 +15,16 @@ link types is walked in Python (capture/pcapng.py).
 
 from __future__ import annotations
 
-import gzip
-import heapq
 import os
-import zlib
 from array import array
-from bisect import bisect_left, bisect_right
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, Any, cast
 
 import pcapy
 
-from carpscope.capture import batch, pcapng
+from carpscope.capture import batch
 from carpscope.capture.bpf import program
 from carpscope.capture.linktypes import check_linktype, unsupported
 from carpscope.capture.opening import open_capture
@@ -44,6 +41,12 @@ _BATCH = 512
 # and every packet that passes the filter costs a little more through the pipe.
 CHILD_MIN = 64 << 20
 _MAX_SCANS = 4  # big-file scanning children at once, whatever the number of inputs
+
+
+class Reading(chain):
+    """A file's frames: a chain (its next() is C), which a reader may close like a generator."""
+
+    close: Callable[[], None]
 
 
 @dataclass
@@ -95,16 +98,27 @@ class FileSource:
             self._programs[linktype] = program(linktype, self.user_filter)
         return self._programs[linktype]
 
-    def packets(self) -> Generator[Frame, None, None]:
-        """Stream the file's frames that pass the filter, numbered as in the file."""
+    def packets(self) -> Reading:
+        """Stream the file's frames that pass the filter, numbered as in the file.
+
+        One chain over the batches' frames (issue 19): each frame comes out of C, with no
+        generator between it and the reading loop; `finished` is set once the last is taken.
+        """
+        parts = self._parts()
+        reading = cast(Reading, Reading.from_iterable(parts))
+        reading.close = parts.close
+        return reading
+
+    def _parts(self) -> Generator[Iterable[Frame], None, None]:
         if self.kind == "stream":
-            yield from self._one_by_one(self._reader)
+            yield self._one_by_one(self._reader)
         else:
             in_child = self.scan_in_child
             if in_child is None:
                 in_child = self.kind == "file" and os.path.getsize(self.path) >= CHILD_MIN
             if _Scans.running >= _MAX_SCANS:
                 in_child = False  # few children at once
+            # (closed unfinished, by -c or a sample, `yield from` closes _from_child: its child stops)
             yield from self._from_child() if in_child else self._batches(self._reader)
         self.finished = True
 
@@ -144,34 +158,38 @@ class FileSource:
         except (OSError, ValueError, IndexError):
             return None
 
-    def _batches(self, reader) -> Iterator[Frame]:
+    def _batches(self, reader) -> Iterator[Iterable[Frame]]:
+        """The frames of each next_batch, a batch at a time; after damage, the salvaged rest."""
         linktype = reader.datalink()
         while True:
             try:
                 buf, meta = reader.next_batch(_BATCH)
             except pcapy.PcapError:
-                yield from self._salvage()
+                yield self._salvage()
                 return
             if not meta:
                 return
-            yield from self._batch(buf, meta, linktype)
+            yield self._batch(buf, meta, linktype)
 
     def _batch(self, buf: bytes, meta: bytes, linktype: int) -> Iterator[Frame]:
-        """The frames of one unfiltered next_batch that pass the filter, numbered on in the file."""
+        """The frames of one unfiltered next_batch that pass the filter, numbered on in the file.
+
+        Counted in `read` (and `times`) when the batch is taken, before its frames are handed on.
+        """
         number = self.read
         self.read += batch.count(meta)
         if self.times is not None:
             batch.extend_times(self.times, meta)
         admits = self._program(linktype)
-        indexes = None if admits is None else batch.admitted(buf, meta, admits.filter)
-        yield from batch.frames(buf, meta, linktype, number, indexes)
+        return batch.frames(buf, meta, linktype, number, None if admits is None else admits.filter)
 
     def _salvage(self) -> Iterator[Frame]:
         """next_batch loses the batch that hit damage: reopen, walk up to it one frame at a time."""
         return self._one_by_one(open_capture(self.path)[0], skip=self.read)
 
-    def _from_child(self) -> Iterator[Frame]:
-        """The admitted frames of a child reading the file (capture/scan.py), on the other core."""
+    def _from_child(self) -> Iterator[Iterable[Frame]]:
+        """The admitted frames of a child reading the file (capture/scan.py), on the other core,
+        a batch at a time; a batch is counted in `read` once its frames are all taken."""
         from carpscope.capture import scan  # only big files: not on every start
 
         child = scan.spawn(self.path, self.user_filter, self.times is not None)
@@ -180,16 +198,15 @@ class FileSource:
             return
         self._scanner = child
         _Scans.running += 1
-        linktype, new = self.linktype, tuple.__new__
+        linktype = self.linktype
         try:
             for records, meta, buf, every in scan.batches(child, self.times is not None):
                 if self.times is not None:
                     batch.extend_times(self.times, every)
-                for number, sec, usec, offset, caplen in scan.META.iter_unpack(meta):
-                    yield new(Frame, (number, sec + usec / 1e6, linktype, buf[offset : offset + caplen], caplen))
+                yield batch.numbered(buf, meta, linktype)
                 self.read += records
         except scan.Cut:
-            yield from self._salvage()  # no end mark: damage, or a child that died
+            yield self._salvage()  # no end mark: damage, or a child that died
         finally:
             _Scans.running -= 1
             if child.poll() is None:
@@ -207,7 +224,9 @@ class FileSource:
             try:
                 header, data = reader.next()
             except pcapy.PcapError as err:
-                if pcapng.MIXED_LINKTYPES in str(err) and self.kind != "stream":
+                from carpscope.capture.pcapng import MIXED_LINKTYPES
+
+                if MIXED_LINKTYPES in str(err) and self.kind != "stream":
                     # libpcap takes one link type per file; pcapng allows one per
                     # interface. Walk the file here from where libpcap stopped.
                     yield from self._pcapng(skip=self.read)
@@ -238,6 +257,11 @@ class FileSource:
         Every packet block is a frame, as libpcap and Wireshark count them; the
         first `skip` are the ones libpcap already read.
         """
+        import gzip
+        import zlib
+
+        from carpscope.capture import pcapng  # (imported here: a plain read starts without it)
+
         number = 0
         try:
             with (gzip.open(self.path, "rb") if self.kind == "gzip" else open(self.path, "rb")) as f:
@@ -293,12 +317,17 @@ def frames(sources: list[FileSource], points: list[str] | None = None) -> Iterat
     `points`: each file's vantage point, carried on its frames (issue 15).
     """
     if len(sources) == 1:
-        if points is None:
-            yield from sources[0].packets()
-        else:
-            for frame in sources[0].packets():
-                yield _at(frame, frame[0], points[0])
-        return
+        # One file: its chain as it is, no generator re-yielding each frame (issue 19).
+        reading = sources[0].packets()
+        return reading if points is None else map(_at_point, reading, repeat(points[0]))
+    return _merged(sources, points)
+
+
+def _merged(sources: list[FileSource], points: list[str] | None) -> Iterator[Frame]:
+    """Several files merged by time, renumbered as mergecap numbers them (see frames)."""
+    import heapq
+    from bisect import bisect_left, bisect_right
+
     for source in sources:
         source.times, source.passed = array("d"), 0
     streams = [_tagged(s.packets(), i) for i, s in enumerate(sources)]
@@ -316,6 +345,11 @@ def frames(sources: list[FileSource], points: list[str] | None = None) -> Iterat
         # A file out of time order has no exact count here; its numbers still only grow.
         last = max(number, last + 1)
         yield _at(frame, last, None if points is None else points[index])
+
+
+def _at_point(frame: Frame, point: str) -> Frame:
+    """The frame of a single file at its vantage point, its number as in the file."""
+    return Frame(frame[0], frame[1], frame[2], frame[3], frame[4], point)
 
 
 def _at(frame: Frame, number: int, point: str | None) -> Frame:
