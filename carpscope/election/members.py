@@ -11,10 +11,12 @@ from __future__ import annotations
 import heapq
 import re
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from typing import ClassVar
 
 from carpscope.election import rules
 from carpscope.election.events import Event
-from carpscope.election.events import event as new_event
+from carpscope.election.events import builder as event_builder
 from carpscope.findings import SEVERITY
 from carpscope.model import CarpAdvert, Finding, GroupKey, Severity, VrrpAdvert
 
@@ -124,6 +126,7 @@ class Group:
                  "waiting", "heirs", "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
                  "backups", "backups3", "spread", "ties", "tied", "episodes", "ripe", "checked",
                  "generation", "latest")
+    _build_event: ClassVar[Callable[..., Event] | None] = None  # events.builder's, set by the first `event`
 
     def __init__(self, key: tuple):
         self.tid = key  # (proto, id, family, vlan): a cheap dict and heap key
@@ -169,9 +172,12 @@ class Group:
     def event(self, time: float, frame: int | None, kind: str, from_: str | None = None, to: str | None = None,
               cause: str | None = None, gap: float | None = None, expected: float | None = None,
               detail: str = "") -> Event:
-        """An event of this group."""
-        k = self.key
-        return new_event(time, frame, k.proto, k.id, kind, k.family, k.vlan, from_, to, cause, gap, expected, detail)
+        """An event of this group (events.event, compiled at the first one: events.builder)."""
+        build = Group._build_event
+        if build is None:
+            build = Group._build_event = event_builder()
+        proto, id_, family, vlan = self.tid
+        return build(time, frame, proto, id_, kind, family, vlan, from_, to, cause, gap, expected, detail)
 
     def raise_(self, kind: str, subject, r, detail: str, severity: Severity | None = None,
                frame: int | None = None, time: float | None = None) -> list[Finding]:

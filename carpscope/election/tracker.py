@@ -75,7 +75,8 @@ class Tracker:
         if not isinstance(record, (CarpAdvert, VrrpAdvert)) or not rules.usable(record):
             return self.advance(now)
         t = record.time
-        out = self._expire(t)
+        heap = self.deadlines  # (`_expire` is called only when a timeout may be due: issue 20)
+        out = self._expire(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
         if self._now is None or t > self._now:  # (_tick, inlined: every advert passes here)
             self._now = t
         key = tid(record)
@@ -245,15 +246,14 @@ class Tracker:
 
     def _expire(self, until: float) -> list:
         out: list = []
-        timers = self._timers
-        if not timers.heap or timers.heap[0][0] + TAKEOVER_GRACE > until:
-            return out  # (`top` only moves entries later: nothing can be due)
-        while True:
+        timers, heap = self._timers, self._timers.heap
+        while heap and heap[0][0] + TAKEOVER_GRACE <= until:  # (`top` only moves entries later)
             top = timers.top()
             if top is None or top[0] + TAKEOVER_GRACE > until:
-                return out
+                break
             g, m, deadline = timers.pop()
             out += self._drop(g, m, deadline)
+        return out
 
     # -- learning from one advert --------------------------------------------------
 
@@ -389,9 +389,9 @@ class Tracker:
     def _master_down(self, g: Group, m: Source, at: float) -> Event:
         """`m`, the last master, has stopped and nobody took over: the group has none."""
         phase.depose(g, m)
-        said = "said goodbye" if rules.resigns(m.record) else f"silent for {g.silence:.2f}s"
-        return g.event(at, m.last_frame, ev.MASTER_DOWN, from_=m.addr, expected=g.silence,
-                       detail=f"{m.addr} {said} and no backup took over")
+        detail = (f"{m.addr} said goodbye and no backup took over" if rules.resigns(m.record) else
+                  f"{m.addr} silent for {g.silence:.2f}s and no backup took over")
+        return g.event(at, m.last_frame, ev.MASTER_DOWN, m.addr, None, None, None, g.silence, detail)
 
     def _maybe_end(self, g: Group, gone: Source, survivor: Source) -> list[Event]:
         if not phase.heal(g):
