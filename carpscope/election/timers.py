@@ -126,7 +126,8 @@ class Timers:
         if normal.version != 3 or normal.proto != "vrrp":
             master = None  # CARP and VRRPv2 backups time out on their own parameters alone
         timing = self.timing_of(m)
-        if m.down_for is not None and m.down_for[0] is normal and m.down_for[1] is master and m.down_for[2] is timing:
+        kept = m.down_for
+        if kept is not None and kept[0] is normal and kept[1] is master and kept[2] is timing:
             return m.down
         m.down_for, m.down = (normal, master, timing), rules.master_down(normal, master, timing)
         return m.down

@@ -77,7 +77,7 @@ class Tracker:
         t = record.time
         heap = self.deadlines  # (`_expire` is called only when a timeout may be due: issue 20)
         out = self._expire(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
-        if self._now is None or t > self._now:  # (_tick, inlined: every advert passes here)
+        if self._now is None or t > self._now:  # (as in `advance`)
             self._now = t
         key = tid(record)
         g = self._groups.get(key)
@@ -203,7 +203,8 @@ class Tracker:
     def advance(self, now: float) -> list[Event | Finding]:
         """Timeouts that fell due by `now`: master-down, takeovers and split brains that ended."""
         out = self._expire(now)
-        self._tick(now)
+        if self._now is None or now > self._now:
+            self._now = now
         return out
 
     def next_deadline(self) -> float | None:
@@ -239,10 +240,6 @@ class Tracker:
         return Snapshot(time=self._now, groups=tuple(group_state(self._groups[key]) for key in sorted(self._groups)))
 
     # -- time -----------------------------------------------------------------------
-
-    def _tick(self, now: float) -> None:
-        if self._now is None or now > self._now:
-            self._now = now
 
     def _expire(self, until: float) -> list:
         out: list = []
@@ -344,7 +341,8 @@ class Tracker:
         """master-changed old → new, with its cause (docs/design.md causes)."""
         gap = max(0.0, new.run_start - old.last)
         first = new.params if rules.resigns(new.run_record) else new.run_record
-        expected = rules.master_down(first, old.params, self._timers.timing_of(new))
+        expected = (self._timers.down(new, old.params) if first is new.normal else  # (kept for `silence`)
+                    rules.master_down(first, old.params, self._timers.timing_of(new)))
         cause, why, found = causes.cause(g, old, new, first, gap, expected)
         phase.take_over(g, new)
         timed = cause in (ev.MASTER_SILENT, ev.UNKNOWN)
