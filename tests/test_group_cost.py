@@ -13,8 +13,8 @@ import random
 import sys
 
 from carpscope import summary as sm
+from carpscope.election import consistency, rules
 from carpscope.election import events as evs
-from carpscope.election import rules
 from carpscope.election.members import Group
 from carpscope.election.timers import Timers
 from carpscope.election.tracker import Tracker
@@ -94,11 +94,12 @@ def test_events_are_built_by_one_call_below_the_group():
 
 
 def test_a_new_group_skips_the_frozen_key_init_and_the_counter():
-    """GroupKey's dataclass __init__ and Counter.__init__ ran for every new group (before: one each)."""
+    """GroupKey's frozen __init__, Counter.__init__ and consistency.check ran for each new group (before: one each)."""
     calls: collections.Counter = collections.Counter()
     s, t = Script(), Tracker()
     records = [s.vrrp(i * 0.00001, "10.0.0.1", vrid=1 + i % 255, vlan=(1 + i // 255,)) for i in range(600)]
-    codes = {GroupKey.__init__.__code__: "GroupKey.__init__", collections.Counter.__init__.__code__: "Counter"}
+    codes = {GroupKey.__init__.__code__: "GroupKey.__init__", collections.Counter.__init__.__code__: "Counter",
+             consistency.check.__code__: "consistency.check"}
     sys.setprofile(_codes(calls, codes))
     try:
         for r in records:
@@ -107,6 +108,8 @@ def test_a_new_group_skips_the_frozen_key_init_and_the_counter():
         sys.setprofile(None)
     assert len(t._groups) == 600
     assert calls["GroupKey.__init__"] == calls["Counter"] == 0
+    assert calls["consistency.check"] == 0  # a lone member has nobody to disagree with: only counted (before: 600)
+    assert all(sum(g.spread.values()) == 1 for g in t._groups.values())
     for key, g in t._groups.items():
         assert type(g.key) is GroupKey and g.key == GroupKey(*key) and hash(g.key) == hash(GroupKey(*key))
 

@@ -221,8 +221,7 @@ class Tracker:
         the capture.
         """
         out = self.advance(now)
-        for key in sorted(self._groups):
-            g = self._groups[key]
+        for _, g in sorted(self._groups.items()):  # (keys differ: groups are never compared)
             for m in sorted(g.members.values(), key=by_first):
                 out += demotion.at_end(g, m, now)
             if g.master is None or not g.contenders:
@@ -248,8 +247,7 @@ class Tracker:
             top = timers.top()
             if top is None or top[0] + TAKEOVER_GRACE > until:
                 break
-            g, m, deadline = timers.pop()
-            out += self._drop(g, m, deadline)
+            out += self._drop(*timers.pop())
         return out
 
     # -- learning from one advert --------------------------------------------------
@@ -288,7 +286,10 @@ class Tracker:
         if identity:
             found += identities.check(g, r)
         if changed and (k.VHID_COLLISION, None) not in g.raised:  # two clusters' settings are not comparable
-            found += consistency.check(g, r)
+            if len(g.members) > 1:
+                found += consistency.check(g, r)
+            else:
+                g.count(m)  # (alone, nothing to compare: consistency.check would only count it)
         return changed, happened, found
 
     # -- elections: which transition (phase.py) the advert shows --------------------
