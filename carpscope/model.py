@@ -108,9 +108,10 @@ class Advert:
     @property
     def ok(self) -> bool:
         """True when the header is complete enough to feed an election."""
-        return self.version is not None and not any(
+        # (most have no findings: no generator then; every advert the tracker sees asks, issue 20)
+        return self.version is not None and (not self.findings or not any(
             f.kind in ("malformed", "bad-checksum") for f in self.findings
-        )
+        ))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,6 +264,13 @@ class Builder:
         if build is None:
             build = self._build = self._generate()
         return build(*values)
+
+    def function(self):
+        """The builder itself, compiled at the first request: one call less where every frame builds two."""
+        build = self._build
+        if build is None:
+            build = self._build = self._generate()
+        return build
 
     def _generate(self):
         cls, names = self.cls, self.names

@@ -64,15 +64,21 @@ class Recorder:
             self.last_time = time
 
     def keep(self, happened: Iterable) -> list:
-        """Events and findings as they happen: events kept (first and latest), findings tallied."""
-        happened = list(happened)
+        """Events and findings as they happen: events kept (first and latest), findings tallied.
+
+        A list comes back as it came, not copied (the tracker's are its own): a flapping
+        group makes two events an advert (issue 20).
+        """
+        if type(happened) is not list:
+            happened = list(happened)
+        events = self.events
         for item in happened:
             if isinstance(item, Finding):
                 self.tally((item,))
             else:
-                self.events.append(item)
+                events.append(item)
                 self.events_total += 1
-                if len(self.events) >= EVENTS_FIRST + 2 * EVENTS_LAST:
+                if len(events) >= EVENTS_FIRST + 2 * EVENTS_LAST:
                     self._trim()
         return happened
 

@@ -84,6 +84,15 @@ def event(time: float, frame: int | None, proto: str, id: int, kind: str, family
     return _EVENT(time, frame, proto, id, kind, family, vlan, from_, to, cause, gap, expected, detail)
 
 
+def builder():
+    """`event` without its defaults (every argument positional), compiled at the first request.
+
+    The tracker calls it straight (members.Group.event): a flapping group makes two
+    events an advert, and each layer between costs a call (issue 20).
+    """
+    return _EVENT.function()
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """One source that advertised in a group (only masters advertise, so each was master once).

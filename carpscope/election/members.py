@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import ClassVar
 
 from carpscope.election import rules
 from carpscope.election.events import Event
-from carpscope.election.events import event as new_event
+from carpscope.election.events import builder as event_builder
 from carpscope.findings import SEVERITY
-from carpscope.model import CarpAdvert, Finding, GroupKey, Severity, VrrpAdvert
+from carpscope.model import Builder, CarpAdvert, Finding, GroupKey, Severity, VrrpAdvert
 
 FLAP_MEMORY = 4096  # master changes remembered per group for flapping (a count past it reads as 4096)
 COUNTER_MEMORY = 256  # (counter, md) pairs remembered per source for replay detection
 COUNTER_MOD = 1 << 64
+_GROUP_KEY = Builder(GroupKey, ("proto", "id", "family", "vlan"))
 _ADDRESSES = re.compile(r"[0-9A-Fa-f:.]{3,}")
 
 
@@ -124,10 +127,11 @@ class Group:
                  "waiting", "heirs", "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
                  "backups", "backups3", "spread", "ties", "tied", "episodes", "ripe", "checked",
                  "generation", "latest")
+    _build_event: ClassVar[Callable[..., Event] | None] = None  # events.builder's, set by the first `event`
 
     def __init__(self, key: tuple):
         self.tid = key  # (proto, id, family, vlan): a cheap dict and heap key
-        self.key = GroupKey(*key)
+        self.key = _GROUP_KEY(*key)  # GroupKey(*key), without the frozen __init__ (a group an advert, issue 20)
         self.members: dict[str, Source] = {}
         # The phase (phase.py): who is master, who was, who else advertises, and whether
         # a split brain is on. Only phase.py's transitions write these (and `waiting`).
@@ -160,7 +164,7 @@ class Group:
         self.backups3: list = []
         # For consistency.py: how many members advertise each advbase (VRRP: version and
         # adver_int), each preference (ties), and how many preferences two or more share.
-        self.spread: Counter = Counter()
+        self.spread: dict = {}  # (a dict, not a Counter: a group an advert, issue 20)
         self.ties: dict = {}
         self.tied = 0
 
@@ -169,9 +173,12 @@ class Group:
     def event(self, time: float, frame: int | None, kind: str, from_: str | None = None, to: str | None = None,
               cause: str | None = None, gap: float | None = None, expected: float | None = None,
               detail: str = "") -> Event:
-        """An event of this group."""
-        k = self.key
-        return new_event(time, frame, k.proto, k.id, kind, k.family, k.vlan, from_, to, cause, gap, expected, detail)
+        """An event of this group (events.event, compiled at the first one: events.builder)."""
+        build = Group._build_event
+        if build is None:
+            build = Group._build_event = event_builder()
+        proto, id_, family, vlan = self.tid
+        return build(time, frame, proto, id_, kind, family, vlan, from_, to, cause, gap, expected, detail)
 
     def raise_(self, kind: str, subject, r, detail: str, severity: Severity | None = None,
                frame: int | None = None, time: float | None = None) -> list[Finding]:
@@ -273,9 +280,11 @@ class Group:
         m.counted = seen
 
     def _step(self, step: int, spread, rank) -> None:
-        self.spread[spread] += step
-        if not self.spread[spread]:
-            del self.spread[spread]
+        count = self.spread.get(spread, 0) + step
+        if count:
+            self.spread[spread] = count
+        else:
+            self.spread.pop(spread, None)
         if rank is not None:
             before = self.ties.get(rank, 0)
             self.ties[rank] = before + step

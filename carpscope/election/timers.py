@@ -96,14 +96,20 @@ class Timers:
         """
         if g.master is None:
             return None
-        master = g.members[g.master].params
-        own = rules.master_down(master, master, self.timing_of(g.members[g.master]))
+        mm = g.members[g.master]
+        master = mm.params
+        # Its own time is its time as a backup (`down`, kept: a flapping group's members swap roles).
+        own = self.down(mm, master) if mm.normal is not None else rules.master_down(master, master, self.timing_of(mm))
         if len(g.members) <= _SCAN:  # a few members: a walk is cheaper than the heaps
-            others = [self.down(m, master) for m in g.members.values() if m.addr != g.master and m.normal is not None]
-            other = min(others) if others else None
+            other = None
+            for m in g.members.values():
+                if m is not mm and m.normal is not None:
+                    down = self.down(m, master)
+                    if other is None or down < other:
+                        other = down
         else:
             other = self._backup_down(g, master)
-        return own if other is None else max(own, other)
+        return own if other is None or own >= other else other
 
     def _backup_down(self, g: Group, master) -> float | None:
         """min(down) over the members other than the master: the tops of the backup heaps."""
@@ -120,7 +126,8 @@ class Timers:
         if normal.version != 3 or normal.proto != "vrrp":
             master = None  # CARP and VRRPv2 backups time out on their own parameters alone
         timing = self.timing_of(m)
-        if m.down_for is not None and m.down_for[0] is normal and m.down_for[1] is master and m.down_for[2] is timing:
+        kept = m.down_for
+        if kept is not None and kept[0] is normal and kept[1] is master and kept[2] is timing:
             return m.down
         m.down_for, m.down = (normal, master, timing), rules.master_down(normal, master, timing)
         return m.down

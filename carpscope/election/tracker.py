@@ -75,8 +75,9 @@ class Tracker:
         if not isinstance(record, (CarpAdvert, VrrpAdvert)) or not rules.usable(record):
             return self.advance(now)
         t = record.time
-        out = self._expire(t)
-        if self._now is None or t > self._now:  # (_tick, inlined: every advert passes here)
+        heap = self.deadlines  # (`_expire` is called only when a timeout may be due: issue 20)
+        out = self._expire(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
+        if self._now is None or t > self._now:  # (as in `advance`)
             self._now = t
         key = tid(record)
         g = self._groups.get(key)
@@ -202,7 +203,8 @@ class Tracker:
     def advance(self, now: float) -> list[Event | Finding]:
         """Timeouts that fell due by `now`: master-down, takeovers and split brains that ended."""
         out = self._expire(now)
-        self._tick(now)
+        if self._now is None or now > self._now:
+            self._now = now
         return out
 
     def next_deadline(self) -> float | None:
@@ -219,8 +221,7 @@ class Tracker:
         the capture.
         """
         out = self.advance(now)
-        for key in sorted(self._groups):
-            g = self._groups[key]
+        for _, g in sorted(self._groups.items()):  # (keys differ: groups are never compared)
             for m in sorted(g.members.values(), key=by_first):
                 out += demotion.at_end(g, m, now)
             if g.master is None or not g.contenders:
@@ -239,21 +240,15 @@ class Tracker:
 
     # -- time -----------------------------------------------------------------------
 
-    def _tick(self, now: float) -> None:
-        if self._now is None or now > self._now:
-            self._now = now
-
     def _expire(self, until: float) -> list:
         out: list = []
-        timers = self._timers
-        if not timers.heap or timers.heap[0][0] + TAKEOVER_GRACE > until:
-            return out  # (`top` only moves entries later: nothing can be due)
-        while True:
+        timers, heap = self._timers, self._timers.heap
+        while heap and heap[0][0] + TAKEOVER_GRACE <= until:  # (`top` only moves entries later)
             top = timers.top()
             if top is None or top[0] + TAKEOVER_GRACE > until:
-                return out
-            g, m, deadline = timers.pop()
-            out += self._drop(g, m, deadline)
+                break
+            out += self._drop(*timers.pop())
+        return out
 
     # -- learning from one advert --------------------------------------------------
 
@@ -291,7 +286,10 @@ class Tracker:
         if identity:
             found += identities.check(g, r)
         if changed and (k.VHID_COLLISION, None) not in g.raised:  # two clusters' settings are not comparable
-            found += consistency.check(g, r)
+            if len(g.members) > 1:
+                found += consistency.check(g, r)
+            else:
+                g.count(m)  # (alone, nothing to compare: consistency.check would only count it)
         return changed, happened, found
 
     # -- elections: which transition (phase.py) the advert shows --------------------
@@ -344,7 +342,8 @@ class Tracker:
         """master-changed old → new, with its cause (docs/design.md causes)."""
         gap = max(0.0, new.run_start - old.last)
         first = new.params if rules.resigns(new.run_record) else new.run_record
-        expected = rules.master_down(first, old.params, self._timers.timing_of(new))
+        expected = (self._timers.down(new, old.params) if first is new.normal else  # (kept for `silence`)
+                    rules.master_down(first, old.params, self._timers.timing_of(new)))
         cause, why, found = causes.cause(g, old, new, first, gap, expected)
         phase.take_over(g, new)
         timed = cause in (ev.MASTER_SILENT, ev.UNKNOWN)
@@ -389,9 +388,9 @@ class Tracker:
     def _master_down(self, g: Group, m: Source, at: float) -> Event:
         """`m`, the last master, has stopped and nobody took over: the group has none."""
         phase.depose(g, m)
-        said = "said goodbye" if rules.resigns(m.record) else f"silent for {g.silence:.2f}s"
-        return g.event(at, m.last_frame, ev.MASTER_DOWN, from_=m.addr, expected=g.silence,
-                       detail=f"{m.addr} {said} and no backup took over")
+        detail = (f"{m.addr} said goodbye and no backup took over" if rules.resigns(m.record) else
+                  f"{m.addr} silent for {g.silence:.2f}s and no backup took over")
+        return g.event(at, m.last_frame, ev.MASTER_DOWN, m.addr, None, None, None, g.silence, detail)
 
     def _maybe_end(self, g: Group, gone: Source, survivor: Source) -> list[Event]:
         if not phase.heal(g):
