@@ -49,11 +49,11 @@ class Repeats:
                 if key not in counters:  # a new counter (FreeBSD's, Linux's): Source.remember, inlined
                     counters[key] = t
                     if len(counters) > COUNTER_MEMORY:
-                        counters.popitem(last=False)
+                        counters.popitem(False)  # (the oldest; positional: cheaper than last=False)
                 elif not self._counter_again(g, m, steady.window, t, key):
                     return None
                 m.last_key, m.last_key_time, m.last_counter = key, t, key[0]
-        m.prev_last, m.last, m.last_frame = m.last, t, frame
+        m.last, m.last_frame = t, frame  # (not prev_last: observe sets it before it reads it, in _learn)
         m.adverts += 1
         if bad:
             m.bad_run += 1
