@@ -14,6 +14,7 @@ from typing import NamedTuple
 from carpscope import findings as kinds
 from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Seal, Verifier
 from carpscope.election.events import limit
+from carpscope.election.members import Steady
 from carpscope.election.tracker import Tracker
 from carpscope.model import (
     AddressClaim,
@@ -78,7 +79,7 @@ class _Template:
         # key of its counter, (counter, md), and the counter's wire bytes: OpenBSD repeats its
         # counter, copies repeat all, and the same key object lets Tracker.repeat compare by identity.
         self.last: tuple = (None, None, None)
-        self.steady = None  # the tracker's plan for its repeats (Tracker.repeat), once asked for
+        self.steady: Steady | None = None  # the tracker's plan for its repeats (Tracker.repeat), once asked for
 
 
 @dataclass
@@ -298,7 +299,7 @@ class Pipeline:
         self.records += 1
         self.adverts += 1
         steady = template.steady or self._steady(template)
-        happened = None if steady is None else self.tracker.repeat(steady, frame[0], time, key)
+        happened: tuple | list | None = None if steady is None else self.tracker.repeat(steady, frame[0], time, key)
         if happened is None or not self.lean:
             r = template.record
             if seal is None:
@@ -312,7 +313,7 @@ class Pipeline:
                 template.record, template.steady = r, None
         return out + self._keep(happened) if happened else out
 
-    def _steady(self, template: _Template):
+    def _steady(self, template: _Template) -> Steady | None:
         """The tracker's plan for a template's repeats, on its first (Tracker.steady; None: untracked)."""
         template.steady = self.tracker.steady(template.record)
         return template.steady

@@ -57,11 +57,11 @@ class Repeats:
         m.adverts += 1
         if bad:
             m.bad_run += 1
-        if t > g.last_advert:
+        if t > g.last_advert:  # type: ignore[operator]  # (set by the observe that made `steady`)
             g.last_advert = t
         if g.dirty or m.due is None or g.silence is None or m.due > t + g.silence:
             self._timers.reschedule(g, m)
-        if t > self._now:
+        if t > self._now:  # type: ignore[operator]  # (likewise)
             self._now = t
         return ()
 
