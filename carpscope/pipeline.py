@@ -14,6 +14,7 @@ from typing import NamedTuple
 from carpscope import findings as kinds
 from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Seal, Verifier
 from carpscope.election.events import limit
+from carpscope.election.members import Steady
 from carpscope.election.tracker import Tracker
 from carpscope.model import (
     AddressClaim,
@@ -28,6 +29,7 @@ from carpscope.summary import FindingTally, Recorder, Summary
 from carpscope.wire import repeat
 from carpscope.wire.carp import CARP_LEN
 from carpscope.wire.decode import decode_frame
+from carpscope.wire.repeat import DLT_EN10MB, PLAIN, PLAIN_LEN
 
 _TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
 _U64 = (1 << 64) - 1
@@ -58,12 +60,14 @@ class _Template:
     """A sender's latest advert without findings, and what its repeats are checked with (wire/repeat.py).
 
     Built once, so that a repeat costs a few compares, one HMAC and the tracker's
-    bookkeeping (issue 19): the verifier's Seal and the tracker's Steady plan.
+    bookkeeping (issue 19): the verifier's Seal and the tracker's Steady plan, the
+    latter on the first repeat (most templates of a forged capture never see one).
     """
 
-    __slots__ = ("record", "size", "varies", "rest", "seal", "fixed", "last", "steady")
+    __slots__ = ("key", "record", "size", "varies", "rest", "seal", "fixed", "last", "steady")
 
-    def __init__(self, record: CarpAdvert | VrrpAdvert, data: bytes, seal: Seal | None, steady) -> None:
+    def __init__(self, key: tuple | bytes, record: CarpAdvert | VrrpAdvert, data: bytes, seal: Seal | None) -> None:
+        self.key = key  # its repeat.key
         self.record = record
         self.size = len(data)  # frame length
         p = repeat.payload(data)  # where the CARP or VRRP header starts
@@ -71,10 +75,11 @@ class _Template:
         self.rest = None if seal is not None else data[self.varies]  # VRRP: the same bytes must match too
         self.seal = seal  # CARP: the verdict a repeat must get too, and how to check it at once
         self.fixed = int.from_bytes(data[p : p + 6], "big")  # CARP: the header bytes that stay, as a number
-        # CARP: the varying bytes (6-35) of the latest repeat whose checksum held, and their
-        # counter, its wire bytes and the md: OpenBSD repeats its counter, copies repeat all.
-        self.last: tuple = (None, None, None, None)
-        self.steady = steady  # the tracker's plan for its repeats (Tracker.repeat), or None
+        # CARP: the varying bytes (6-35) of the latest repeat whose checksum held, the tracker's
+        # key of its counter, (counter, md), and the counter's wire bytes: OpenBSD repeats its
+        # counter, copies repeat all, and the same key object lets Tracker.repeat compare by identity.
+        self.last: tuple = (None, None, None)
+        self.steady: Steady | None = None  # the tracker's plan for its repeats (Tracker.repeat), once asked for
 
 
 @dataclass
@@ -112,10 +117,18 @@ class Pipeline:
         """Everything one frame causes: timeouts due before it, its record, its events."""
         if self._held is not None:
             return self._while_held(frame)
-        data = frame.data
-        key = repeat.key(frame.linktype, data)
-        if key is not None:
-            template = self._templates.get(key)
+        data = frame[3]  # (frame.data and .linktype: a tuple's index costs less than a field's name)
+        # repeat.key's usual frame, inlined (issue 19): a tuple key that finds a template holds
+        # the ethertype, IP version and protocol bytes of one, so this frame is one too.
+        template = self._templates.get(PLAIN(data)) if len(data) == PLAIN_LEN and frame[2] == DLT_EN10MB else None
+        if template is not None:
+            out = self._repeat(frame, data, template)
+            if out is not None:
+                return out
+            key = template.key
+        else:
+            key = repeat.key(frame[2], data)
+            template = None if key is None else self._templates.get(key)
             if template is not None and len(data) == template.size:
                 out = self._repeat(frame, data, template)
                 if out is not None:
@@ -252,29 +265,30 @@ class Pipeline:
             seal = None
         if len(self._templates) >= _TEMPLATES_MAX:
             self._templates.clear()
-        self._templates[key] = _Template(record, frame.data, seal, self.tracker.steady(record))
+        self._templates[key] = _Template(key, record, frame.data, seal)
 
     def _repeat(self, frame: Frame, data: bytes, template: _Template) -> list | None:
         """A repeat of a template: read its new fields in place; None to decode it in full."""
         seal = template.seal
         if seal is not None:
             varying = data[template.varies]
-            last, counter, ctr, md = template.last
+            last, key, ctr = template.last
             if varying != last:
                 value = int.from_bytes(varying, "big")
                 # RFC 1071 §2(B): the one's-complement sum is the header's value modulo 0xffff, 0
                 # verifies; as 2**16 ≡ 1, that value is the sum of its bytes 0-5's and 6-35's.
                 if (template.fixed + value) % 0xFFFF:
                     return None
-                counter, (ctr, md) = (value >> 160) & _U64, _CTR_MD(varying)
-                template.last = (varying, counter, ctr, md)
-            if not (seal.signs(ctr, md) or self.verifier.repeats(seal, counter, ctr, md)):
+                ctr, md = _CTR_MD(varying)
+                key = ((value >> 160) & _U64, md)
+                template.last = (varying, key, ctr)
+            if not (seal.signs(ctr, key[1]) or self.verifier.repeats(seal, key[0], ctr, key[1])):
                 return None
         elif data[template.varies] != template.rest:
             return None
         else:
-            counter = md = varying = None
-        time = frame.time
+            key = varying = None
+        time = frame[1]
         deadlines = self._deadlines
         out = self._keep(self.tracker.advance(time)) if deadlines and deadlines[0][0] <= time else []
         report = self.report  # Recorder.saw and _count, inlined: a template's frame set both ends of the span
@@ -284,21 +298,25 @@ class Pipeline:
             report.first_time = time
         self.records += 1
         self.adverts += 1
-        r, steady = template.record, template.steady
-        happened: tuple | list | None = None
-        if steady is not None:
-            happened = self.tracker.repeat(steady, frame.number, time, counter, md)
+        steady = template.steady or self._steady(template)
+        happened: tuple | list | None = None if steady is None else self.tracker.repeat(steady, frame[0], time, key)
         if happened is None or not self.lean:
+            r = template.record
             if seal is None:
-                r = _COPY_VRRP(r, (frame.number, time))
+                r = _COPY_VRRP(r, (frame[0], time))
             else:
                 cksum = int.from_bytes(varying[:2], "big")
-                r = _COPY_CARP(r, (frame.number, time, cksum, counter, md, *seal.verdict))
+                r = _COPY_CARP(r, (frame[0], time, cksum, key[0], key[1], *seal.verdict))
             out.append(r)
-        if happened is None:
-            happened = self.tracker.observe(r, time)
-            template.record, template.steady = r, self.tracker.steady(r)
+            if happened is None:
+                happened = self.tracker.observe(r, time)
+                template.record, template.steady = r, None
         return out + self._keep(happened) if happened else out
+
+    def _steady(self, template: _Template) -> Steady | None:
+        """The tracker's plan for a template's repeats, on its first (Tracker.steady; None: untracked)."""
+        template.steady = self.tracker.steady(template.record)
+        return template.steady
 
     def advance(self, now: float) -> list:
         """Timeouts that fell due by `now` (a tick in live capture, or the next frame)."""

@@ -292,7 +292,7 @@ def test_a_lasting_split_brain_does_not_walk_the_contenders_per_advert():
     for k in range(10):  # the same adverts again: the repeat path (steady state)
         for i, a in enumerate(sources):
             m = g.members[a]
-            assert t.repeat(t.steady(m.record), 10_000 + k * 50 + i, 5 + k + i * 0.001, 7, m.record.md) == ()
+            assert t.repeat(t.steady(m.record), 10_000 + k * 50 + i, 5 + k + i * 0.001, (7, m.record.md)) == ()
     assert _CountedItems.walks == 0
 
 
@@ -313,7 +313,7 @@ def test_repeats_of_contenders_do_not_walk_them_after_d_moved():
     for k in (1, 2):  # not yet longer than D: no split brain, every contender waits
         for i, a in enumerate(sources):
             m, time = g.members[a], k + i * 0.001
-            if t.repeat(t.steady(m.record), 1000 + 50 * k + i, time, 7, m.record.md) is None:  # as Pipeline._repeat
+            if t.repeat(t.steady(m.record), 1000 + 50 * k + i, time, (7, m.record.md)) is None:  # as Pipeline._repeat
                 slow += 1
                 assert t.observe(s.carp(time, a, advskew=i, counter=7, mac=mac), time) == []
     assert _CountedItems.walks < 5 and slow < 10

@@ -342,10 +342,92 @@ def test_a_steady_repeat_costs_a_few_calls_and_at_most_one_hmac(step):
             assert pipeline.feed(Frame(number, time, 1, data, len(data))) == []
     finally:
         sys.setprofile(None)
-    # Per repeat: feed, repeat.key, _repeat, Seal.signs, Tracker.repeat (OpenBSD: and _counter_again);
-    # every other advert a heap entry moves (Tracker.advance). Frame.__new__ is the test's.
+    # Per repeat: feed (which keys the usual frame itself), _repeat, Seal.signs, Tracker.repeat (OpenBSD's
+    # constant counter too: its key is the template's own object); every other advert a heap entry
+    # moves (Tracker.advance). Frame.__new__ is the test's.
     timeouts = {"advance", "_expire", "top", "_tick", "keep"}
     steady = [c for c in calls if c not in timeouts and c != "<lambda>"]
-    assert set(steady) <= {"feed", "key", "_repeat", "signs", "repeat", "_counter_again"}, steady
-    assert len(steady) <= (5 if step else 6) * 10, collections.Counter(steady)
+    assert set(steady) <= {"feed", "_repeat", "signs", "repeat"}, steady
+    assert len(steady) <= 4 * 10, collections.Counter(steady)
     assert len(hmacs) == (10 if step else 0)
+
+
+# -- issue 19, session 6: the usual frame keyed in feed, Steady on demand, the counter key kept -------------
+
+def counting(obj, name: str) -> list:
+    """Calls of obj.name from now on (one entry each)."""
+    calls: list = []
+    method = getattr(obj, name)
+
+    def counted(*args):
+        calls.append(args)
+        return method(*args)
+
+    setattr(obj, name, counted)
+    return calls
+
+
+def test_a_template_that_never_repeats_builds_no_steady_plan():
+    """A forged capture's senders send once each: the tracker's plan is built on a first repeat only."""
+    frames = [garp(vip, 5) for vip in VIPS] + [
+        ip_frame(f"192.0.2.{i}", carp_payload(5, i, 1000 + i, VIPS), 5, i) for i in range(10, 40)]
+    times = [100.0, 100.0] + [100.0 + 0.001 * i for i in range(30)]
+    pipeline = new(lean=True)
+    plans = counting(pipeline.tracker, "steady")
+    feed_all(pipeline, frames, times)
+    assert len(pipeline._templates) == 30 and plans == []
+    frames, times = steady_frames(20, 1)
+    pipeline = new(lean=True)
+    plans = counting(pipeline.tracker, "steady")
+    feed_all(pipeline, frames, times)
+    assert len(plans) == 1  # on the second advert, then kept for the 18 after it
+
+
+def copies(n: int, gap: float) -> tuple[list[bytes], list[float]]:
+    """A master's claims and two adverts, then its second advert n times, `gap` apart (a loop: hostile.py copies)."""
+    frames, times = steady_frames(2, 0)
+    return frames + [frames[-1]] * n, times + [times[-1] + gap * (i + 1) for i in range(n)]
+
+
+@pytest.mark.parametrize("gap", [0.001, 0.3, 1.0])
+def test_copies_of_a_reported_loop_give_what_a_full_decode_gives(gap):
+    frames, times = copies(200, gap)
+    for lean in (False, True):
+        full, fast = new(NoFastPath, lean=lean), new(lean=lean)
+        expected, got = feed_all(full, frames, times), feed_all(fast, frames, times)
+        if lean:
+            expected = [x for x in expected if not isinstance(x, (CarpAdvert, VrrpAdvert))]
+            got = [x for x in got if not isinstance(x, (CarpAdvert, VrrpAdvert))]
+        assert got == expected
+        assert fast.tracker.snapshot() == full.tracker.snapshot()
+        assert [(t.first, t.count) for t in fast.tallies()] == [(t.first, t.count) for t in full.tallies()]
+
+
+def test_copies_of_a_reported_loop_take_the_repeat_path_without_the_counter_check():
+    """Once the loop is reported, a copy's key is the latest by identity: no _counter_again, no observe."""
+    frames, times = copies(200, 0.001)
+    pipeline = new(lean=True)
+    observed, again = counting(pipeline.tracker, "observe"), counting(pipeline.tracker, "_counter_again")
+    feed_all(pipeline, frames, times)
+    assert any(t.first.kind == "looped-advert" for t in pipeline.tallies())
+    assert len(observed) < 5 and len(again) < 5, (len(observed), len(again))  # (200 before)
+
+
+def test_frames_the_usual_key_does_not_take_give_what_a_full_decode_gives():
+    """Feed keys 70-byte Ethernet frames itself: a tagged VRRP advert of 70 bytes is keyed by repeat.key,
+    and a template's bytes under another link type are decoded in full."""
+    vrrp = ip_frame("192.0.2.9", stacks.vrrp2(9, 100, ["192.0.2.50", "192.0.2.51", "192.0.2.52", "192.0.2.53"]), 9,
+                    1, vlan=7)
+    carp = ip_frame("192.0.2.2", carp_payload(5, 0, 1000, VIPS), 5, 1)
+    assert len(vrrp) == len(carp) == 70
+    items = [(garp(VIPS[0], 5), 1), (garp(VIPS[1], 5), 1)] + [(vrrp, 1), (carp, 1)] * 6 + [(carp, 101), (carp, 1)]
+    outputs = []
+    for cls in (NoFastPath, Pipeline):
+        pipeline = new(cls)
+        out = []
+        for number, (data, linktype) in enumerate(items, 1):
+            out += pipeline.feed(Frame(number, 100.0 + number * 0.5, linktype, data, len(data)))
+        outputs.append((out + pipeline.finish(), pipeline.tracker.snapshot()))
+    assert outputs[0] == outputs[1]
+    assert any(isinstance(key, bytes) for key in pipeline._templates)  # the tagged VRRP advert's
+    assert any(isinstance(key, tuple) for key in pipeline._templates)  # the usual CARP frame's

@@ -33,7 +33,6 @@ from carpscope.election.events import Event, Snapshot
 from carpscope.election.limits import GROUPS_MAX, MEMBERS_MAX, MEMBERS_TOTAL, Limits
 from carpscope.election.members import (
     COUNTER_MEMORY,
-    COUNTER_MOD,
     FLAP_MEMORY,
     Group,
     Source,
@@ -42,6 +41,7 @@ from carpscope.election.members import (
     tid,
 )
 from carpscope.election.rules import Timing
+from carpscope.election.steady import Repeats
 from carpscope.election.timers import Timers
 from carpscope.election.values import clues, diff, group_state
 from carpscope.model import CarpAdvert, Finding, VrrpAdvert
@@ -55,8 +55,8 @@ __all__ = ["COUNTER_MEMORY", "END_MISSED", "FLAP_MEMORY", "GROUPS_MAX", "MEMBERS
 TAKEOVER_GRACE = 0.02
 END_MISSED = 1.5  # at the end of a capture, silent for 1.5 intervals while another advertises = stopped
 
-class Tracker:
-    """Elections of every group seen, from records fed in capture order."""
+class Tracker(Repeats):
+    """Elections of every group seen, from records fed in capture order (their repeats: steady.Repeats)."""
 
     def __init__(self, timing: Timing = Timing.AUTO):
         self.timing = timing
@@ -117,69 +117,6 @@ class Tracker:
         if g is None or m is None or m.record is not r:
             return None
         return Steady(r, g, m)
-
-    def repeat(self, steady: Steady, frame: int, t: float, counter: int | None, md: bytes | None) -> tuple | None:
-        """The advert of `steady` again from an advertising member: the steady state, without a new record.
-
-        The advert is steady.record with another frame, time and (CARP) counter and md, and
-        the caller has advanced time to `t`. Returns what `observe` would (nothing: an empty
-        tuple), or None when the advert may change something: then `observe` must see it.
-        """
-        g, m = steady.group, steady.member
-        if m.record is not steady.record or not m.active or t < m.last:
-            return None
-        if steady.bad and (k.HMAC_FAILED, m.addr) not in g.raised:
-            return None  # (a repeat of r failed just as r did: only the count moves)
-        if g.contenders:
-            if not split.quiet(g, m, t):
-                return None
-        elif g.master != m.addr:
-            return None
-        if counter is not None:
-            key, counters = (counter, md), m.counters
-            if key not in counters:  # a new counter (FreeBSD's, Linux's): Source.remember, inlined
-                counters[key] = t
-                if len(counters) > COUNTER_MEMORY:
-                    counters.popitem(last=False)
-            elif not self._counter_again(g, m, steady.window, t, key):
-                return None
-            m.last_key, m.last_key_time, m.last_counter = key, t, counter
-        m.prev_last, m.last, m.last_frame = m.last, t, frame
-        m.adverts += 1
-        if steady.bad:
-            m.bad_run += 1
-        if t > g.last_advert:
-            g.last_advert = t
-        if g.dirty or m.due is None or g.silence is None or m.due > t + g.silence:
-            self._timers.reschedule(g, m)
-        if t > self._now:
-            self._now = t
-        return ()
-
-    def _counter_again(self, g: Group, m: Source, window: float, t: float, key: tuple) -> bool:
-        """A repeat's (counter, md) was seen before: False when only `observe` may judge it (counters.check).
-
-        Otherwise it is remembered as the latest (Source.remember, but for last_key).
-        """
-        counters = m.counters
-        if key != m.last_key:
-            # An older advert again: a replay. Once the sender's replay is reported, its
-            # copies change nothing more than counters.check notes (issue 19: a replay
-            # storm must not take the slow path on every advert).
-            if (k.REPLAYED_ADVERT, m.addr) not in g.raised:
-                return False
-            if m.last_counter is not None and (m.last_counter + 1) % COUNTER_MOD == key[0]:
-                m.seen["counting"] = True
-            counters.move_to_end(key)  # (the latest key is the last already)
-        # OpenBSD repeats its counter: fine unless it comes back too soon (a loop), and
-        # once that loop is reported its copies change nothing more (issue 20).
-        elif t - m.last_key_time < window and (k.LOOPED_ADVERT, m.addr) not in g.raised:
-            return False
-        if len(counters) == 1 and m.adverts == 1:
-            g.dirty = True  # a constant counter: OpenBSD, whose timer differs (stack.py)
-            g.enlist(m, self._timers.down)  # its place among the backups moves with its timer
-        counters[key] = t
-        return True
 
     def rejudge(self, r: CarpAdvert) -> bool:
         """r's sender verifies with a configuration that also signed its earlier "bad" adverts.

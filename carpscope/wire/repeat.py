@@ -23,18 +23,19 @@ _IPV6 = b"\x86\xdd"
 _VLAN = b"\x81\x00"
 _IPV4_PLAIN = b"\x08\x00\x45"
 _VARIES = 6  # bytes 0-5 of the payload stay; CARP's checksum, counter and md (6-35) vary
-_PLAIN_LEN = 14 + 20 + CARP_LEN  # an untagged CARP advert over IPv4, without padding or trailer
+PLAIN_LEN = 14 + 20 + CARP_LEN  # an untagged CARP advert over IPv4, without padding or trailer
 # Its bytes but the identification (18-19), the header checksum (24-25) and what varies
-# (40-69), as one C call (a tuple: issue 19, cheaper than slicing and joining them).
-_PLAIN = Struct("18s2x4s2x14s").unpack_from
+# (40-69), as one C call (a tuple: issue 19, cheaper than slicing and joining them). Pipeline.feed
+# tries it first on every frame of PLAIN_LEN bytes.
+PLAIN = Struct("18s2x4s2x14s").unpack_from
 
 
 def key(linktype: int, data: bytes) -> tuple | bytes | None:
     """The bytes of the frame that do not vary between a sender's adverts, or None."""
     if linktype != DLT_EN10MB:
         return None
-    if len(data) == _PLAIN_LEN and data[12:15] == _IPV4_PLAIN and data[23] == 0x70:  # the usual frame
-        return _PLAIN(data)
+    if len(data) == PLAIN_LEN and data[12:15] == _IPV4_PLAIN and data[23] == 0x70:  # the usual frame
+        return PLAIN(data)
     ethertype, off = data[12:14], 14
     if ethertype == _VLAN:
         ethertype, off = data[16:18], 18
