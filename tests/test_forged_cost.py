@@ -73,3 +73,34 @@ def test_a_left_out_sender_that_repeats_gets_its_template_and_the_same_results(p
     assert [(t.first, t.count) for t in fast.tallies()] == [(t.first, t.count) for t in full.tallies()]
     assert fast.tracker.snapshot() == full.tracker.snapshot()
     assert len(fast._templates) == N  # left out once, then kept: its repeats take the fast path
+
+
+class _CountedWalks(dict):
+    """A contenders table that counts walks over it (`items()`, iteration)."""
+
+    walks = 0
+
+    def items(self):
+        type(self).walks += 1
+        return super().items()
+
+    def __iter__(self):
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_a_new_master_does_not_walk_contenders_that_advertised_once():
+    """Forged senders past D: each master stops, its heir follows, and every contender was looked at."""
+    from test_tracker import Script
+
+    s, t = Script(), Tracker()
+    first = s.carp(0.0, "10.0.0.1")
+    t.observe(first, first.time)
+    (g,) = t._groups.values()
+    g.contenders = _CountedWalks(g.contenders)
+    changes = 0
+    for i in range(1, 600):
+        r = s.carp(i * 0.02, f"10.{i // 250}.0.{i % 250 + 1}")
+        changes += sum(getattr(e, "kind", None) == "master-changed" for e in t.observe(r, r.time))
+    assert changes > 400 and len(g.contenders) > 100
+    assert _CountedWalks.walks < 5  # (old: one walk per master change)
