@@ -104,3 +104,19 @@ def test_a_new_master_does_not_walk_contenders_that_advertised_once():
         changes += sum(getattr(e, "kind", None) == "master-changed" for e in t.observe(r, r.time))
     assert changes > 400 and len(g.contenders) > 100
     assert _CountedWalks.walks < 5  # (old: one walk per master change)
+
+
+def test_the_end_of_a_forged_flood_does_not_walk_the_contenders_per_drop():
+    """At the end every forged contender is dropped, each drop a master change: D grew, no walk is needed."""
+    from test_tracker import Script
+
+    s, t = Script(), Tracker()
+    records = [s.carp(i * 0.001, f"10.{i // 250}.0.{i % 250 + 1}", advskew=i % 256) for i in range(300)]
+    for r in records:
+        t.observe(r, r.time)
+    (g,) = t._groups.values()
+    g.contenders = _CountedWalks(g.contenders)
+    _CountedWalks.walks = 0
+    out = t.finish(records[-1].time + 10)
+    assert sum(getattr(e, "kind", None) == "master-changed" for e in out) > 200
+    assert _CountedWalks.walks < 5  # (old: one walk per master change)
