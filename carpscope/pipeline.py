@@ -146,10 +146,12 @@ class Pipeline:
             verified = verifier.verify(record)
             if getattr(verifier, "pending", True):  # (Verifier.pending: none, the usual case)
                 out += self._notes()
+            if verified.hmac != "bad" and verified.hmac_reason != kinds.VIPS_UNKNOWN:  # (_failed, inlined)
+                if self._failing:
+                    self._failing.discard((record.vhid, record.vlan, record.src))
+                return out + self._settle(frame, verified, key)
             sender = (record.vhid, record.vlan, record.src)
-            if not _failed(verified):
-                self._failing.discard(sender)
-            elif sender not in self._failing:
+            if sender not in self._failing:
                 # A new master signs its first advert before its gratuitous ARPs tell
                 # carpscope the VIPs (docs/protocol.md §2.1): wait for them, then check again.
                 # (Once: a sender that keeps failing has another key or VIP set.)

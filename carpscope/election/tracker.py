@@ -74,8 +74,8 @@ class Tracker:
         """What one record changes: timeouts due before it, then its own events and findings."""
         if not isinstance(record, (CarpAdvert, VrrpAdvert)) or not rules.usable(record):
             return self.advance(now)
-        t = record.time
-        out = self._expire(t)
+        t, heap = record.time, self.deadlines  # (heap: _expire's own first test, without its call)
+        out = self._expire(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
         if self._now is None or t > self._now:  # (_tick, inlined: every advert passes here)
             self._now = t
         key = tid(record)
