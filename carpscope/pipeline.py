@@ -142,19 +142,29 @@ class Pipeline:
         """
         if record is None:
             return []
-        out = self.advance(frame.time) if counted else self._start(frame.time)
+        time = frame.time
+        # advance and _count, inlined (issue 20: every frame of a forged flood comes here).
+        deadlines = self._deadlines
+        out = self.advance(time) if self._held is not None or (deadlines and deadlines[0][0] <= time) else []
+        if not counted:
+            self._saw(time)
+            self.records += 1
         if isinstance(record, AddressClaim):
             self.verifier.learn(record)
             return out + [record]
         if not counted:
             self.adverts += 1  # a protocol-112 packet, decoded or damaged
         if isinstance(record, CarpAdvert):
-            verified = self.verifier.verify(record)
-            out += self._notes()
+            verifier = self.verifier
+            verified = verifier.verify(record)
+            if getattr(verifier, "pending", True):  # (Verifier.pending: none, the usual case)
+                out += self._notes()
+            if verified.hmac != "bad" and verified.hmac_reason != kinds.VIPS_UNKNOWN:  # (_failed, inlined)
+                if self._failing:
+                    self._failing.discard((record.vhid, record.vlan, record.src))
+                return out + self._settle(frame, verified, key)
             sender = (record.vhid, record.vlan, record.src)
-            if not _failed(verified):
-                self._failing.discard(sender)
-            elif sender not in self._failing:
+            if sender not in self._failing:
                 # A new master signs its first advert before its gratuitous ARPs tell
                 # carpscope the VIPs (docs/protocol.md §2.1): wait for them, then check again.
                 # (Once: a sender that keeps failing has another key or VIP set.)
@@ -174,12 +184,15 @@ class Pipeline:
 
     def _settle(self, frame: Frame, record, key: tuple | bytes | None) -> list:
         """A final record: its findings, the elections it moves, and the fast path's template."""
-        self._tally(record.findings)
+        if record.findings:
+            self._tally(record.findings)
         out = [record]
         if isinstance(record, CarpAdvert) and record.hmac in ("bad", "ok"):
             self._rejudge(record)
         if isinstance(record, (CarpAdvert, VrrpAdvert)):
-            out += self._keep(self.tracker.observe(record, frame.time))
+            happened = self.tracker.observe(record, frame.time)
+            if happened:
+                out += self._keep(happened)
             if key is not None:
                 self._remember(key, frame, record)
         return out
@@ -242,12 +255,6 @@ class Pipeline:
                 out += self._record(frame, queued, repeat.key(frame.linktype, frame.data), counted=True)
         return out
 
-    def _start(self, time: float) -> list:
-        """A frame gave a record: let timeouts due before it fire, and count it."""
-        out = self.advance(time)
-        self._count(time)
-        return out
-
     def _count(self, time: float) -> None:
         """A frame gave a record: -w saves it, and the report's span takes its time."""
         self.report.saw(time)
@@ -257,6 +264,9 @@ class Pipeline:
         """Keep an advert without findings as its sender's template; its repeats take the fast path."""
         if record.findings or record.checksum != "ok":
             return
+        limits = getattr(self.tracker, "limits", None)
+        if limits is not None and limits.refused is record:
+            return  # the first advert of a sender a cap left out (issue 20): forged ones never repeat
         if isinstance(record, CarpAdvert):
             if record.md is None:
                 return

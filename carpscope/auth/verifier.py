@@ -112,13 +112,6 @@ def verdict_of(advert: CarpAdvert) -> Verdict:
     return Verdict._make(_GET_RESULT(advert))
 
 
-def _with_result(advert: CarpAdvert, values: Verdict) -> CarpAdvert:
-    """The advert with hmac, …, hmac_reason set from the verdict."""
-    if _GET_RESULT(advert) == values:
-        return advert
-    return _COPY_RESULT(advert, values)
-
-
 def _who(position: int) -> str:
     return f"passphrase {position}" if position else "the empty key (no passphrase)"
 
@@ -154,6 +147,7 @@ class Verifier:
         self._older: dict[tuple, Signer | _Miss] = {}
         self._budget = budget
         self._notes: list[Finding] = []
+        self.pending = self._notes  # findings `notes` has not given yet: the pipeline asks only when some are
         self._spent_at: CarpAdvert | None = None
 
     def __repr__(self) -> str:
@@ -169,7 +163,8 @@ class Verifier:
 
     def notes(self) -> list[Finding]:
         """Findings about the verification itself (the budget ran out), each given once."""
-        out, self._notes = self._notes, []
+        out = list(self._notes)
+        self._notes.clear()
         return out
 
     @property
@@ -194,7 +189,10 @@ class Verifier:
     def verify(self, advert: CarpAdvert) -> CarpAdvert:
         """The advert with hmac, hmac_variant, passphrase, vips, vips_from, hmac_hint … set."""
         values = self.verdict(advert, advert.counter, advert.md)
-        return advert if values is None else _with_result(advert, values)
+        # The advert with hmac, …, hmac_reason set (every advert of a forged flood comes here, issue 20).
+        if values is None or _GET_RESULT(advert) == values:
+            return advert
+        return _COPY_RESULT(advert, values)
 
     def seal(self, advert: CarpAdvert) -> Seal:
         """A verified advert kept for its repeats (Verifier.repeats), with how its sender signed it."""
@@ -366,12 +364,10 @@ class Verifier:
 
     def _search(self, advert, vhid, net, lladdr, ctr, md, sender: _Sender) -> Signer | None:
         """One VIP anywhere in the sender's /24 (ucarp, single-VIP CARP): 256 HMACs a key, once per key."""
-        mac = advert.src_mac
         last = head = HEAD + _OCTETS[vhid] + net
-        heads = [(SORTED, head)]
         if lladdr is not None:
             last = HEAD + lladdr + _OCTETS[vhid] + net
-            heads.append((OPENBSD_LLADDR, last))
+        heads = None  # built only when a search runs: forged senders of one /24 skip it (`_missed`)
         for index, key in enumerate(self._keylist):
             bit = 1 << index
             if sender.searched & bit:
@@ -382,6 +378,8 @@ class Verifier:
             if done in self._missed:
                 sender.searched |= bit
                 continue
+            if heads is None:
+                heads = [(SORTED, head)] if lladdr is None else [(SORTED, head), (OPENBSD_LLADDR, last)]
             if not self._spend(256 * len(heads), advert, sender):
                 return None
             sender.searched |= bit
@@ -402,7 +400,7 @@ class Verifier:
                         ctx = HMAC(key.key, _SHA1)
                         ctx.update(head + bytes((i,)))
                         text = str(ipaddress.IPv4Address(net + bytes((i,))))
-                        return Signer(ctx, mac if variant == OPENBSD_LLADDR else None, key,
+                        return Signer(ctx, advert.src_mac if variant == OPENBSD_LLADDR else None, key,
                                        variant, (text,), True, "searched")
             if len(self._missed) >= _SENDERS_MAX:
                 self._missed.clear()

@@ -16,6 +16,7 @@ MEMBERS_MAX = 256  # sources tracked per group
 GROUPS_MAX = 4096  # groups tracked (protocol, id, family, VLANs)
 MEMBERS_TOTAL = 65536  # sources tracked over every group
 _EVICT_TRIES = 8  # members `evict` looks at before it gives up
+_ONCE_MAX = 4096  # senders left out once, remembered (`refused`)
 _FORGET = (k.HMAC_FAILED, k.DEMOTED, k.LOOPED_ADVERT, k.REPLAYED_ADVERT)  # per-member findings of a forgotten one
 
 
@@ -25,6 +26,10 @@ class Limits:
     def __init__(self):
         self.members = 0  # over every group, for MEMBERS_TOTAL
         self._dropped: dict[str, list] = {}  # cap -> [adverts left out, the first, groups hit, sources evicted]
+        # The latest advert left out whose sender was not left out before: a forged sender sends
+        # once, so the pipeline keeps no repeat template for it (one that repeats gets one).
+        self.refused = None
+        self._once: set = set()  # (group, source) left out before
 
     def admit(self, groups: dict, g: Group | None, r) -> tuple[bool, list[Finding]]:
         """May a new source (of a new group, if g is None) be tracked, and what to say about the caps.
@@ -50,6 +55,15 @@ class Limits:
         if dropped is None:
             dropped = self._dropped[cap] = [0, r, set(), 0]
         dropped[3 if evicted else 0] += 1
+        if not evicted:  # (is it the sender's first advert left out? see `refused`)
+            who = (None if g is None else g.tid, r.src)
+            if who in self._once:
+                self.refused = None
+            else:
+                if len(self._once) >= _ONCE_MAX:
+                    self._once.clear()
+                self._once.add(who)
+                self.refused = r
         if g is not None:
             dropped[2].add(g.tid)
         if not first:

@@ -126,7 +126,7 @@ class Group:
     __slots__ = ("key", "tid", "members", "master", "master_since", "master_start", "previous", "contenders",
                  "waiting", "heirs", "split", "silence", "dirty", "last_advert", "changes", "flapping_until", "raised",
                  "backups", "backups3", "spread", "ties", "tied", "episodes", "ripe", "checked",
-                 "generation", "latest")
+                 "generation", "latest", "running")
     _build_event: ClassVar[Callable[..., Event] | None] = None  # events.builder's, set by the first `event`
 
     def __init__(self, key: tuple):
@@ -156,6 +156,10 @@ class Group:
         self.ripe: list = []
         self.checked: tuple | None = None
         self.generation = 0
+        # Contenders that advertised more than once in their run (a superset: split.py drops the
+        # stale ones): only they can have run longer than D, so a new D or master walks them alone,
+        # not every contender (forged senders, one advert each: issue 20).
+        self.running: set[str] = set()
         self.latest: Source | None = None  # the member whose advert the tracker is deciding on
         # Members' master-down times as backups, for the tracker's D without a walk over every
         # member: heaps of (key, addr) with lazy deletion, CARP and VRRPv2 by the time itself,

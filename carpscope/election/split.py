@@ -55,6 +55,7 @@ def quiet(g: Group, m: Source, t: float) -> bool:
         return not (g.ripe and t - g.ripe[0][0] > silence)
     if g.contenders[m.addr]:
         return True
+    _run_on(g, m.addr)  # (a repeat of a waiting contender: its run grows)
     return not (overlaps(master.last, t, m, silence) or _ripening(g, m, t, silence))
 
 
@@ -87,6 +88,8 @@ def crossing(g: Group, master: Source, silence: float) -> list[Source]:
     A new D or master looks at every contender again. In the contenders' order.
     """
     m = g.latest
+    if m is not None and m.last > m.run_start and g.contenders.get(m.addr) is False:
+        _run_on(g, m.addr)
     if m is None or g.checked != (silence, master.addr, master.run_start):
         return _recheck(g, master, silence)
     if m is master:
@@ -100,21 +103,39 @@ def crossing(g: Group, master: Source, silence: float) -> list[Source]:
     return []
 
 
+def _run_on(g: Group, addr: str) -> None:
+    """Waiting contender `addr` advertises again in its run: one of Group.running (bounded, amortised O(1))."""
+    running = g.running
+    running.add(addr)
+    if len(running) > 2 * len(g.contenders) + 16:  # stale ones (a master that stays for months): drop them
+        contenders, members = g.contenders, g.members
+        g.running = {a for a in running if a == addr or (contenders.get(a) is False and a in members
+                                                         and members[a].last > members[a].run_start)}
+
+
 def _recheck(g: Group, master: Source, silence: float) -> list[Source]:
-    """Every contender against a new (D, master, run): the ripe heap starts again."""
+    """Every contender against a new (D, master, run): the ripe heap starts again.
+
+    Only those that advertised more than once in their run can have run longer than
+    D (Group.running): O(those) per new master, not O(contenders).
+    """
     g.checked, g.ripe, g.generation = (silence, master.addr, master.run_start), [], g.generation + 1
     found = []
-    members, master_last = g.members, master.last
-    for addr, in_split in g.contenders.items():
-        if in_split:
+    members, contenders, master_last = g.members, g.contenders, master.last
+    for addr in list(g.running):
+        c = members.get(addr)
+        if c is None or contenders.get(addr) is not False or c.last <= c.run_start:
+            g.running.discard(addr)  # gone, in split brain or no longer waiting, or a new run: stale
             continue
-        c = members[addr]
         if c.last - c.run_start <= silence:
-            continue  # its own run is not longer than D: no overlap can be, nor is it ripe (forged senders)
+            continue  # its own run is not longer than D: no overlap can be, nor is it ripe
         if overlaps(master_last, c.last, c, silence):
             found.append(c)
         else:
             _ripen(g, c)
+    if len(found) > 1:  # in the contenders' order, as a walk over them gives
+        order = {a: i for i, a in enumerate(contenders)}
+        found.sort(key=lambda c: order[c.addr])
     return found
 
 

@@ -37,13 +37,18 @@ class Timers:
 
         An advert moves a member's deadline later, which needs no new entry: the old
         one surfaces early and is moved then (`top`). Only an earlier deadline (a new
-        member, or D shrank) pushes one. Only `who` is looked at unless D moved.
+        member, or D shrank) pushes one. Only `who` is looked at unless D shrank: a master
+        change at the end of a forged flood walked every contender.
         """
         if g.dirty or who is None:
             g.dirty = False
-            silence = self.silence(g)
-            if silence != g.silence:
-                g.silence, who = silence, None
+            silence, before = self.silence(g), g.silence
+            if silence != before:
+                g.silence = silence
+                if before is None or (silence is not None and silence < before):
+                    who = None  # D shrank (or is new): deadlines moved earlier, look at everyone
+                elif who is None:
+                    return  # D grew: every entry is still no later than its deadline (issue 20)
             elif who is None:
                 return  # D did not move: every active member's entry still holds
         silence = g.silence

@@ -65,7 +65,7 @@ class Tracker(Repeats):
         # The timers' heap of (deadline, group, member), earliest first: `due` without a call
         # for the pipeline's repeat fast path (`deadlines and deadlines[0][0] <= now`).
         self.deadlines = self._timers.heap
-        self._limits = Limits()
+        self._limits = self.limits = Limits()  # (limits.refused: the pipeline's, see Limits)
         self._now: float | None = None
 
     # -- public API ---------------------------------------------------------------

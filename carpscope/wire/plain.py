@@ -83,22 +83,18 @@ def decode(frame: Frame) -> CarpAdvert | VrrpAdvert | None:
         return None
     count = data[p + 3]
     if length == CARP_LEN and count == _CARP_AUTHLEN:
-        return _carp(frame, data, p, vlan, src, dst, src_mac, dst_mac)
+        # A whole CARP header with authlen 7: nothing to report when vhid is not 0 and the checksum
+        # verifies (RFC 1071 §2(B): the one's-complement sum is the value modulo 0xffff; 0 verifies,
+        # the header not being all zero). Read here, not in a call: every forged frame comes here.
+        _, vhid, advskew, authlen, demote, advbase, cksum, counter, md = _CARP.unpack_from(data, p)
+        if not vhid or int.from_bytes(data[p : p + CARP_LEN], "big") % 0xFFFF:
+            return None
+        return _CARP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
+                           src_mac.hex(":"), dst_mac.hex(":"), vlan, _TTL, CARP_LEN, CARP_LEN, _CARP_WHY, 2, 1,
+                           "ok", vhid, advskew, authlen, demote, advbase, cksum, counter, md)
     if length == 16 + 4 * count:
         return _vrrp2(frame, data, p, length, count, vlan, src, dst, src_mac, dst_mac)
     return None
-
-
-def _carp(frame: Frame, data: bytes, p: int, vlan: tuple[int, ...], src: bytes, dst: bytes,
-          src_mac: bytes, dst_mac: bytes) -> CarpAdvert | None:
-    """A whole CARP header with authlen 7: nothing to report when vhid is not 0 and the checksum verifies."""
-    _, vhid, advskew, authlen, demote, advbase, cksum, counter, md = _CARP.unpack_from(data, p)
-    # RFC 1071 §2(B): the one's-complement sum is the value modulo 0xffff; 0 verifies (the header is not all zero).
-    if not vhid or int.from_bytes(data[p : p + CARP_LEN], "big") % 0xFFFF:
-        return None
-    return _CARP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
-                       src_mac.hex(":"), dst_mac.hex(":"), vlan, _TTL, CARP_LEN, CARP_LEN, _CARP_WHY, 2, 1, "ok",
-                       vhid, advskew, authlen, demote, advbase, cksum, counter, md)
 
 
 def _vrrp2(frame: Frame, data: bytes, p: int, length: int, count: int, vlan: tuple[int, ...], src: bytes,
