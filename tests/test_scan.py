@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import shutil
+import types
 from pathlib import Path
 
+import pcapy
 import pytest
 
-from carpscope.capture import files
+import stacks
+from carpscope.capture import files, scan
+from carpscope.capture.bpf import capture_filter, program
 
 CAPTURES = sorted((Path(__file__).resolve().parents[1] / "captures").glob("*.pcap"))
 
@@ -54,3 +59,61 @@ def test_reading_only_the_start_stops_the_child():
     child = source._scanner
     stream.close()  # what -c does
     assert child.poll() is not None
+
+
+def _mixed_frames(n: int) -> list[tuple[float, bytes]]:
+    """Mostly TCP, with adverts, tagged adverts, ARP, runts, and ties: identical frames
+    at one time (some passing, some not), the shapes that pairing by time and bytes must get right."""
+    advert = stacks.keepalived_advert("192.0.2.1", 7, 100, ["192.0.2.100"])
+    tagged = stacks.ether("02:00:00:00:00:01", "01:00:5e:00:00:12", 0x0800, advert[14:], vlan=20)
+    tcp = stacks.tcp_segment("192.0.2.9", "192.0.2.10")
+    arp = stacks.garp("192.0.2.100", "02:00:00:00:00:01")
+    out = []
+    for i in range(n):
+        t = stacks.T0 + (i // 7) * 0.001  # seven frames share each time
+        kind = i % 97
+        frame = (advert if kind < 40 else tagged if kind == 50 else arp if kind == 60
+                 else b"\x01\x02\x03" if kind == 80 else tcp)
+        out.append((t, frame))
+    return out
+
+
+def _stream(path: Path, paired: bool):
+    every = pcapy.open_offline(str(path))
+    if paired:
+        passed = pcapy.open_offline(str(path))
+        passed.setfilter(capture_filter(None))
+        batches = scan._paired(every, passed)
+    else:
+        batches = scan._filtered(every, program(1, None).filter)
+    out, damage = [], None
+    try:
+        out.extend(batches)
+    except pcapy.PcapError as err:
+        damage = str(err)
+    return out, damage
+
+
+@pytest.mark.parametrize("cut", [None, 0.5, 0.999])
+def test_pairing_libpcaps_filter_with_every_frame_numbers_as_the_per_frame_filter(tmp_path, cut):
+    path = stacks.write_pcap(tmp_path / "mixed.pcap", _mixed_frames(3 * scan.BATCH + 100))
+    if cut is not None:  # damage: libpcap's filtered pass meets it first (it reads ahead),
+        # before its first batch (0.5) or after it (0.999: more than BATCH frames pass)
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * cut)])
+    paired, filtered = _stream(path, True), _stream(path, False)
+    assert paired == filtered
+    batches, damage = paired
+    assert (damage is None) == (cut is None)
+    assert sum(len(head) for _, head, _, _ in batches) // scan.META.size > 500  # adverts, ARP, tagged ones
+
+
+def test_on_ethernet_without_a_filter_the_child_runs_no_bpf_program_from_python(tmp_path, monkeypatch):
+    path = stacks.write_pcap(tmp_path / "mixed.pcap", _mixed_frames(scan.BATCH + 10))
+    compiled = []
+    monkeypatch.setattr(scan, "program", lambda *args: compiled.append(args))  # (would fail if called)
+    out = io.BytesIO()
+    monkeypatch.setattr(scan.sys, "stdout", types.SimpleNamespace(buffer=out))
+    scan.main(str(path), None)
+    assert compiled == [] and out.getvalue().endswith(scan.END)
+    assert len(out.getvalue()) > 2 * scan.HEAD.size

@@ -6,7 +6,11 @@ overlaps with the analysis in the parent (issue 6). Threads cannot do this: pcap
 takes the GIL back for every packet it reads.
 
 The child reads every frame (libpcap's own filter would hide how many it skipped,
-and frames are numbered as in the file, issue 14) and runs the BPF program on each.
+and frames are numbered as in the file, issue 14). On Ethernet without a -f it
+reads the file twice, side by side: once through libpcap's own filter, in C, and
+once whole, only to number what passed (`_paired`): running the BPF program from
+Python on each frame cost twice as much as both passes (issue 19). Otherwise it
+runs the BPF program on each frame (`_filtered`).
 Per batch: (frames read, meta length, data length) as three native 32-bit
 integers, then one META record per admitted frame (its number in the file, sec,
 usec, offset, caplen) and their bytes; (0, 0, 0) at the end. A child that stops
@@ -27,14 +31,19 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import pcapy
+
 from carpscope.capture.batch import META as _RECORD
 from carpscope.capture.batch import admitted
+from carpscope.capture.bpf import capture_filter, program
 from carpscope.capture.streams import widen_pipe
 
 HEAD = struct.Struct("=III")
 END = HEAD.pack(0, 0, 0)
 META = struct.Struct("=IIIII")  # number, sec, usec, offset, caplen
 BATCH = 2048
+_TIME = struct.Struct("=II")  # a next_batch record's first 8 bytes: sec, usec
+DLT_EN10MB = 1
 
 
 class Cut(Exception):
@@ -74,39 +83,126 @@ def batches(child: subprocess.Popen, times: bool) -> Iterator[tuple[int, bytes, 
 
 
 def main(path: str, user_filter: str | None, times: bool = False) -> None:
-    import pcapy
-
-    from carpscope.capture.bpf import program
-
     out = sys.stdout.buffer
     try:
         reader = pcapy.open_offline(path)
-        admits = program(reader.datalink(), user_filter)
-        admit = admits.filter if admits is not None else len
-        number = 0
-        while True:
-            buf, meta = reader.next_batch(BATCH)
-            if not meta:
-                out.write(END)
-                break
-            kept, parts, size = [], [], 0
-            for index in admitted(buf, meta, admit):
-                sec, usec, offset, caplen = _RECORD.unpack_from(meta, index * _RECORD.size)
-                kept.append(META.pack(number + index + 1, sec, usec, size, caplen))
-                parts.append(buf[offset : offset + caplen])
-                size += caplen
-            number += len(meta) // _RECORD.size
-            head, body = b"".join(kept), b"".join(parts)
-            out.write(HEAD.pack(len(meta) // _RECORD.size, len(head), len(body)))
+        linktype = reader.datalink()
+        if linktype == DLT_EN10MB and user_filter is None:
+            passed = pcapy.open_offline(path)
+            passed.setfilter(capture_filter(None))
+            batches = _paired(reader, passed)
+        else:
+            admits = program(linktype, user_filter)
+            batches = _filtered(reader, admits.filter if admits is not None else len)
+        for records, head, body, meta in batches:
+            out.write(HEAD.pack(records, len(head), len(body)))
             out.write(head)
             out.write(body)
             if times:
                 out.write(meta)  # every frame's time, for a merge's numbers
+        out.write(END)
         out.flush()
     except (pcapy.PcapError, BrokenPipeError, KeyboardInterrupt):
         pass  # damage (the parent finds it), or the parent stopped reading (-c, Ctrl-C)
     except Exception:  # noqa: BLE001 (a bad -f or link type: the parent, reading itself, says which)
         pass
+
+
+def _filtered(reader, admit) -> Iterator[tuple[int, bytes, bytes, bytes]]:
+    """(frames read, META records, their bytes, next_batch records) per batch, `admit` run on each frame."""
+    number = 0
+    while True:
+        buf, meta = reader.next_batch(BATCH)
+        if not meta:
+            return
+        kept, parts, size = [], [], 0
+        for index in admitted(buf, meta, admit):
+            sec, usec, offset, caplen = _RECORD.unpack_from(meta, index * _RECORD.size)
+            kept.append(META.pack(number + index + 1, sec, usec, size, caplen))
+            parts.append(buf[offset : offset + caplen])
+            size += caplen
+        records = len(meta) // _RECORD.size
+        number += records
+        yield records, b"".join(kept), b"".join(parts), meta
+
+
+def _passed(passed) -> Iterator[tuple[bytes, int, bytes]]:
+    """The frames libpcap's filter passed, in order: (sec and usec as packed, caplen, bytes)."""
+    while True:
+        buf, meta = passed.next_batch(BATCH)
+        if not meta:
+            return
+        for sec, usec, offset, caplen in _RECORD.iter_unpack(meta):
+            yield _TIME.pack(sec, usec), caplen, buf[offset : offset + caplen]
+
+
+def _paired(every, passed) -> Iterator[tuple[int, bytes, bytes, bytes]]:
+    """As `_filtered`, each passed frame numbered by finding it among every frame's records.
+
+    A passed frame is the first record, after the last one found, with its time, length
+    and bytes (a frame with the same bytes passes the same filter, so no other can come
+    first). Its time is searched for in the batch's records with bytes.find, in C; the
+    search only moves forward, so no record is looked at twice. Damage that libpcap's
+    filtered pass meets first (it reads ahead) ends the pairing: the rest is filtered
+    frame by frame, as `_filtered` does, and the whole pass finds the damage in turn.
+    """
+    frames = _passed(passed)
+    admit = None  # the BPF program from Python, once the filtered pass failed
+    try:
+        wanted = next(frames, None)
+    except pcapy.PcapError:  # (damage within the first batch of passed frames)
+        wanted, admit = None, _admit()
+    number = 0
+    while True:
+        buf, meta = every.next_batch(BATCH)
+        if not meta:
+            if wanted is not None:
+                raise RuntimeError("a frame libpcap's filter passed is not in the file")  # (never: stop, no END)
+            return
+        kept, parts, size, at = [], [], 0, 0
+        while admit is None and wanted is not None:
+            index = _find(buf, meta, wanted, at)
+            if index is None:
+                break  # in a later batch
+            time, caplen, data = wanted
+            kept.append(META.pack(number + index + 1, *_TIME.unpack(time), size, caplen))
+            parts.append(data)
+            size += caplen
+            at = index + 1
+            try:
+                wanted = next(frames, None)
+            except pcapy.PcapError:
+                wanted, admit = None, _admit()
+        if admit is not None:  # the rest of the batch, frame by frame
+            rest = meta[at * _RECORD.size :]
+            for index in admitted(buf, rest, admit):
+                sec, usec, offset, caplen = _RECORD.unpack_from(rest, index * _RECORD.size)
+                kept.append(META.pack(number + at + index + 1, sec, usec, size, caplen))
+                parts.append(buf[offset : offset + caplen])
+                size += caplen
+        records = len(meta) // _RECORD.size
+        number += records
+        yield records, b"".join(kept), b"".join(parts), meta
+
+
+def _find(buf: bytes, meta: bytes, wanted: tuple[bytes, int, bytes], at: int) -> int | None:
+    """The index of the first record from `at` on that holds the wanted frame, or None."""
+    time, caplen, data = wanted
+    size = _RECORD.size
+    found = meta.find(time, at * size)
+    while found != -1:
+        if found % size == 0:
+            _, _, offset, length = _RECORD.unpack_from(meta, found)
+            if length == caplen and buf[offset : offset + length] == data:
+                return found // size
+        found = meta.find(time, found + 1)
+    return None
+
+
+def _admit():
+    """The per-frame filter that takes over when libpcap's filtered pass met damage."""
+    admits = program(DLT_EN10MB, None)
+    return admits.filter if admits is not None else len
 
 
 if __name__ == "__main__":
