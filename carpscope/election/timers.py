@@ -42,7 +42,7 @@ class Timers:
         """
         if g.dirty or who is None:
             g.dirty = False
-            silence, before = self.silence(g), g.silence
+            silence, before = (None if g.master is None else self.silence(g)), g.silence
             if silence != before:
                 g.silence = silence
                 if before is None or (silence is not None and silence < before):
@@ -102,7 +102,7 @@ class Timers:
         if g.master is None:
             return None
         mm = g.members[g.master]
-        master = mm.params
+        master = mm.normal or mm.record  # (mm.params, without the property's call)
         # Its own time is its time as a backup (`down`, kept: a flapping group's members swap roles).
         own = self.down(mm, master) if mm.normal is not None else rules.master_down(master, master, self.timing_of(mm))
         if len(g.members) <= _SCAN:  # a few members: a walk is cheaper than the heaps
@@ -130,7 +130,8 @@ class Timers:
         normal = m.normal
         if normal.version != 3 or normal.proto != "vrrp":
             master = None  # CARP and VRRPv2 backups time out on their own parameters alone
-        timing = self.timing_of(m)
+        kept = m.timing  # (timing_of's own answer, when it holds: read here without a call, three times a flap)
+        timing = kept[1] if kept is not None and kept[0] is (len(m.counters) == 1) else self.timing_of(m)
         kept = m.down_for
         if kept is not None and kept[0] is normal and kept[1] is master and kept[2] is timing:
             return m.down
