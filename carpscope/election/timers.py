@@ -65,6 +65,14 @@ class Timers:
         Entries of members that stopped, or that were superseded, are dropped; an
         entry whose member advertised since is moved to the new deadline.
         """
+        return self.take(None, 0.0)
+
+    def take(self, until: float | None, grace: float):
+        """The top entry taken off, as (group, member, deadline), if deadline + grace is by `until`; else None.
+
+        `top` and then a pop in one call (a master-down a flap, issue 20); with until None,
+        `top` itself: the entry is left on the heap and returned.
+        """
         heap = self.heap
         while heap:
             deadline, tid, addr = heap[0]
@@ -77,18 +85,16 @@ class Timers:
                 continue
             true = m.last + g.silence
             if true == deadline:
-                return heap[0]
+                if until is None:
+                    return heap[0]
+                if deadline + grace > until:
+                    return None
+                heapq.heappop(heap)
+                m.due = None
+                return g, m, deadline
             m.due = true
             heapq.heapreplace(heap, (true, tid, addr))
         return None
-
-    def pop(self) -> tuple[Group, Source, float]:
-        """Take the top entry (after `top` said it is true): its group, member and deadline."""
-        deadline, tid, addr = heapq.heappop(self.heap)
-        g = self.groups[tid]
-        m = g.members[addr]
-        m.due = None
-        return g, m, deadline
 
     def silence(self, g: Group) -> float | None:
         """D, the master-down time of the group: how long the master may stay silent.

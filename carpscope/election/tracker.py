@@ -180,11 +180,11 @@ class Tracker(Repeats):
     def _expire(self, until: float) -> list:
         out: list = []
         timers, heap = self._timers, self._timers.heap
-        while heap and heap[0][0] + TAKEOVER_GRACE <= until:  # (`top` only moves entries later)
-            top = timers.top()
-            if top is None or top[0] + TAKEOVER_GRACE > until:
+        while heap and heap[0][0] + TAKEOVER_GRACE <= until:  # (`take` only moves entries later)
+            taken = timers.take(until, TAKEOVER_GRACE)  # (Timers.top, then Timers.pop if due)
+            if taken is None:
                 break
-            out += self._drop(*timers.pop())
+            out += self._drop(*taken)
         return out
 
     # -- learning from one advert --------------------------------------------------
