@@ -173,11 +173,12 @@ def _counting(monkeypatch, module, names: tuple[str, ...]) -> collections.Counte
 
 def test_a_master_change_asks_whether_an_advert_says_goodbye_once(monkeypatch):
     """rules.resigns of the same advert ran in _learn, clues, demotion.check (twice), _change, causes.cause and
-    _master_down; rules.interval in slow_failover and twice for the loop window (before: 7 and 3 a flap)."""
+    _master_down; rules.interval in slow_failover and twice for the loop window (before: 7 and 3 a flap);
+    rules.master_down for the new master's own time, its advert being new though its parameters were not."""
     t, records = _flaps(200)
     for r in records[:20]:
         t.observe(r, r.time)
-    calls = _counting(monkeypatch, rules, ("resigns", "interval", "parameters", "demoted"))
+    calls = _counting(monkeypatch, rules, ("resigns", "interval", "parameters", "demoted", "master_down"))
     out = []
     for r in records[20:]:
         out += t.observe(r, r.time)
@@ -185,6 +186,8 @@ def test_a_master_change_asks_whether_an_advert_says_goodbye_once(monkeypatch):
     assert calls["resigns"] == 180  # once an advert, in _learn (before: 7 x 180)
     assert calls["interval"] == 0  # a takeover on time needs no interval (before: 3 x 180)
     assert calls["parameters"] == calls["demoted"] == 0  # rules.same, and demoted inlined (before: 4 and 1 x 180)
+    # Timers.down's time is kept across adverts with the same parameters (before: one a change, 180)
+    assert calls["master_down"] == 0
 
 
 def test_a_member_that_stopped_advertising_gets_no_steady_plan():

@@ -205,10 +205,13 @@ class Tracker(Repeats):
         if clues(m, r):
             g.dirty = True  # its stack, and so its timer, may have changed
         if not bye:
-            if m.normal is not None and not rules.same(m.normal, r):
+            normal = m.normal
+            if normal is not None and not rules.same(normal, r):
                 happened = [g.event(r.time, r.frame, ev.PARAMETERS_CHANGED, to=m.addr,
-                                    detail=f"{m.addr}: {diff(m.normal, r)}")]
+                                    detail=f"{m.addr}: {diff(normal, r)}")]
                 changed = True
+            elif normal is not None and m.down_for is not None and m.down_for[0] is normal:
+                m.down_for = (r, *m.down_for[1:])  # the same parameters: Timers.down's time holds for r
             changed = changed or m.normal is None
             m.normal = r
         if r.hmac == "ok":
@@ -278,7 +281,8 @@ class Tracker(Repeats):
 
     def _change(self, g: Group, old: Source, new: Source) -> tuple[list[Event], list[Finding]]:
         """master-changed old → new, with its cause (docs/design.md causes)."""
-        gap = max(0.0, new.run_start - old.last)
+        gap = new.run_start - old.last
+        gap = gap if gap > 0.0 else 0.0  # (max(0.0, gap) without the call: a flapping group changes every advert)
         run = new.run_record
         first = new.params if (new.bye if run is new.record else rules.resigns(run)) else run
         before = old.normal or old.record  # (old.params, without the property's call)
