@@ -210,9 +210,11 @@ class Tracker(Repeats):
                 happened = [g.event(r.time, r.frame, ev.PARAMETERS_CHANGED, to=m.addr,
                                     detail=f"{m.addr}: {diff(normal, r)}")]
                 changed = True
-            elif normal is not None and m.down_for is not None and m.down_for[0] is normal:
-                m.down_for = (r, *m.down_for[1:])  # the same parameters: Timers.down's time holds for r
-            changed = changed or m.normal is None
+            elif normal is not None:
+                kept = m.down_for
+                if kept is not None and kept[0] is normal:  # the same parameters: Timers.down's time holds for r
+                    m.down_for = (r, kept[1], kept[2])
+            changed = changed or normal is None
             m.normal = r
         if r.hmac == "ok":
             m.verdicts.discard("unverified")  # it could not be checked before; now it is (re-judged)
