@@ -60,15 +60,19 @@ def test_a_master_change_works_out_each_master_down_time_once(monkeypatch):
 
 
 def test_a_master_down_takes_one_look_at_the_deadline_heap(monkeypatch):
-    """After the expired entry was taken, `_expire` asked Timers.top again though nothing was due (before: 2)."""
+    """After the expired entry was taken, `_expire` asked Timers.top again though nothing was due (before: 2).
+
+    Timers.take, `top` and the pop in one call (`top` runs it too), is counted: one call a master-down
+    (before this: a `top` and a pop).
+    """
     calls = collections.Counter()
-    top = Timers.top
+    top = Timers.take
 
-    def counted(self):
+    def counted(self, until, grace):
         calls["top"] += 1
-        return top(self)
+        return top(self, until, grace)
 
-    monkeypatch.setattr(Timers, "top", counted)
+    monkeypatch.setattr(Timers, "take", counted)
     t, records = _flaps(200)
     for r in records:
         t.observe(r, r.time)
@@ -151,3 +155,82 @@ def test_silence_from_the_kept_times_equals_the_formula():
         t.observe(r, r.time)
         g = t._groups[(r.proto, r.id, r.family, r.vlan)]
         assert t._timers.silence(g) == _silence(t._timers, g)
+
+
+def _counting(monkeypatch, module, names: tuple[str, ...]) -> collections.Counter:
+    """Count calls of module-level functions, as every caller sees them (`rules.resigns` ...)."""
+    calls: collections.Counter = collections.Counter()
+    for name in names:
+        original = getattr(module, name)
+
+        def counted(*args, _name=name, _original=original):
+            calls[_name] += 1
+            return _original(*args)
+
+        monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_a_master_change_asks_whether_an_advert_says_goodbye_once(monkeypatch):
+    """rules.resigns of the same advert ran in _learn, clues, demotion.check (twice), _change, causes.cause and
+    _master_down; rules.interval in slow_failover and twice for the loop window (before: 7 and 3 a flap);
+    rules.master_down for the new master's own time, its advert being new though its parameters were not."""
+    t, records = _flaps(200)
+    for r in records[:20]:
+        t.observe(r, r.time)
+    calls = _counting(monkeypatch, rules, ("resigns", "interval", "parameters", "demoted", "master_down"))
+    out = []
+    for r in records[20:]:
+        out += t.observe(r, r.time)
+    assert sum(getattr(e, "kind", None) == "master-changed" for e in out) == 180
+    assert calls["resigns"] == 180  # once an advert, in _learn (before: 7 x 180)
+    assert calls["interval"] == 0  # a takeover on time needs no interval (before: 3 x 180)
+    assert calls["parameters"] == calls["demoted"] == 0  # rules.same, and demoted inlined (before: 4 and 1 x 180)
+    # Timers.down's time is kept across adverts with the same parameters (before: one a change, 180)
+    assert calls["master_down"] == 0
+
+
+def test_a_member_that_stopped_advertising_gets_no_steady_plan():
+    """Tracker.steady built a Steady (and its loop window) for a template whose sender had stopped, which
+    `repeat` then refused at once: every advert of a flapping group (before: a Steady a flap)."""
+    t, records = _flaps(40)
+    for i, r in enumerate(records):
+        t.observe(r, r.time)
+        if i:  # the previous sender was declared down before this one took over
+            previous = records[i - 1]
+            assert t.steady(previous) is None
+            m = t._groups[(previous.proto, previous.id, previous.family, previous.vlan)].members[previous.src]
+            assert m.record is previous and not m.active  # what `repeat` refuses first
+    plan = t.steady(records[-1])  # the master's latest advert: its repeats take the fast path
+    assert plan is not None and t.repeat(plan, 1000, records[-1].time + 1.0, (7, records[-1].md)) == ()
+
+
+def test_timer_formulas_kept_are_read_without_a_call(monkeypatch):
+    """Timers.down asked Timers.timing_of each time, three times a master change (before: 3 x 180)."""
+    calls = collections.Counter()
+    timing_of = Timers.timing_of
+
+    def counted(self, m):
+        calls["timing_of"] += 1
+        return timing_of(self, m)
+
+    t, records = _flaps(200)
+    for r in records[:20]:
+        t.observe(r, r.time)
+    monkeypatch.setattr(Timers, "timing_of", counted)
+    for r in records[20:]:
+        t.observe(r, r.time)
+    assert calls["timing_of"] == 0
+
+
+def test_same_parameters_equal_the_tuples_compared():
+    """rules.same(a, b) is rules.parameters(a) == rules.parameters(b), for CARP and VRRP and across them."""
+    rng = random.Random(7)
+    s = Script()
+    records = [s.carp(0.0, A, advbase=rng.choice((0, 1, 2)), advskew=rng.choice((0, 100, 240)),
+                      demote=rng.choice((0, 0, 1))) for _ in range(40)]
+    records += [s.vrrp(0.0, B, priority=rng.choice((0, 100, 200)), adver_int=rng.choice((1, 100)),
+                       version=rng.choice((2, 3))) for _ in range(40)]
+    for a in records:
+        for b in records:
+            assert rules.same(a, b) == (rules.parameters(a) == rules.parameters(b))

@@ -20,7 +20,7 @@ def cause(g: Group, old: Source, new: Source, first, gap: float,
     """Why old lost the mastership to new: (cause, its wording, a demoted finding if it was that)."""
     overlap = old.last >= new.run_start
     last = old.record
-    if rules.resigns(last):
+    if old.bye:  # (rules.resigns(last), kept with it)
         return ev.RESIGNED, (f"{old.addr} sent a bow-out advert (advbase 255 advskew 255)"
                              if isinstance(last, CarpAdvert) else f"{old.addr} sent priority 0"), []
     if not overlap and gap >= TIMER_SHARE * expected:

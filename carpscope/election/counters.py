@@ -43,7 +43,7 @@ def _looped(g: Group, m: Source, r: CarpAdvert, prev) -> list[Finding]:
     """The latest advert again, sooner than half an interval with the same header: a loop."""
     dt = abs(r.time - m.last_key_time)
     window = loop_window(r)
-    if prev is None or dt >= window or rules.parameters(prev) != rules.parameters(r):
+    if prev is None or dt >= window or not rules.same(prev, r):
         return []
     return g.raise_(
         k.LOOPED_ADVERT, m.addr, r,

@@ -16,11 +16,11 @@ from carpscope.model import CarpAdvert, Finding, Severity
 
 
 def check(g: Group, m: Source, r: CarpAdvert) -> list[Finding]:
-    """What `r` changes in `m`'s demotion episode."""
-    if rules.resigns(r):
+    """What `r`, m's latest advert, changes in `m`'s demotion episode."""
+    if m.bye:  # (rules.resigns(r), worked out once an advert: Tracker._learn)
         return []
     d = m.demotion
-    if not rules.demoted(r):
+    if not (r.demote or r.advskew == rules.DEMOTED_ADVSKEW):  # (rules.demoted, past its resigns test)
         m.seen["undemoted"] = True
         if d is None:
             return []

@@ -33,10 +33,12 @@ def check(g: Group, event: Event) -> list[Finding]:
         g.changes = deque((x for x in ordered if x >= t - FLAP_WINDOW), maxlen=FLAP_MEMORY)
     if recent < FLAP_CHANGES:
         return []
-    episode = g.flapping_until is not None and event.time <= g.flapping_until
-    g.flapping_until = max(event.time + FLAP_WINDOW, g.flapping_until or event.time)
-    if episode:
+    until = g.flapping_until
+    if until is not None and t <= until:  # the episode goes on: no finding (every change of a flapping group)
+        if not until or t + FLAP_WINDOW > until:  # (max(t + FLAP_WINDOW, until or t), without the call)
+            g.flapping_until = t + FLAP_WINDOW
         return []
+    g.flapping_until = max(t + FLAP_WINDOW, until or t)
     return g.raise_(k.FLAPPING, ("episode", event.frame), None,
                     f"the master changed {recent} times within {FLAP_WINDOW:.0f}s (latest to "
                     f"{event.to}): {_cause(g)}",
@@ -45,7 +47,7 @@ def check(g: Group, event: Event) -> list[Finding]:
 
 def slow_failover(g: Group, old: Source, new: Source, first, gap: float, expected: float) -> list[Finding]:
     """A backup that took over well after its master-down timer: adverts lost, or a busy backup."""
-    if gap <= max(SLOW_FACTOR * expected, expected + SLOW_INTERVALS * rules.interval(first)):
+    if gap <= SLOW_FACTOR * expected or gap <= expected + SLOW_INTERVALS * rules.interval(first):
         return []
     return g.raise_(k.SLOW_FAILOVER, ("change", new.run_frame), first,
                     f"{new.addr} took over {gap:.2f}s after {old.addr}'s last advert, against a "

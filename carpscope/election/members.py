@@ -34,7 +34,7 @@ class Source:
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "key_form", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
                  "run_record", "bad_run", "first_bad", "due", "down", "down_for", "seen", "demotion",
-                 "keyed", "counted", "ripe", "timing")
+                 "keyed", "counted", "ripe", "timing", "bye")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -44,6 +44,7 @@ class Source:
         self.prev_last: float | None = None
         self.adverts = 0
         self.record = r  # latest advert
+        self.bye = False  # rules.resigns(record): the tracker sets both together (Tracker._learn)
         self.normal: CarpAdvert | VrrpAdvert | None = None  # latest advert that is not a goodbye
         self.verdicts: set[str] = set()
         self.passphrase: int | None = None  # latest position that verified
@@ -108,7 +109,7 @@ class Steady:
 
 def loop_window(r: CarpAdvert) -> float:
     """A repeat of the latest (counter, md) sooner than this is a loop (half the interval, docs/protocol.md §3)."""
-    return max(rules.interval(r), 1 / 256) / 2
+    return max(r.advbase + r.advskew / 256, 1 / 256) / 2  # (rules.carp_interval, inlined: twice a flap)
 
 
 def by_first(m: Source) -> tuple:
@@ -215,6 +216,8 @@ class Group:
 
     def advertising(self) -> list[Source]:
         """The master and the contenders: the members that advertise now."""
+        if not self.contenders:  # (the usual case, after every master change: no lists to join)
+            return [self.members[self.master]] if self.master is not None else []
         addrs = ([self.master] if self.master is not None else []) + list(self.contenders)
         return [self.members[a] for a in addrs]
 

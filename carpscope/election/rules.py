@@ -166,3 +166,12 @@ def parameters(r: CarpAdvert | VrrpAdvert) -> tuple:
     if isinstance(r, CarpAdvert):
         return ("carp", r.advbase, r.advskew, r.demote or 0)
     return ("vrrp", r.version, r.priority, r.adver_int)
+
+
+def same(a: CarpAdvert | VrrpAdvert, b: CarpAdvert | VrrpAdvert) -> bool:
+    """parameters(a) == parameters(b), in one call and without the tuples: asked of every advert."""
+    if isinstance(a, CarpAdvert):
+        return (isinstance(b, CarpAdvert) and a.advbase == b.advbase and a.advskew == b.advskew
+                and (a.demote or 0) == (b.demote or 0))
+    return (not isinstance(b, CarpAdvert) and a.version == b.version and a.priority == b.priority
+            and a.adver_int == b.adver_int)

@@ -13,7 +13,7 @@ import heapq
 
 from carpscope import findings as k
 from carpscope.election import events as ev
-from carpscope.election import phase, rules
+from carpscope.election import phase
 from carpscope.election.counters import continues
 from carpscope.election.members import Group, Source
 from carpscope.model import CarpAdvert, Finding, VrrpAdvert
@@ -41,7 +41,7 @@ def quiet(g: Group, m: Source, t: float) -> bool:
     """
     if g.dirty or g.silence is None or (m.addr != g.master and m.addr not in g.contenders):
         return False
-    if m.addr == g.master and rules.resigns(m.record):
+    if m.addr == g.master and m.bye:  # (rules.resigns(m.record), kept with it)
         return False
     if not g.waiting:
         return True  # a lasting split brain: every contender already is in it

@@ -42,7 +42,7 @@ class Timers:
         """
         if g.dirty or who is None:
             g.dirty = False
-            silence, before = self.silence(g), g.silence
+            silence, before = (None if g.master is None else self.silence(g)), g.silence
             if silence != before:
                 g.silence = silence
                 if before is None or (silence is not None and silence < before):
@@ -65,6 +65,14 @@ class Timers:
         Entries of members that stopped, or that were superseded, are dropped; an
         entry whose member advertised since is moved to the new deadline.
         """
+        return self.take(None, 0.0)
+
+    def take(self, until: float | None, grace: float):
+        """The top entry taken off, as (group, member, deadline), if deadline + grace is by `until`; else None.
+
+        `top` and then a pop in one call (a master-down a flap, issue 20); with until None,
+        `top` itself: the entry is left on the heap and returned.
+        """
         heap = self.heap
         while heap:
             deadline, tid, addr = heap[0]
@@ -77,18 +85,16 @@ class Timers:
                 continue
             true = m.last + g.silence
             if true == deadline:
-                return heap[0]
+                if until is None:
+                    return heap[0]
+                if deadline + grace > until:
+                    return None
+                heapq.heappop(heap)
+                m.due = None
+                return g, m, deadline
             m.due = true
             heapq.heapreplace(heap, (true, tid, addr))
         return None
-
-    def pop(self) -> tuple[Group, Source, float]:
-        """Take the top entry (after `top` said it is true): its group, member and deadline."""
-        deadline, tid, addr = heapq.heappop(self.heap)
-        g = self.groups[tid]
-        m = g.members[addr]
-        m.due = None
-        return g, m, deadline
 
     def silence(self, g: Group) -> float | None:
         """D, the master-down time of the group: how long the master may stay silent.
@@ -102,7 +108,7 @@ class Timers:
         if g.master is None:
             return None
         mm = g.members[g.master]
-        master = mm.params
+        master = mm.normal or mm.record  # (mm.params, without the property's call)
         # Its own time is its time as a backup (`down`, kept: a flapping group's members swap roles).
         own = self.down(mm, master) if mm.normal is not None else rules.master_down(master, master, self.timing_of(mm))
         if len(g.members) <= _SCAN:  # a few members: a walk is cheaper than the heaps
@@ -130,7 +136,8 @@ class Timers:
         normal = m.normal
         if normal.version != 3 or normal.proto != "vrrp":
             master = None  # CARP and VRRPv2 backups time out on their own parameters alone
-        timing = self.timing_of(m)
+        kept = m.timing  # (timing_of's own answer, when it holds: read here without a call, three times a flap)
+        timing = kept[1] if kept is not None and kept[0] is (len(m.counters) == 1) else self.timing_of(m)
         kept = m.down_for
         if kept is not None and kept[0] is normal and kept[1] is master and kept[2] is timing:
             return m.down

@@ -79,7 +79,7 @@ class Tracker(Repeats):
         out = self._expire(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
         if self._now is None or t > self._now:  # (as in `advance`)
             self._now = t
-        key = tid(record)
+        key = (record.proto, record.id, record.family, tuple(record.vlan))  # (members.tid, inlined)
         g = self._groups.get(key)
         m = None if g is None else g.members.get(record.src)
         found: list[Finding] = []
@@ -112,10 +112,10 @@ class Tracker(Repeats):
 
     def steady(self, r) -> Steady | None:
         """What `repeat` needs to take `r`'s repeats, `r` being the advert just observed; None if untracked."""
-        g = self._groups.get(tid(r))
+        g = self._groups.get((r.proto, r.id, r.family, tuple(r.vlan)))  # (members.tid, inlined)
         m = None if g is None else g.members.get(r.src)
-        if g is None or m is None or m.record is not r:
-            return None
+        if g is None or m is None or m.record is not r or not m.active:
+            return None  # (not active: `repeat` would say None at once; a flapping group's every advert)
         return Steady(r, g, m)
 
     def rejudge(self, r: CarpAdvert) -> bool:
@@ -180,18 +180,18 @@ class Tracker(Repeats):
     def _expire(self, until: float) -> list:
         out: list = []
         timers, heap = self._timers, self._timers.heap
-        while heap and heap[0][0] + TAKEOVER_GRACE <= until:  # (`top` only moves entries later)
-            top = timers.top()
-            if top is None or top[0] + TAKEOVER_GRACE > until:
+        while heap and heap[0][0] + TAKEOVER_GRACE <= until:  # (`take` only moves entries later)
+            taken = timers.take(until, TAKEOVER_GRACE)  # (Timers.top, then Timers.pop if due)
+            if taken is None:
                 break
-            out += self._drop(*timers.pop())
+            out += self._drop(*taken)
         return out
 
     # -- learning from one advert --------------------------------------------------
 
-    def _learn(self, g: Group, m: Source, r, new: bool) -> tuple[bool, list[Event], list[Finding]]:
+    def _learn(self, g: Group, m: Source, r, new: bool) -> tuple[bool, list[Event] | tuple, list[Finding]]:
         """Update the member: whether its parameters changed, the events and the findings that causes."""
-        happened: list[Event] = []
+        happened: list[Event] | tuple = ()  # (a list only for a parameters-changed: rare)
         prev = None if new else m.record
         m.prev_last = None if new else m.last
         m.adverts += 1
@@ -200,15 +200,21 @@ class Tracker(Repeats):
         if r.time >= m.last:
             m.last, m.last_frame = r.time, r.frame
         m.record = r
+        m.bye = bye = rules.resigns(r)  # (asked of the latest advert up to seven times a master change)
         changed = new
         if clues(m, r):
             g.dirty = True  # its stack, and so its timer, may have changed
-        if not rules.resigns(r):
-            if m.normal is not None and rules.parameters(m.normal) != rules.parameters(r):
-                happened.append(g.event(r.time, r.frame, ev.PARAMETERS_CHANGED, to=m.addr,
-                                        detail=f"{m.addr}: {diff(m.normal, r)}"))
+        if not bye:
+            normal = m.normal
+            if normal is not None and not rules.same(normal, r):
+                happened = [g.event(r.time, r.frame, ev.PARAMETERS_CHANGED, to=m.addr,
+                                    detail=f"{m.addr}: {diff(normal, r)}")]
                 changed = True
-            changed = changed or m.normal is None
+            elif normal is not None:
+                kept = m.down_for
+                if kept is not None and kept[0] is normal:  # the same parameters: Timers.down's time holds for r
+                    m.down_for = (r, kept[1], kept[2])
+            changed = changed or normal is None
             m.normal = r
         if r.hmac == "ok":
             m.verdicts.discard("unverified")  # it could not be checked before; now it is (re-judged)
@@ -239,7 +245,7 @@ class Tracker(Repeats):
         if g.master is None:
             return self._elect_without_master(g, m)
         if g.master == m.addr:
-            if g.contenders and rules.resigns(r):
+            if g.contenders and m.bye:
                 return self._drop(g, m, r.time), []  # a goodbye with a successor already advertising
             return split.start(g, self._timers.silence(g)) if g.contenders else ([], [])
         master = g.members[g.master]
@@ -267,7 +273,7 @@ class Tracker(Repeats):
 
     def _takes_over(self, g: Group, master: Source, m: Source, r) -> bool:
         """Is a newcomer's advert a takeover at once, rather than a contender to wait on?"""
-        if rules.resigns(master.record) and master.last <= m.run_start:
+        if master.bye and master.last <= m.run_start:
             return True  # it said goodbye: no need to wait for its silence
         if not g.contenders and g.silence is not None and master.last + g.silence <= r.time:
             return True  # the master's timeout was due (within TAKEOVER_GRACE): this advert is the takeover
@@ -277,10 +283,13 @@ class Tracker(Repeats):
 
     def _change(self, g: Group, old: Source, new: Source) -> tuple[list[Event], list[Finding]]:
         """master-changed old → new, with its cause (docs/design.md causes)."""
-        gap = max(0.0, new.run_start - old.last)
-        first = new.params if rules.resigns(new.run_record) else new.run_record
-        expected = (self._timers.down(new, old.params) if first is new.normal else  # (kept for `silence`)
-                    rules.master_down(first, old.params, self._timers.timing_of(new)))
+        gap = new.run_start - old.last
+        gap = gap if gap > 0.0 else 0.0  # (max(0.0, gap) without the call: a flapping group changes every advert)
+        run = new.run_record
+        first = new.params if (new.bye if run is new.record else rules.resigns(run)) else run
+        before = old.normal or old.record  # (old.params, without the property's call)
+        expected = (self._timers.down(new, before) if first is new.normal else  # (kept for `silence`)
+                    rules.master_down(first, before, self._timers.timing_of(new)))
         cause, why, found = causes.cause(g, old, new, first, gap, expected)
         phase.take_over(g, new)
         timed = cause in (ev.MASTER_SILENT, ev.UNKNOWN)
@@ -325,7 +334,7 @@ class Tracker(Repeats):
     def _master_down(self, g: Group, m: Source, at: float) -> Event:
         """`m`, the last master, has stopped and nobody took over: the group has none."""
         phase.depose(g, m)
-        detail = (f"{m.addr} said goodbye and no backup took over" if rules.resigns(m.record) else
+        detail = (f"{m.addr} said goodbye and no backup took over" if m.bye else
                   f"{m.addr} silent for {g.silence:.2f}s and no backup took over")
         return g.event(at, m.last_frame, ev.MASTER_DOWN, m.addr, None, None, None, g.silence, detail)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from carpscope.election import rules
 from carpscope.election import stack as stacks
 from carpscope.election.events import GroupState, Member
 from carpscope.election.members import COUNTER_MOD, Group, Source, by_first
@@ -57,7 +56,7 @@ def verdict(verdicts) -> str:
 
 
 def clues(m: Source, r) -> bool:
-    """Note what `r` tells about `m`'s stack; True when that is news (stack.py).
+    """Note what `r`, m's latest advert, tells about `m`'s stack; True when that is news (stack.py).
 
     Every advert passes here, and mostly tells nothing new: no table of news is built.
     """
@@ -66,7 +65,7 @@ def clues(m: Source, r) -> bool:
     if isinstance(r, CarpAdvert):
         if r.demote and r.demote > seen.get("demote", 0):
             seen["demote"], news = r.demote, True
-        if rules.resigns(r):
+        if m.bye:  # (rules.resigns(r): `r` is m's latest advert, see Tracker._learn)
             if not seen.get("bow_out"):
                 seen["bow_out"] = news = True
         elif r.advskew > stacks.MAX_WIRE_ADVSKEW and not seen.get("advskew_over_cap"):
