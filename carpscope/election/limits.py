@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from carpscope import findings as k
 from carpscope.election import events as ev
-from carpscope.election.members import Group
+from carpscope.election.members import Group, tid
 from carpscope.model import Finding
 
 MEMBERS_MAX = 256  # sources tracked per group
@@ -18,6 +18,10 @@ MEMBERS_TOTAL = 65536  # sources tracked over every group
 _EVICT_TRIES = 8  # members `evict` looks at before it gives up
 _ONCE_MAX = 4096  # senders left out once, remembered (`refused`)
 _FORGET = (k.HMAC_FAILED, k.DEMOTED, k.LOOPED_ADVERT, k.REPLAYED_ADVERT)  # per-member findings of a forgotten one
+# The caps' names, formatted once: `admit` runs on every advert a cap leaves out.
+_GROUPS_CAP = f"{GROUPS_MAX} groups"
+_MEMBERS_CAP = f"{MEMBERS_MAX} members per group"
+_TOTAL_CAP = f"{MEMBERS_TOTAL} members in all"
 
 
 class Limits:
@@ -40,14 +44,19 @@ class Limits:
         constant per frame and no memory. The first time, limit-reached says so.
         """
         evicted = False
-        if g is None and len(groups) >= GROUPS_MAX:
-            cap = f"{GROUPS_MAX} groups"
-        elif g is not None and len(g.members) >= MEMBERS_MAX:
-            cap = f"{MEMBERS_MAX} members per group"
+        if g is None:
+            if len(groups) >= GROUPS_MAX:
+                cap = _GROUPS_CAP
+            elif self.members >= MEMBERS_TOTAL:
+                cap = _TOTAL_CAP
+            else:
+                return True, []
+        elif len(g.members) >= MEMBERS_MAX:
+            cap = _MEMBERS_CAP
             evicted = self.evict(g)
         elif self.members >= MEMBERS_TOTAL:
-            cap = f"{MEMBERS_TOTAL} members in all"
-            evicted = g is not None and self.evict(g)
+            cap = _TOTAL_CAP
+            evicted = self.evict(g)
         else:
             return True, []
         dropped = self._dropped.get(cap)
@@ -56,7 +65,8 @@ class Limits:
             dropped = self._dropped[cap] = [0, r, set(), 0]
         dropped[3 if evicted else 0] += 1
         if not evicted:  # (is it the sender's first advert left out? see `refused`)
-            who = (None if g is None else g.tid, r.src)
+            # (a group left out is new: its key tells one sender from another of the same address)
+            who = (tid(r), r.src) if g is None else (g.tid, r.src)
             if who in self._once:
                 self.refused = None
             else:
