@@ -157,7 +157,7 @@ class Pipeline:
             self.adverts += 1  # a protocol-112 packet, decoded or damaged
         if isinstance(record, CarpAdvert):
             verifier = self.verifier
-            verified = verifier.verify(record)
+            verified = verifier.verify(record, True)  # (decoded for this call alone: filled in place)
             if getattr(verifier, "pending", True):  # (Verifier.pending: none, the usual case)
                 out += self._notes()
             if verified.hmac != "bad" and verified.hmac_reason != kinds.VIPS_UNKNOWN:  # (_failed, inlined)

@@ -18,10 +18,8 @@ MEMBERS_TOTAL = 65536  # sources tracked over every group
 _EVICT_TRIES = 8  # members `evict` looks at before it gives up
 _ONCE_MAX = 4096  # senders left out once, remembered (`refused`)
 _FORGET = (k.HMAC_FAILED, k.DEMOTED, k.LOOPED_ADVERT, k.REPLAYED_ADVERT)  # per-member findings of a forgotten one
-# The caps' names, formatted once: `admit` runs on every advert a cap leaves out.
-_GROUPS_CAP = f"{GROUPS_MAX} groups"
-_MEMBERS_CAP = f"{MEMBERS_MAX} members per group"
-_TOTAL_CAP = f"{MEMBERS_TOTAL} members in all"
+# The caps, by what they count: `admit` runs on every advert one leaves out, and names it (`_name`) only once.
+_GROUPS_CAP, _MEMBERS_CAP, _TOTAL_CAP = "groups", "members per group", "members in all"
 
 
 class Limits:
@@ -78,6 +76,7 @@ class Limits:
             dropped[2].add(g.tid)
         if not first:
             return evicted, []
+        cap = _name(cap)
         detail = (f"from frame {r.frame} on, a new source of a full group takes the place of one that stopped "
                   f"advertising, and adverts of {_what(cap, r)} are counted but not tracked when none has; the "
                   f"end of the report says how many" if g is not None else
@@ -111,7 +110,8 @@ class Limits:
     def findings(self) -> list[Finding]:
         """One limit-reached finding per cap reached, with what it left out (it replaces the first)."""
         out = []
-        for cap, (count, r, groups, evicted) in self._dropped.items():
+        for kind, (count, r, groups, evicted) in self._dropped.items():
+            cap = _name(kind)
             where = f" in {len(groups)} groups" if len(groups) > 1 else ""
             made = (f"{evicted} sources that had stopped advertising were forgotten to make room for new ones, "
                     if evicted else "")
@@ -119,6 +119,12 @@ class Limits:
                                      f"tracked{where}, from frame {r.frame} on: forged or misdirected senders "
                                      f"are likely", r.frame, r.time))
         return out
+
+
+def _name(kind: str) -> str:
+    """A cap as limit-reached names it: its size, then what it counts."""
+    size = GROUPS_MAX if kind == _GROUPS_CAP else MEMBERS_MAX if kind == _MEMBERS_CAP else MEMBERS_TOTAL
+    return f"{size} {kind}"
 
 
 def _what(cap: str, r) -> str:
