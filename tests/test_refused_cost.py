@@ -62,17 +62,21 @@ def test_a_new_sender_of_a_slash24_that_missed_is_not_searched_again(monkeypatch
     assert v.calls["_search"] <= 3  # one per /24 (old: one per sender, 600)
 
 
+@pytest.mark.parametrize("budget", [vf.SEARCH_BUDGET, 2000])
 @pytest.mark.parametrize("passes", [[], [b"k"], [b"other"]])
-def test_the_slash24_memory_gives_what_the_search_gives(passes):
-    """The same verdicts with the memory as with every sender searched (`_missed24` kept empty)."""
+def test_the_slash24_memory_gives_what_the_search_gives(passes, budget):
+    """The same verdicts with the memory as with every sender searched (`_missed24` kept empty),
+    and the same budget spent (2,000 HMACs: spent within the first /24s)."""
 
     class Forgetful(Verifier):
         def _missed_all(self, *args) -> None:
             pass
 
     frames = forged(600, rounds=2) + groups(300)
-    fast, full = Pipeline(Verifier(passes), Tracker()), Pipeline(Forgetful(passes), Tracker())
+    fast = Pipeline(Verifier(passes, budget=budget), Tracker())
+    full = Pipeline(Forgetful(passes, budget=budget), Tracker())
     assert run(fast, frames) == run(full, frames)
+    assert fast.verifier._budget == full.verifier._budget
     assert [(t.first, t.count) for t in fast.tallies()] == [(t.first, t.count) for t in full.tallies()]
 
 
