@@ -339,7 +339,6 @@ class Verifier:
     def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes, sender: _Sender) -> Signer | None:
         """Known VIP sets not tried yet for this sender, then (IPv4) one address of its /24 (§2.4)."""
         vhid, family, vlan = advert.vhid, advert.family, advert.vlan
-        lladdr = lladdr_of(advert.src_mac)
         vips = self._vips
         # Nothing given, claimed on its VLAN or verified in its group (a new group of a forged
         # segment): no set to try, so no call to collect them nor a cache entry (issue 20).
@@ -352,6 +351,7 @@ class Verifier:
             if bits is not None:
                 sender.searched |= bits
                 return None
+        lladdr = lladdr_of(advert.src_mac)
         candidates = self._candidates(vhid, vlan, family) if known else ()
         tried = sender.tried
         for vips_from, addrs, legacy in candidates:
