@@ -293,10 +293,22 @@ class Copier:
     plain, is replaced the slow way.
     """
 
-    __slots__ = ("cls", "names", "_copy")
+    __slots__ = ("cls", "names", "_copy", "_fill")
 
     def __init__(self, cls: type, names: tuple[str, ...]):
-        self.cls, self.names, self._copy = cls, names, None
+        self.cls, self.names, self._copy, self._fill = cls, names, None, None
+
+    def fill(self, record, values: tuple):
+        """`record` itself with the named fields set, for a record nobody else holds yet (just decoded).
+
+        Every frame of a forged flood is new and gets its verdict once: setting it in
+        place spares a copy of its 30 fields. A record of another class, or a class
+        that is not plain, is copied (`__call__`) instead.
+        """
+        fill = self._fill
+        if fill is None:
+            fill = self._fill = self._generate_fill()
+        return fill(record, values)
 
     def __call__(self, record, values: tuple):
         copy = self._copy
@@ -318,6 +330,17 @@ class Copier:
                 f"[{', '.join(names)}] = _v", "_o = _new(_twin)",
                 *_fill(list(dataclasses.fields(cls)), names, "_r"), "_o.__class__ = _cls", "return _o"]
         return _generate("copy", "_r, _v", body, scope)
+
+    def _generate_fill(self):
+        cls, names = self.cls, self.names
+        twin = _twin(cls) if _plain(cls) else None
+        if twin is None:
+            return self
+        # The frozen class refuses stores: the record turns into its twin for them, then back.
+        scope = {"_twin": twin, "_cls": cls, "_copy": self, "_type": type, "_set": object.__setattr__}
+        body = ["if _type(_r) is not _cls:", "    return _copy(_r, _v)", "_set(_r, '__class__', _twin)",
+                f"[{', '.join(f'_r.{n}' for n in names)}] = _v", "_r.__class__ = _cls", "return _r"]
+        return _generate("fill", "_r, _v", body, scope)
 
 
 class Maker:

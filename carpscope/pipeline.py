@@ -101,6 +101,7 @@ class Pipeline:
     def __post_init__(self) -> None:
         self._keep, self._tally, self._saw = self.report.keep, self.report.tally, self.report.saw
         self._deadlines = self.tracker.deadlines  # Tracker.due without a call, on the fast path
+        self._limits = getattr(self.tracker, "limits", None)  # its caps (Limits.refused, see _settle)
 
     # The report as it stands (summary.Recorder): what tests and the shell read.
     first_time = property(lambda self: self.report.first_time)
@@ -156,7 +157,7 @@ class Pipeline:
             self.adverts += 1  # a protocol-112 packet, decoded or damaged
         if isinstance(record, CarpAdvert):
             verifier = self.verifier
-            verified = verifier.verify(record)
+            verified = verifier.verify(record, True)  # (decoded for this call alone: filled in place)
             if getattr(verifier, "pending", True):  # (Verifier.pending: none, the usual case)
                 out += self._notes()
             if verified.hmac != "bad" and verified.hmac_reason != kinds.VIPS_UNKNOWN:  # (_failed, inlined)
@@ -187,14 +188,18 @@ class Pipeline:
         if record.findings:
             self._tally(record.findings)
         out = [record]
-        if isinstance(record, CarpAdvert) and record.hmac in ("bad", "ok"):
-            self._rejudge(record)
-        if isinstance(record, (CarpAdvert, VrrpAdvert)):
-            happened = self.tracker.observe(record, frame.time)
-            if happened:
-                out += self._keep(happened)
-            if key is not None:
-                self._remember(key, frame, record)
+        if isinstance(record, CarpAdvert):
+            if record.hmac in ("bad", "ok"):
+                self._rejudge(record)
+        elif not isinstance(record, VrrpAdvert):
+            return out
+        happened = self.tracker.observe(record, frame.time)
+        if happened:
+            out += self._keep(happened)
+        # The first advert of a sender a cap left out gets no template (issue 20): forged ones never
+        # repeat. (Limits.refused, read here: every advert of a forged flood comes here.)
+        if key is not None and (self._limits is None or self._limits.refused is not record):
+            self._remember(key, frame, record)
         return out
 
     def _rejudge(self, record: CarpAdvert) -> None:
@@ -264,9 +269,6 @@ class Pipeline:
         """Keep an advert without findings as its sender's template; its repeats take the fast path."""
         if record.findings or record.checksum != "ok":
             return
-        limits = getattr(self.tracker, "limits", None)
-        if limits is not None and limits.refused is record:
-            return  # the first advert of a sender a cap left out (issue 20): forged ones never repeat
         if isinstance(record, CarpAdvert):
             if record.md is None:
                 return

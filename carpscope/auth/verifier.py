@@ -142,6 +142,10 @@ class Verifier:
         self._sender: dict[tuple, Signer] = {}
         self._senders: dict[tuple, _Sender] = {}
         self._missed: set[tuple] = set()  # /24 searches that found nothing: (key index, head, counter, md)
+        # (vhid, source MAC, source's /24 as text, counter, md) whose searches are all in _missed: `_find`
+        self._missed24: dict[tuple, int] = {}
+        self._failures: dict[tuple, Verdict] = {}  # (vhid, /24, VIP set known) -> its failure (`_failure`)
+        self._all_keys = (1 << len(self._keylist)) - 1  # every key's bit in _Sender.searched
         self._sets_cache: dict[tuple, tuple] = {}  # (vhid, vlan, family) -> ((epoch, version), candidates)
         self._recent: dict[tuple, Signer | _Miss] = {}
         self._older: dict[tuple, Signer | _Miss] = {}
@@ -186,13 +190,17 @@ class Verifier:
 
     # -- verifying --------------------------------------------------------------
 
-    def verify(self, advert: CarpAdvert) -> CarpAdvert:
-        """The advert with hmac, hmac_variant, passphrase, vips, vips_from, hmac_hint … set."""
+    def verify(self, advert: CarpAdvert, fresh: bool = False) -> CarpAdvert:
+        """The advert with hmac, hmac_variant, passphrase, vips, vips_from, hmac_hint … set.
+
+        fresh: the caller holds the only reference to `advert` (just decoded), so its
+        fields are set in place rather than copied (every advert of a forged flood
+        comes here, issue 20).
+        """
         values = self.verdict(advert, advert.counter, advert.md)
-        # The advert with hmac, …, hmac_reason set (every advert of a forged flood comes here, issue 20).
         if values is None or _GET_RESULT(advert) == values:
             return advert
-        return _COPY_RESULT(advert, values)
+        return _COPY_RESULT.fill(advert, values) if fresh else _COPY_RESULT(advert, values)
 
     def seal(self, advert: CarpAdvert) -> Seal:
         """A verified advert kept for its repeats (Verifier.repeats), with how its sender signed it."""
@@ -331,11 +339,19 @@ class Verifier:
     def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes, sender: _Sender) -> Signer | None:
         """Known VIP sets not tried yet for this sender, then (IPv4) one address of its /24 (§2.4)."""
         vhid, family, vlan = advert.vhid, advert.family, advert.vlan
-        lladdr = lladdr_of(advert.src_mac)
         vips = self._vips
         # Nothing given, claimed on its VLAN or verified in its group (a new group of a forged
         # segment): no set to try, so no call to collect them nor a cache entry (issue 20).
         known = vips.given or vips.claims.get(vlan) or (vhid, vlan) in self._good
+        if not known and family == 4:
+            # The same header from the same /24 as a search that missed with every key (forged senders
+            # of one /24, one group on each of many VLANs): as `_search` would find, without its calls.
+            src = advert.src
+            bits = self._missed24.get((vhid, advert.src_mac, src[: src.rfind(".")], ctr, md))
+            if bits is not None:
+                sender.searched |= bits
+                return None
+        lladdr = lladdr_of(advert.src_mac)
         candidates = self._candidates(vhid, vlan, family) if known else ()
         tried = sender.tried
         for vips_from, addrs, legacy in candidates:
@@ -359,8 +375,20 @@ class Verifier:
                                        lay.variant, lay.vips, one_v4, vips_from)
         net = slash24(advert.src) if family == 4 else None
         if net is not None:
-            return self._search(advert, vhid, net, lladdr, ctr, md, sender)
+            found = self._search(advert, vhid, net, lladdr, ctr, md, sender)
+            if not known and found is None and sender.searched == self._all_keys:
+                self._missed_all(advert, vhid, net, lladdr, ctr, md)
+            return found
         return None
+
+    def _missed_all(self, advert: CarpAdvert, vhid: int, net: bytes, lladdr: bytes | None, ctr, md) -> None:
+        """Remember for `_find` that every key's /24 search of this header missed (all in `_missed`)."""
+        last = HEAD + (lladdr or b"") + _OCTETS[vhid] + net
+        if all((index, last, ctr, md) in self._missed for index in range(len(self._keylist))):
+            if len(self._missed24) >= _SENDERS_MAX:
+                self._missed24.clear()
+            src = advert.src
+            self._missed24[(vhid, advert.src_mac, src[: src.rfind(".")], ctr, md)] = self._all_keys
 
     def _search(self, advert, vhid, net, lladdr, ctr, md, sender: _Sender) -> Signer | None:
         """One VIP anywhere in the sender's /24 (ucarp, single-VIP CARP): 256 HMACs a key, once per key."""
@@ -404,6 +432,7 @@ class Verifier:
                                        variant, (text,), True, "searched")
             if len(self._missed) >= _SENDERS_MAX:
                 self._missed.clear()
+                self._missed24.clear()  # (what it said is no longer all in _missed)
             self._missed.add(done)
         return None
 
@@ -459,13 +488,26 @@ class Verifier:
             hint = (f"other adverts of vhid {vhid} verify with {_who(cfg.position)} and VIPs "
                     f"{', '.join(cfg.vips) or 'none'}: this sender has another passphrase or VIP set")
             return Verdict("bad", hmac_hint=hint)
-        searched = (f", nor with any single address of {ipaddress.IPv4Address(net + bytes(1))}/24"
-                    if net is not None else " (IPv6 adverts are not searched)")
-        if self._vips.known(vhid, vlan) or self._good.get((vhid, vlan)):
-            hint = (f"no given passphrase verifies with the given or claimed VIPs{searched}: "
-                    f"wrong passphrase, or other VIPs than those given (--vip)")
-            return Verdict("bad", hmac_hint=hint)
-        hint = (f"no given passphrase verifies with a VIP set carpscope could find{searched}, and the VIP set "
-                f"of vhid {vhid} is unknown (not given, not claimed from its virtual MAC): give --vip {vhid}=ADDR, "
-                f"or capture ARP and ICMPv6 too")
-        return Verdict("unverified", hmac_hint=hint, hmac_reason=VIPS_UNKNOWN)
+        known = bool(self._vips.known(vhid, vlan) or self._good.get((vhid, vlan)))
+        # The same for every sender of a /24 (a forged flood): each verdict is worded once.
+        fkey = (vhid, net, known)
+        failed = self._failures.get(fkey)
+        if failed is None:
+            if len(self._failures) >= _SENDERS_MAX:
+                self._failures.clear()
+            failed = self._failures[fkey] = _worded(vhid, net, known)
+        return failed
+
+
+def _worded(vhid: int, net: bytes | None, known: bool) -> Verdict:
+    """A failure against no verified configuration of the group: "bad" when its VIP set is known."""
+    searched = (f", nor with any single address of {ipaddress.IPv4Address(net + bytes(1))}/24"
+                if net is not None else " (IPv6 adverts are not searched)")
+    if known:
+        hint = (f"no given passphrase verifies with the given or claimed VIPs{searched}: "
+                f"wrong passphrase, or other VIPs than those given (--vip)")
+        return Verdict("bad", hmac_hint=hint)
+    hint = (f"no given passphrase verifies with a VIP set carpscope could find{searched}, and the VIP set "
+            f"of vhid {vhid} is unknown (not given, not claimed from its virtual MAC): give --vip {vhid}=ADDR, "
+            f"or capture ARP and ICMPv6 too")
+    return Verdict("unverified", hmac_hint=hint, hmac_reason=VIPS_UNKNOWN)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from carpscope import findings as k
 from carpscope.election import events as ev
-from carpscope.election.members import Group
+from carpscope.election.members import Group, tid
 from carpscope.model import Finding
 
 MEMBERS_MAX = 256  # sources tracked per group
@@ -18,6 +18,8 @@ MEMBERS_TOTAL = 65536  # sources tracked over every group
 _EVICT_TRIES = 8  # members `evict` looks at before it gives up
 _ONCE_MAX = 4096  # senders left out once, remembered (`refused`)
 _FORGET = (k.HMAC_FAILED, k.DEMOTED, k.LOOPED_ADVERT, k.REPLAYED_ADVERT)  # per-member findings of a forgotten one
+# The caps, by what they count: `admit` runs on every advert one leaves out, and names it (`_name`) only once.
+_GROUPS_CAP, _MEMBERS_CAP, _TOTAL_CAP = "groups", "members per group", "members in all"
 
 
 class Limits:
@@ -40,14 +42,19 @@ class Limits:
         constant per frame and no memory. The first time, limit-reached says so.
         """
         evicted = False
-        if g is None and len(groups) >= GROUPS_MAX:
-            cap = f"{GROUPS_MAX} groups"
-        elif g is not None and len(g.members) >= MEMBERS_MAX:
-            cap = f"{MEMBERS_MAX} members per group"
+        if g is None:
+            if len(groups) >= GROUPS_MAX:
+                cap = _GROUPS_CAP
+            elif self.members >= MEMBERS_TOTAL:
+                cap = _TOTAL_CAP
+            else:
+                return True, []
+        elif len(g.members) >= MEMBERS_MAX:
+            cap = _MEMBERS_CAP
             evicted = self.evict(g)
         elif self.members >= MEMBERS_TOTAL:
-            cap = f"{MEMBERS_TOTAL} members in all"
-            evicted = g is not None and self.evict(g)
+            cap = _TOTAL_CAP
+            evicted = self.evict(g)
         else:
             return True, []
         dropped = self._dropped.get(cap)
@@ -56,7 +63,8 @@ class Limits:
             dropped = self._dropped[cap] = [0, r, set(), 0]
         dropped[3 if evicted else 0] += 1
         if not evicted:  # (is it the sender's first advert left out? see `refused`)
-            who = (None if g is None else g.tid, r.src)
+            # (a group left out is new: its key tells one sender from another of the same address)
+            who = (tid(r), r.src) if g is None else (g.tid, r.src)
             if who in self._once:
                 self.refused = None
             else:
@@ -68,6 +76,7 @@ class Limits:
             dropped[2].add(g.tid)
         if not first:
             return evicted, []
+        cap = _name(cap)
         detail = (f"from frame {r.frame} on, a new source of a full group takes the place of one that stopped "
                   f"advertising, and adverts of {_what(cap, r)} are counted but not tracked when none has; the "
                   f"end of the report says how many" if g is not None else
@@ -101,7 +110,8 @@ class Limits:
     def findings(self) -> list[Finding]:
         """One limit-reached finding per cap reached, with what it left out (it replaces the first)."""
         out = []
-        for cap, (count, r, groups, evicted) in self._dropped.items():
+        for kind, (count, r, groups, evicted) in self._dropped.items():
+            cap = _name(kind)
             where = f" in {len(groups)} groups" if len(groups) > 1 else ""
             made = (f"{evicted} sources that had stopped advertising were forgotten to make room for new ones, "
                     if evicted else "")
@@ -109,6 +119,12 @@ class Limits:
                                      f"tracked{where}, from frame {r.frame} on: forged or misdirected senders "
                                      f"are likely", r.frame, r.time))
         return out
+
+
+def _name(kind: str) -> str:
+    """A cap as limit-reached names it: its size, then what it counts."""
+    size = GROUPS_MAX if kind == _GROUPS_CAP else MEMBERS_MAX if kind == _MEMBERS_CAP else MEMBERS_TOTAL
+    return f"{size} {kind}"
 
 
 def _what(cap: str, r) -> str:

@@ -43,6 +43,7 @@ _CARP_BUILD = Builder(CarpAdvert, (*_NAMES, "vhid", "advskew", "authlen", "demot
                                    "md"))
 _VRRP_BUILD = Builder(VrrpAdvert, (*_NAMES, "vrid", "priority", "count", "auth_type", "adver_int", "cksum",
                                    "addresses", "auth_data"))
+_VRRP_WHY = tuple(f"v2, 16+4x{count} bytes: the VRRPv2 shape" for count in range(256))  # classify's words
 _ntop = socket.inet_ntop
 _AF_INET = socket.AF_INET
 # Destinations (the group address, a unicast peer) and VRRP's virtual addresses recur across senders
@@ -104,9 +105,13 @@ def _vrrp2(frame: Frame, data: bytes, p: int, length: int, count: int, vlan: tup
     if not vrid or not adver_int or int.from_bytes(data[p : p + length], "big") % 0xFFFF:
         return None
     end = p + 8 + 4 * count
-    addresses = tuple([_DOTTED.get(a) or _dotted(a) for a in [data[i : i + 4] for i in range(p + 8, end, 4)]])
+    if count == 1:  # (the usual advert: one address, no comprehension)
+        a = data[p + 8 : end]
+        addresses: tuple[str, ...] = (_DOTTED.get(a) or _dotted(a),)
+    else:
+        addresses = tuple([_DOTTED.get(a) or _dotted(a) for a in [data[i : i + 4] for i in range(p + 8, end, 4)]])
     return _VRRP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
                        src_mac.hex(":"), dst_mac.hex(":"), vlan, _TTL, length, length,
-                       f"v2, 16+4x{count} bytes: the VRRPv2 shape", 2, 1, "ok",
+                       _VRRP_WHY[count], 2, 1, "ok",
                        vrid, priority, count, auth_type, adver_int, cksum, addresses,
                        data[end : end + _VRRP_AUTH_LEN])

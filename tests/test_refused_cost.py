@@ -1,0 +1,115 @@
+"""An advert a cap leaves out, or a sender nothing is known about, costs a constant (issue 20).
+
+Calls are counted, never timed: the first advert of a group the group cap left out
+gets no repeat template; a new sender of a /24 whose search already missed is not
+searched again; a failure is worded once per /24; a verdict is set in place on a
+record just decoded; a cap is named only when limit-reached says so. Results stay
+those of the full path.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from carpscope.auth import Verifier
+from carpscope.auth import verifier as vf
+from carpscope.election import limits as caps
+from carpscope.election.tracker import Tracker
+from carpscope.pipeline import Pipeline
+from stacks import Node
+from test_forged_cost import Counting, NoFastPath, forged, run
+
+GROUPS = 20  # the group cap, made small
+
+
+def groups(n: int, rounds: int = 1) -> list[bytes]:
+    """One sender address in n groups (vhid × VLAN), as the vlans capture of bench/hostile.py."""
+    nodes = [Node("10.0.0.1", 1 + i % 255, b"k", ["192.0.2.50"], vlan=1 + i // 255) for i in range(n)]
+    return [node.advert() for _ in range(rounds) for node in nodes]
+
+
+def test_no_template_for_a_group_the_group_cap_left_out(monkeypatch):
+    monkeypatch.setattr(caps, "GROUPS_MAX", GROUPS)
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    v = Counting(monkeypatch, p.verifier, "seal")
+    run(p, groups(300))
+    assert v.calls["seal"] == GROUPS  # the tracked groups only (old: 299, one address in every group)
+    assert len(p._templates) == GROUPS
+
+
+@pytest.mark.parametrize("passes", [[], [b"k"], [b"other"]])
+def test_groups_past_the_cap_give_the_same_results(monkeypatch, passes):
+    monkeypatch.setattr(caps, "GROUPS_MAX", GROUPS)
+    frames = groups(300, rounds=2)
+    fast, full = Pipeline(Verifier(passes), Tracker()), NoFastPath(Verifier(passes), Tracker())
+    assert run(fast, frames) == run(full, frames)
+    assert [(t.first, t.count) for t in fast.tallies()] == [(t.first, t.count) for t in full.tallies()]
+
+
+def test_a_cap_is_named_only_when_limit_reached_says_so(monkeypatch):
+    monkeypatch.setattr(caps, "GROUPS_MAX", GROUPS)
+    named = Counting(monkeypatch, caps, "_name")
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    out = run(p, groups(300))
+    assert named.calls["_name"] == 2  # its first refusal and the end (old: a name formatted per refusal)
+    assert sum(getattr(x, "kind", None) == "limit-reached" for x in out) == 2
+
+
+def test_a_new_sender_of_a_slash24_that_missed_is_not_searched_again(monkeypatch):
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    v = Counting(monkeypatch, p.verifier, "_search")
+    run(p, forged(600))  # three /24s
+    assert v.calls["_search"] <= 3  # one per /24 (old: one per sender, 600)
+
+
+@pytest.mark.parametrize("budget", [vf.SEARCH_BUDGET, 2000])
+@pytest.mark.parametrize("passes", [[], [b"k"], [b"other"]])
+def test_the_slash24_memory_gives_what_the_search_gives(passes, budget):
+    """The same verdicts with the memory as with every sender searched (`_missed24` kept empty),
+    and the same budget spent (2,000 HMACs: spent within the first /24s)."""
+
+    class Forgetful(Verifier):
+        def _missed_all(self, *args) -> None:
+            pass
+
+    frames = forged(600, rounds=2) + groups(300)
+    fast = Pipeline(Verifier(passes, budget=budget), Tracker())
+    full = Pipeline(Forgetful(passes, budget=budget), Tracker())
+    assert run(fast, frames) == run(full, frames)
+    assert fast.verifier._budget == full.verifier._budget
+    assert [(t.first, t.count) for t in fast.tallies()] == [(t.first, t.count) for t in full.tallies()]
+
+
+def test_a_failure_is_worded_once_per_slash24(monkeypatch):
+    worded = Counting(monkeypatch, vf, "_worded")
+    p = Pipeline(Verifier([b"other"]), Tracker(), lean=True)
+    out = run(p, forged(600))
+    assert worded.calls["_worded"] == 3  # (old: an f-string and an IPv4Address per sender)
+    assert any(getattr(r, "hmac_hint", None) for r in out)
+
+
+def test_a_decoded_advert_gets_its_verdict_in_place(monkeypatch):
+    """The record the pipeline decoded is its own: no copy of its 30 fields for a verdict."""
+    calls = {"copy": 0, "fill": 0}
+    real = vf._COPY_RESULT
+
+    class Counted:
+        def __call__(self, record, values):
+            calls["copy"] += 1
+            return real(record, values)
+
+        def fill(self, record, values):
+            calls["fill"] += 1
+            return real.fill(record, values)
+
+    monkeypatch.setattr(vf, "_COPY_RESULT", Counted())
+    frames = forged(300)
+    out = run(Pipeline(Verifier([]), Tracker(), lean=True), frames)
+    assert calls == {"copy": 0, "fill": 300}  # (old: 300 copies)
+
+    class Copying(Verifier):
+        def verify(self, advert, fresh=False):
+            return super().verify(advert)
+
+    monkeypatch.setattr(vf, "_COPY_RESULT", real)
+    assert out == run(Pipeline(Copying([]), Tracker(), lean=True), frames)
