@@ -92,8 +92,7 @@ def main(path: str, user_filter: str | None, times: bool = False) -> None:
             passed.setfilter(capture_filter(None))
             batches = _paired(reader, passed)
         else:
-            admits = program(linktype, user_filter)
-            batches = _filtered(reader, admits.filter if admits is not None else len)
+            batches = _filtered(reader, _admit(linktype, user_filter))
         for records, head, body, meta in batches:
             out.write(HEAD.pack(records, len(head), len(body)))
             out.write(head)
@@ -108,22 +107,50 @@ def main(path: str, user_filter: str | None, times: bool = False) -> None:
         pass
 
 
+def _admit(linktype: int, user_filter: str | None):
+    """The BPF program run from Python on each frame (len: every frame, the decoder decides)."""
+    admits = program(linktype, user_filter)
+    return admits.filter if admits is not None else len
+
+
+class _Kept:
+    """One batch as the parent reads it: a META record per admitted frame, and their bytes."""
+
+    __slots__ = ("records", "parts", "size")
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, number: int, sec: int, usec: int, data: bytes) -> None:
+        self.records.append(META.pack(number, sec, usec, self.size, len(data)))
+        self.parts.append(data)
+        self.size += len(data)
+
+    def admit(self, buf: bytes, meta: bytes, first: int, number: int, admit) -> None:
+        """The records from index `first` on that `admit` passes; `number`: frames before the batch."""
+        rest = meta[first * _RECORD.size :]
+        for index in admitted(buf, rest, admit):
+            sec, usec, offset, caplen = _RECORD.unpack_from(rest, index * _RECORD.size)
+            self.add(number + first + index + 1, sec, usec, buf[offset : offset + caplen])
+
+    def batch(self, meta: bytes) -> tuple[int, bytes, bytes, bytes]:
+        """(frames read, META records, their bytes, next_batch records)."""
+        return len(meta) // _RECORD.size, b"".join(self.records), b"".join(self.parts), meta
+
+
 def _filtered(reader, admit) -> Iterator[tuple[int, bytes, bytes, bytes]]:
-    """(frames read, META records, their bytes, next_batch records) per batch, `admit` run on each frame."""
+    """The batches (`_Kept.batch`), `admit` run on each frame."""
     number = 0
     while True:
         buf, meta = reader.next_batch(BATCH)
         if not meta:
             return
-        kept, parts, size = [], [], 0
-        for index in admitted(buf, meta, admit):
-            sec, usec, offset, caplen = _RECORD.unpack_from(meta, index * _RECORD.size)
-            kept.append(META.pack(number + index + 1, sec, usec, size, caplen))
-            parts.append(buf[offset : offset + caplen])
-            size += caplen
-        records = len(meta) // _RECORD.size
-        number += records
-        yield records, b"".join(kept), b"".join(parts), meta
+        kept = _Kept()
+        kept.admit(buf, meta, 0, number, admit)
+        number += len(meta) // _RECORD.size
+        yield kept.batch(meta)
 
 
 def _passed(passed) -> Iterator[tuple[bytes, int, bytes]]:
@@ -151,7 +178,7 @@ def _paired(every, passed) -> Iterator[tuple[int, bytes, bytes, bytes]]:
     try:
         wanted = next(frames, None)
     except pcapy.PcapError:  # (damage within the first batch of passed frames)
-        wanted, admit = None, _admit()
+        wanted, admit = None, _admit(DLT_EN10MB, None)
     number = 0
     while True:
         buf, meta = every.next_batch(BATCH)
@@ -159,30 +186,22 @@ def _paired(every, passed) -> Iterator[tuple[int, bytes, bytes, bytes]]:
             if wanted is not None:
                 raise RuntimeError("a frame libpcap's filter passed is not in the file")  # (never: stop, no END)
             return
-        kept, parts, size, at = [], [], 0, 0
+        kept, at = _Kept(), 0
         while admit is None and wanted is not None:
             index = _find(buf, meta, wanted, at)
             if index is None:
                 break  # in a later batch
-            time, caplen, data = wanted
-            kept.append(META.pack(number + index + 1, *_TIME.unpack(time), size, caplen))
-            parts.append(data)
-            size += caplen
+            time, _, data = wanted
+            kept.add(number + index + 1, *_TIME.unpack(time), data)
             at = index + 1
             try:
                 wanted = next(frames, None)
             except pcapy.PcapError:
-                wanted, admit = None, _admit()
+                wanted, admit = None, _admit(DLT_EN10MB, None)
         if admit is not None:  # the rest of the batch, frame by frame
-            rest = meta[at * _RECORD.size :]
-            for index in admitted(buf, rest, admit):
-                sec, usec, offset, caplen = _RECORD.unpack_from(rest, index * _RECORD.size)
-                kept.append(META.pack(number + at + index + 1, sec, usec, size, caplen))
-                parts.append(buf[offset : offset + caplen])
-                size += caplen
-        records = len(meta) // _RECORD.size
-        number += records
-        yield records, b"".join(kept), b"".join(parts), meta
+            kept.admit(buf, meta, at, number, admit)
+        number += len(meta) // _RECORD.size
+        yield kept.batch(meta)
 
 
 def _find(buf: bytes, meta: bytes, wanted: tuple[bytes, int, bytes], at: int) -> int | None:
@@ -197,12 +216,6 @@ def _find(buf: bytes, meta: bytes, wanted: tuple[bytes, int, bytes], at: int) ->
                 return found // size
         found = meta.find(time, found + 1)
     return None
-
-
-def _admit():
-    """The per-frame filter that takes over when libpcap's filtered pass met damage."""
-    admits = program(DLT_EN10MB, None)
-    return admits.filter if admits is not None else len
 
 
 if __name__ == "__main__":
