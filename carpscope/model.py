@@ -220,6 +220,11 @@ def _plain(cls: type) -> bool:
         and f.default_factory is dataclasses.MISSING for f in dataclasses.fields(cls))
 
 
+def _plain_twin(cls: type) -> type | None:
+    """The _twin of a plain class (see _plain), or None: build such records the slow way."""
+    return _twin(cls) if _plain(cls) else None
+
+
 def _generate(name: str, params: str, body: list[str], scope: dict):
     """Compile one builder (once, at its first use: nothing is compiled at import)."""
     source = f"def {name}({params}):\n" + "".join(f"    {line}\n" for line in body)
@@ -260,21 +265,17 @@ class Builder:
         self.cls, self.names, self._build = cls, names, None
 
     def __call__(self, *values):
-        build = self._build
-        if build is None:
-            build = self._build = self._generate()
-        return build(*values)
+        return (self._build or self.function())(*values)
 
     def function(self):
         """The builder itself, compiled at the first request: one call less where every frame builds two."""
-        build = self._build
-        if build is None:
-            build = self._build = self._generate()
-        return build
+        if self._build is None:
+            self._build = self._generate()
+        return self._build
 
     def _generate(self):
         cls, names = self.cls, self.names
-        twin = _twin(cls) if _plain(cls) else None
+        twin = _plain_twin(cls)
         if twin is None:
             return lambda *values: cls(**dict(zip(names, values)))
         fields = dataclasses.fields(cls)
@@ -322,7 +323,7 @@ class Copier:
         def slow(record, values):
             return dataclasses.replace(record, **dict(zip(names, values)))
 
-        twin = _twin(cls) if _plain(cls) else None
+        twin = _plain_twin(cls)
         if twin is None:
             return slow
         scope = {"_new": object.__new__, "_twin": twin, "_cls": cls, "_slow": slow, "_type": type}
@@ -333,7 +334,7 @@ class Copier:
 
     def _generate_fill(self):
         cls, names = self.cls, self.names
-        twin = _twin(cls) if _plain(cls) else None
+        twin = _plain_twin(cls)
         if twin is None:
             return self
         # The frozen class refuses stores: the record turns into its twin for them, then back.

@@ -160,7 +160,7 @@ class Pipeline:
             verified = verifier.verify(record, True)  # (decoded for this call alone: filled in place)
             if getattr(verifier, "pending", True):  # (Verifier.pending: none, the usual case)
                 out += self._notes()
-            if verified.hmac != "bad" and verified.hmac_reason != kinds.VIPS_UNKNOWN:  # (_failed, inlined)
+            if not _failed(verified):
                 if self._failing:
                     self._failing.discard((record.vhid, record.vlan, record.src))
                 return out + self._settle(frame, verified, key)
