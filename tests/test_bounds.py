@@ -29,6 +29,7 @@ from carpscope.election.timers import Timers
 from carpscope.election.tracker import Tracker
 from carpscope.model import Finding, Frame, Severity
 from carpscope.pipeline import Pipeline
+from counting import Counting
 from stacks import T0, Node, garp, ip_frame, vrrp2, write_pcap
 from test_tracker import A, B, Script, merge
 
@@ -103,14 +104,7 @@ def test_members_over_all_groups_are_capped(monkeypatch):
 
 def test_the_earliest_backup_is_not_a_walk_over_every_member(monkeypatch):
     """_silence runs on every new member: its backup times must not be recomputed for all of them."""
-    calls = collections.Counter()
-    down = Timers.down
-
-    def counted(self, m, master):
-        calls["down"] += 1
-        return down(self, m, master)
-
-    monkeypatch.setattr(Timers, "down", counted)
+    calls = Counting(monkeypatch, Timers, "down").calls
     s, t = Script(), Tracker()
     n = 200
     feed(t, [s.carp(i * 0.001, f"10.0.0.{i + 1}", advskew=i) for i in range(n)])

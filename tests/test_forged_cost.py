@@ -15,6 +15,7 @@ from carpscope.election import tracker as tr
 from carpscope.election.tracker import Tracker
 from carpscope.model import Frame
 from carpscope.pipeline import Pipeline
+from counting import Counting
 from stacks import T0, Node
 
 N = tr.MEMBERS_MAX + 200
@@ -38,21 +39,6 @@ def run(pipeline: Pipeline, frames: list[bytes], step: float = 0.001) -> list:
     for i, data in enumerate(frames):
         out += pipeline.feed(Frame(i + 1, T0 + i * step, 1, data, len(data)))
     return out + pipeline.finish()
-
-
-class Counting:
-    """Counts calls of some methods of an object's class, on that object only."""
-
-    def __init__(self, monkeypatch, obj, *names: str):
-        self.calls = dict.fromkeys(names, 0)
-        for name in names:
-            original = getattr(obj, name)
-
-            def counted(*args, _name=name, _original=original, **kw):
-                self.calls[_name] += 1
-                return _original(*args, **kw)
-
-            monkeypatch.setattr(obj, name, counted)
 
 
 def test_no_template_for_a_sender_the_member_cap_left_out(monkeypatch):

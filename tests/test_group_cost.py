@@ -19,6 +19,7 @@ from carpscope.election.members import Group
 from carpscope.election.timers import Timers
 from carpscope.election.tracker import Tracker
 from carpscope.model import Builder, GroupKey
+from counting import Counting
 from test_tracker import A, B, Script
 
 
@@ -65,18 +66,11 @@ def test_a_master_down_takes_one_look_at_the_deadline_heap(monkeypatch):
     Timers.take, `top` and the pop in one call (`top` runs it too), is counted: one call a master-down
     (before this: a `top` and a pop).
     """
-    calls = collections.Counter()
-    top = Timers.take
-
-    def counted(self, until, grace):
-        calls["top"] += 1
-        return top(self, until, grace)
-
-    monkeypatch.setattr(Timers, "take", counted)
+    calls = Counting(monkeypatch, Timers, "take").calls
     t, records = _flaps(200)
     for r in records:
         t.observe(r, r.time)
-    assert calls["top"] <= 200 * 1.1  # one a master-down (before: two)
+    assert calls["take"] <= 200 * 1.1  # one a master-down (before: two)
 
 
 def test_events_are_built_by_one_call_below_the_group():

@@ -16,8 +16,9 @@ from carpscope.auth import verifier as vf
 from carpscope.election import limits as caps
 from carpscope.election.tracker import Tracker
 from carpscope.pipeline import Pipeline
+from counting import Counting
 from stacks import Node
-from test_forged_cost import Counting, NoFastPath, forged, run
+from test_forged_cost import NoFastPath, forged, run
 
 GROUPS = 20  # the group cap, made small
 

@@ -192,7 +192,8 @@ def _paired(every, passed) -> Iterator[tuple[int, bytes, bytes, bytes]]:
             if index is None:
                 break  # in a later batch
             time, _, data = wanted
-            kept.add(number + index + 1, *_TIME.unpack(time), data)
+            sec, usec = _TIME.unpack(time)
+            kept.add(number + index + 1, sec, usec, data)
             at = index + 1
             try:
                 wanted = next(frames, None)
