@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -46,14 +47,25 @@ class Addr(NamedTuple):
 
 
 def parse_addr(value: object) -> Addr | None:
+    text = str(value).strip()
+    try:  # IPv4 first, in C: the usual claim (glibc, like ipaddress, refuses leading zeros)
+        packed = socket.inet_pton(socket.AF_INET, text)
+        return Addr(4, socket.inet_ntop(socket.AF_INET, packed), packed, packed, False)
+    except (OSError, UnicodeError, ValueError):
+        pass
     try:
-        ip = ipaddress.ip_address(str(value).strip())
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
     packed = ip.packed
     if ip.version == 6 and ip.is_link_local:
         return Addr(6, str(ip), packed, packed[:2] + b"\0\0" + packed[4:], True)
     return Addr(ip.version, str(ip), packed, packed, False)
+
+
+def _multicast(a: Addr) -> bool:
+    """224.0.0.0/4 or ff00::/8: no host claims such an address."""
+    return a.packed[0] >> 4 == 14 if a.family == 4 else a.packed[0] == 0xFF
 
 
 class _Claimed(NamedTuple):
@@ -154,7 +166,9 @@ class VipBook:
                 parsed.append(a)
             given[vhid] = tuple(parsed)
         self.given = given
-        self.claims: dict[tuple[int, ...], dict[str, _Claimed]] = {}
+        # Oldest first, forgotten first: OrderedDict.popitem(last=False) is O(1), where deleting a
+        # dict's first key over and over makes each `next(iter(d))` walk the holes it left (issue 20).
+        self.claims: OrderedDict[tuple[int, ...], OrderedDict[str, _Claimed]] = OrderedDict()
         self.forgotten = 0  # VLANs whose claims were forgotten for VLANS_MAX: the pipeline reports it
         self.epoch = 0  # bumped when a new address is claimed
 
@@ -170,20 +184,20 @@ class VipBook:
         table = self.claims.get(claim.vlan)
         if table is None:
             if len(self.claims) >= VLANS_MAX:
-                del self.claims[next(iter(self.claims))]
+                self.claims.popitem(last=False)
                 self.forgotten += 1
-            table = self.claims[claim.vlan] = {}
+            table = self.claims[claim.vlan] = OrderedDict()
         old = table.get(claim.addr)  # masters repeat their claims: the usual case, no parsing
         if old is not None and (vhid is None or old.vhid == vhid):
             return None
         a = parse_addr(claim.addr)
-        if a is None or a.packed == bytes(len(a.packed)) or ipaddress.ip_address(a.text).is_multicast:
+        if a is None or a.packed == bytes(len(a.packed)) or _multicast(a):
             return None
         old = table.get(a.text)
         if old is not None and (vhid is None or old.vhid == vhid):
             return None
         if old is None and len(table) >= _CLAIMS_MAX:
-            del table[next(iter(table))]
+            table.popitem(last=False)
         table[a.text] = _Claimed(a, vhid)
         self.epoch += 1
         return a

@@ -6,12 +6,14 @@ principle 8). Link types are libpcap's DLT_/LINKTYPE_ values.
 
 from __future__ import annotations
 
+import struct
 from typing import Literal, NamedTuple
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 ETH_ARP = 0x0806
 _VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
+_TAG = struct.Struct("!HH")  # a VLAN tag after its TPID: TCI, then the next ethertype
 
 DLT_NULL = 0
 DLT_EN10MB = 1
@@ -62,8 +64,8 @@ def _vlan_tags(data: bytes, offset: int, ethertype: int) -> tuple[int, int, tupl
     """Skip 802.1Q / 802.1ad (QinQ) tags; return (offset, inner ethertype, VLAN ids)."""
     tags: list[int] = []
     while ethertype in _VLAN_TPIDS and len(data) >= offset + 4:
-        tags.append(int.from_bytes(data[offset : offset + 2], "big") & 0x0FFF)
-        ethertype = int.from_bytes(data[offset + 2 : offset + 4], "big")
+        tci, ethertype = _TAG.unpack_from(data, offset)
+        tags.append(tci & 0x0FFF)
         offset += 4
     return offset, ethertype, tuple(tags)
 
