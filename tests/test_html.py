@@ -29,7 +29,7 @@ import stacks
 from carpscope.election.events import Event, GroupState, Member, Snapshot
 from carpscope.model import Finding, GroupKey, Severity
 from carpscope.views import html as html_view
-from carpscope.views import periods, report
+from carpscope.views import periods, report, strip
 from carpscope.views.text import escape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,11 +242,11 @@ def test_long_quiet_capture_is_compressed():
     ticks = [t["text"] for t in dom.elements if t["tag"] == "text" and any("axis" in p["attrs"].get("class", "")
                                                                             for p in t["parents"])]
     assert "13:07:00" in ticks and "2026-11-18" in ticks  # round times within the incident, and its date
-    strip = report.strip_lines(s[0], s[1], s[3], s[4], 80)
-    row = next(report.layout.text(line) for line in strip if "CARP vhid 1" in report.layout.text(line))
+    lines = strip.strip_lines(s[0], s[1], s[3], s[4], 80)
+    row = next(report.layout.text(line) for line in lines if "CARP vhid 1" in report.layout.text(line))
     cells = row[len("  CARP vhid 1  "):]
     assert cells.count(".") > 0.5 * len(cells) and cells.startswith("A") and cells.endswith("B")
-    assert "~" in report.layout.text(strip[-2]) and "compressed" in report.layout.text(strip[1])
+    assert "~" in report.layout.text(lines[-2]) and "compressed" in report.layout.text(lines[1])
 
 
 def _pipeline(frames):
@@ -299,9 +299,28 @@ def test_strip_survives_narrow_and_long_names():
                    9.0, None, (), None, None, None, ("fe80::1",))
     events = [Event(0.0, 1, "vrrp", 200, "master-elected", to="fe80::1", family=6, vlan=(100, 200))]
     for width in (20, 30, 200):
-        lines = report.strip_lines(Snapshot(9.0, (g,)), events, 0.0, 9.0, width)
+        lines = strip.strip_lines(Snapshot(9.0, (g,)), events, 0.0, 9.0, width)
         assert all(len(report.layout.text(line)) <= max(width, 14) for line in lines)
         assert any("A" * 5 in report.layout.text(line) for line in lines)
+
+
+def test_strip_of_many_groups_scales_the_time_axis_once(monkeypatch):
+    """4,096 groups: every row recomputed each column's times (300,000 calls, a second of the report)."""
+    from counting import Counting
+
+    groups, events = [], []
+    for vid in range(1, 201):
+        key = GroupKey("carp", 1, 4, (vid,))
+        groups.append(GroupState(key, "192.0.2.1", 0.0, (Member("192.0.2.1", None, 1, None, None, 0, 1, "ok",
+                                                                0.0, 9.0),), 9.0, None, (), None, None, None, ()))
+        events.append(Event(vid / 100, vid, "carp", 1, "master-elected", to="192.0.2.1", family=4, vlan=(vid,)))
+    counted = Counting(monkeypatch, periods.Scale, "t")
+    lines = strip.strip_lines(Snapshot(9.0, tuple(groups)), events, 0.0, 9.0, 80)
+    assert counted.calls["t"] <= 2 * 80  # the columns' times, once, and the axis
+    texts = [report.layout.text(line) for line in lines]
+    assert sum("vhid 1" in t for t in texts) == 200  # each name, its row on the next line
+    rows = [t for t in texts if t.startswith("    ") and set(t.strip()) <= {"A"}]
+    assert len(rows) == 200 and all(row.endswith("A") for row in rows)
 
 
 # -- the CLI ---------------------------------------------------------------------------------
@@ -431,7 +450,7 @@ def test_flapping_strip_shows_the_gaps_and_stays_fast():
     members = tuple(Member(a, None, 1, 0, 0, None, 9, "ok", 0.0, 20000.0) for a in "AB")
     g = GroupState(key, "A", 0.0, members, 20000.0, None, (), None, None, None, ("A",))
     started = time.monotonic()
-    lines = report.strip_lines(Snapshot(20000.0, (g,)), events, 0.0, 20000.0, 80)
+    lines = strip.strip_lines(Snapshot(20000.0, (g,)), events, 0.0, 20000.0, 80)
     page = html_view.render(Snapshot(20000.0, (g,)), events, [], 0.0, 20000.0)
     assert time.monotonic() - started < 30
     row = report.layout.text(next(line for line in lines if "CARP vhid 1" in report.layout.text(line)))

@@ -8,13 +8,13 @@ but in colour. Passphrases never appear, only their 1-based positions (docs/desi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from carpscope.election import events as ev
 from carpscope.model import Finding, Severity
-from carpscope.views import layout, periods
+from carpscope.views import layout
 from carpscope.views.layout import Line
+from carpscope.views.strip import strip_lines
 from carpscope.views.text import HMAC_STYLE, SEVERITY_STYLE, escape, group_name, seconds, utc, where
 
 _EVENT_STYLE = {ev.MASTER_DOWN: "bold red", ev.SPLIT_BRAIN_STARTED: "bold red", ev.SPLIT_BRAIN_ENDED: "green",
@@ -189,163 +189,6 @@ def _finding_lines(findings: list, first: float | None, width: int | None) -> li
         out += layout.flow(fields, width, 2, 4)
         out += layout.paragraph(detail, width, 4)
     return out or [[("  none", "")]]
-
-
-# -- the timeline strip (issue 17) ------------------------------------------------------------
-
-STRIP_WIDTH = 80  # the strip's width when the report has none
-STRIP_LABEL = 24  # widest group name beside a strip; longer ones go on a line of their own
-STRIP_QUIET = 3  # columns of a compressed quiet stretch
-MEMBER_STYLES = ("green", "cyan", "blue", "magenta", "yellow", "bright_green", "bright_cyan", "bright_blue",
-                 "bright_magenta", "bright_yellow")
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-# (plain, block) glyph and style of a column with no master, with two, and of a quiet stretch.
-GAP, SPLIT, QUIET = (".", "\u2591", "red"), ("#", "\u2593", "bold red"), ("~", "~", "dim")
-BLOCK = "\u2588"
-
-
-def strip_lines(snapshot, events, first: float | None, last: float | None, width: int | None,
-                blocks: bool = False) -> list[Line]:
-    """A strip per group of who was master when, a column a slice of the capture (views/periods.py).
-
-    Plain, a member is its letter, no master '.', two masters '#'; with `blocks` (a
-    terminal in colour) the same columns are coloured block characters. Quiet
-    stretches are compressed to a few columns, marked '~' on the axis.
-    """
-    if first is None or not snapshot.groups:
-        return []
-    lanes = periods.masterships(snapshot, events, first, last)
-    total = width or STRIP_WIDTH
-    names = [group_name(lane.key.proto, lane.key.id, lane.key.family, lane.key.vlan) for lane in lanes]
-    label = max(len(n) for n in names)
-    beside = label <= STRIP_LABEL and total - label - 4 >= 20
-    lead = label + 4 if beside else 4
-    cells = max(total - lead, 10)
-    rel = [periods.Stretch(p.start - first, p.end - first, p.quiet)
-           for p in periods.stretches(first, last, periods.moments(lanes, events, []))]
-    scale = periods.Scale(rel, cells, STRIP_QUIET)
-    who = _letters(lanes)
-    head = f"Masters (a column is {periods.duration(1 / scale.per_second)}" + (
-        "; ~ quiet stretches compressed)" if any(p.quiet for p in rel) else ")")
-    out: list[Line] = [[]] + layout.paragraph(head, width, 2)
-    for lane, name in zip(lanes, names):
-        row = _strip_row(lane, scale, first, who, blocks)
-        if beside:
-            out.append([(f"  {name.ljust(label)}  ", "")] + row)
-        else:
-            out += layout.flow([(name, "")], width, 2, 4) + [[("    ", "")] + row]
-    out.append([(" " * lead, "")] + [(_axis(scale, cells), "dim")])
-    out += _legend(lanes, who, blocks, width)
-    return [layout._rstrip(line) for line in out]
-
-
-def _letters(lanes) -> dict[str, tuple[str, str]]:
-    """Each member's letter and colour, in order of first mastership (the same in every group)."""
-    order: dict[str, tuple[str, str]] = {}
-    for p in sorted((p for lane in lanes for p in lane.periods), key=lambda p: p.start):
-        if p.member not in order:
-            n = len(order)
-            order[p.member] = (_LETTERS[n] if n < len(_LETTERS) else "*", MEMBER_STYLES[n % len(MEMBER_STYLES)])
-    return order
-
-
-def _strip_row(lane, scale, first: float, who, blocks: bool) -> Line:
-    """A group's columns: two masters beat none, which beats the member master longest in the column.
-
-    Each period and mark visits only the columns it meets, so a capture with thousands of
-    master changes costs no more than their number.
-    """
-    n = int(scale.width)
-    bounds = [first + scale.t(i) for i in range(n + 1)]  # column i is [bounds[i], bounds[i + 1])
-    marked: list[str | None] = [None] * n
-    cover: list[dict[str, float]] = [{} for _ in range(n)]
-    crowd = [0] * n  # periods meeting the column
-
-    def met(start: float, end: float) -> range:
-        a = min(int(scale.x(start - first)), n - 1)
-        return range(a, max(a + 1, min(math.ceil(scale.x(end - first)), n)))
-
-    for m in lane.marks:
-        for i in met(m.start, m.end):
-            if _meets(m.start, m.end, bounds[i], bounds[i + 1]) and marked[i] != "split":
-                marked[i] = m.kind
-    for p in lane.periods:
-        for i in met(p.start, p.end):
-            t0, t1 = bounds[i], bounds[i + 1]
-            if _meets(p.start, p.end, t0, t1):
-                cover[i][p.member] = cover[i].get(p.member, 0.0) + min(p.end, t1) - max(p.start, t0)
-                crowd[i] += 1
-    columns: list[tuple[str, str]] = []
-    for i in range(n):
-        if marked[i] is not None:
-            look = SPLIT if marked[i] == "split" else GAP
-            columns.append((look[1] if blocks else look[0], look[2]))
-        elif cover[i]:
-            letter, style = who[max(cover[i], key=lambda m: (cover[i][m], m))]
-            columns.append((BLOCK if blocks else letter, style))
-        else:
-            columns.append((" ", ""))
-    for p in lane.periods:  # a master for less than a column (a takeover preempted at once) still shows,
-        letter, style = who[p.member]  # unless the column holds more (flapping: the gaps matter more)
-        i = min(int(scale.x(p.end - first)), len(columns) - 1)
-        seen = columns[min(int(scale.x(p.start - first)), i):i + 1]
-        if columns[i][1] != SPLIT[2] and crowd[i] <= 2 and not any(c[1] == style and c[0] in (letter, BLOCK)
-                                                                   for c in seen):
-            columns[i] = (BLOCK if blocks else letter, style)
-    row: Line = []
-    for glyph in columns:  # runs of one look, one segment
-        if row and row[-1][1] == glyph[1] and (blocks or row[-1][0][-1] == glyph[0]):
-            row[-1] = (row[-1][0] + glyph[0], glyph[1])
-        else:
-            row.append(glyph)
-    return row
-
-
-def _meets(start: float, end: float, t0: float, t1: float) -> bool:
-    return start < t1 and (end > t0 or (start == end and start >= t0))
-
-
-def _axis(scale, cells: int) -> str:
-    """Time since the start of the capture under the strips; '~' over a quiet stretch."""
-    axis = [" "] * cells
-    for p, x0, x1 in scale.spans:
-        if p.quiet:
-            for i in range(round(x0), min(round(x1), cells)):
-                axis[i] = "~"
-    end = -1
-    step = periods.step_for(12 / scale.per_second)
-    for t, x in periods.ticks(scale, 12):
-        text = _since(t, step)
-        col = round(x)
-        if col > end and col + len(text) <= cells and all(c == " " for c in axis[col:col + len(text)]):
-            axis[col:col + len(text)] = text
-            end = col + len(text)
-    return "".join(axis)
-
-
-def _since(t: float, step: float) -> str:
-    """A tick's time since the start: +5s, +0.5s, +2:30 (min:s), +2:01:00 (h:min:s), +1d 02:00."""
-    if t < 60 and step < 60:
-        return f"+{t:.{0 if step >= 1 else 1 if step >= 0.1 else 3}f}s"
-    whole = round(t)
-    days, rest = divmod(whole, 86400)
-    h, rest = divmod(rest, 3600)
-    m, sec = divmod(rest, 60)
-    if days:
-        return f"+{days}d {h:02d}:{m:02d}" + (f":{sec:02d}" if step < 60 else "")
-    if h:
-        return f"+{h}:{m:02d}" + (f":{sec:02d}" if step < 60 else "") + ("" if step < 60 else "h")
-    return f"+{m}:{sec:02d}"
-
-
-def _legend(lanes, who, blocks: bool, width: int | None) -> list[Line]:
-    fields: list[tuple[str, str]] = [((BLOCK if blocks else letter) + " " + addr, style)
-                                     for addr, (letter, style) in who.items()]
-    kinds = {m.kind for lane in lanes for m in lane.marks}
-    for kind, look, what in (("gap", GAP, "no master"), ("split", SPLIT, "split brain")):
-        if kind in kinds:
-            fields.append(((look[1] if blocks else look[0]) + " " + what, look[2]))
-    return layout.flow(fields, width, 2, 2) if fields else []
 
 
 def vantage_lines(points, hearing, width: int | None = None) -> list[Line]:
