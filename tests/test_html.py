@@ -293,6 +293,24 @@ def test_strip_marks_split_brain_and_each_momentary_master():
     assert vrrp.count("C") == 3  # D's three takeovers, each preempted at once, still show
 
 
+def test_page_of_many_groups_sorts_events_to_lanes_once(monkeypatch):
+    """4,096 groups, 10,000 events: each lane walked every event (`Event.key`: 41M GroupKeys, a minute)."""
+    from carpscope.election import events as evs
+    from counting import Counting
+
+    groups, events = [], []
+    for vid in range(1, 201):
+        key = GroupKey("carp", 1, 4, (vid,))
+        groups.append(GroupState(key, "192.0.2.1", 0.0, (Member("192.0.2.1", None, 1, None, None, 0, 1, "ok",
+                                                                0.0, 9.0),), 9.0, None, (), None, None, None, ()))
+        events.append(Event(vid / 100, vid, "carp", 1, "master-elected", to="192.0.2.1", family=4, vlan=(vid,)))
+    counted = Counting(monkeypatch, evs, "GroupKey")
+    dom = Dom(html_view.render(Snapshot(9.0, tuple(groups)), events, [], 0.0, 9.0))
+    assert counted.calls["GroupKey"] < 1000  # (200 x 200 before)
+    assert len(dom.find("g", "lane")) == 200
+    assert len([e for e in dom.elements if "event" in e["attrs"].get("class", "").split()]) >= 200
+
+
 def test_strip_survives_narrow_and_long_names():
     key = GroupKey("vrrp", 200, 6, (100, 200))
     g = GroupState(key, "fe80::1", 0.0, (Member("fe80::1", None, 1, None, None, 100, 3, "n/a", 0.0, 9.0),),
