@@ -184,15 +184,18 @@ def test_a_master_change_asks_whether_an_advert_says_goodbye_once(monkeypatch):
     assert calls["master_down"] == 0
 
 
-def test_a_member_that_stopped_advertising_gets_no_steady_plan():
-    """Tracker.steady built a Steady (and its loop window) for a template whose sender had stopped, which
-    `repeat` then refused at once: every advert of a flapping group (before: a Steady a flap)."""
+def test_a_member_that_stopped_advertising_keeps_its_steady_plan():
+    """Tracker.steady built a Steady for a template whose sender had stopped on every advert of a
+    flapping group, for `repeat` to refuse it at once, and the pipeline dropped it after `observe`
+    (before: a Steady a flap). The plan is now built once and kept: `repeat` refuses it while its
+    member is stopped, and Tracker.again (tests/test_flap.py) takes the flap with it."""
     t, records = _flaps(40)
     for i, r in enumerate(records):
         t.observe(r, r.time)
         if i:  # the previous sender was declared down before this one took over
             previous = records[i - 1]
-            assert t.steady(previous) is None
+            plan = t.steady(previous)
+            assert plan is not None and t.repeat(plan, 1000, r.time, (7, previous.md)) is None
             m = t._groups[(previous.proto, previous.id, previous.family, previous.vlan)].members[previous.src]
             assert m.record is previous and not m.active  # what `repeat` refuses first
     plan = t.steady(records[-1])  # the master's latest advert: its repeats take the fast path

@@ -15,6 +15,10 @@ from carpscope.election.members import Group, Source
 from carpscope.election.rules import Timing
 from carpscope.election.values import openbsd
 
+# A backup's takeover advert leaves just after its master-down timer fires (0.3-3 ms in
+# captures/vrrp-collision.pcap): a timeout is concluded only this much after it is due, so a
+# takeover on time is a master change, not a master-down followed by one.
+TAKEOVER_GRACE = 0.02
 _SCAN = 8  # groups up to this many members find their earliest backup by a walk (`silence`)
 
 

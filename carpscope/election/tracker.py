@@ -30,6 +30,7 @@ from carpscope import findings as k
 from carpscope.election import causes, consistency, counters, demotion, flapping, identities, phase, rules, split
 from carpscope.election import events as ev
 from carpscope.election.events import Event, Snapshot
+from carpscope.election.flap import Flaps
 from carpscope.election.limits import GROUPS_MAX, MEMBERS_MAX, MEMBERS_TOTAL, Limits
 from carpscope.election.members import (
     COUNTER_MEMORY,
@@ -42,21 +43,18 @@ from carpscope.election.members import (
 )
 from carpscope.election.rules import Timing
 from carpscope.election.steady import Repeats
-from carpscope.election.timers import Timers
+from carpscope.election.timers import TAKEOVER_GRACE, Timers  # (TAKEOVER_GRACE: read by tests here)
 from carpscope.election.values import clues, diff, group_state
 from carpscope.model import CarpAdvert, Finding, VrrpAdvert
 
 __all__ = ["COUNTER_MEMORY", "END_MISSED", "FLAP_MEMORY", "GROUPS_MAX", "MEMBERS_MAX", "MEMBERS_TOTAL",
            "TAKEOVER_GRACE", "Tracker"]  # (the limits and memories are read by tests)
 
-# A backup's takeover advert leaves just after its master-down timer fires (0.3-3 ms in
-# captures/vrrp-collision.pcap): a timeout is concluded only this much after it is due, so a
-# takeover on time is a master change, not a master-down followed by one.
-TAKEOVER_GRACE = 0.02
 END_MISSED = 1.5  # at the end of a capture, silent for 1.5 intervals while another advertises = stopped
 
-class Tracker(Repeats):
-    """Elections of every group seen, from records fed in capture order (their repeats: steady.Repeats)."""
+class Tracker(Repeats, Flaps):
+    """Elections of every group seen, from records fed in capture order (their repeats: steady.Repeats,
+    a flapping group's master changes: flap.Flaps)."""
 
     def __init__(self, timing: Timing = Timing.AUTO):
         self.timing = timing
@@ -114,9 +112,9 @@ class Tracker(Repeats):
         """What `repeat` needs to take `r`'s repeats, `r` being the advert just observed; None if untracked."""
         g = self._groups.get((r.proto, r.id, r.family, tuple(r.vlan)))  # (members.tid, inlined)
         m = None if g is None else g.members.get(r.src)
-        if g is None or m is None or m.record is not r or not m.active:
-            return None  # (not active: `repeat` would say None at once; a flapping group's every advert)
-        return Steady(r, g, m)
+        if g is None or m is None or m.record is not r:
+            return None
+        return Steady(r, g, m)  # (m may have stopped: `repeat` then says None, `again` takes a flap)
 
     def rejudge(self, r: CarpAdvert) -> bool:
         """r's sender verifies with a configuration that also signed its earlier "bad" adverts.
@@ -184,7 +182,15 @@ class Tracker(Repeats):
             taken = timers.take(until, TAKEOVER_GRACE)  # (Timers.top, then Timers.pop if due)
             if taken is None:
                 break
-            out += self._drop(*taken)
+            g, m, at = taken
+            if g.master == m.addr and not g.contenders and not g.dirty:
+                # _drop's usual case, inlined (a flapping group's every advert): the master stopped
+                # and nobody else advertises; D is not dirty, so Timers.reschedule only forgets it.
+                m.active = False
+                out.append(self._master_down(g, m, at))
+                g.silence = None
+            else:
+                out += self._drop(g, m, at)
         return out
 
     # -- learning from one advert --------------------------------------------------
