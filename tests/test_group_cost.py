@@ -80,14 +80,15 @@ def test_events_are_built_by_one_call_below_the_group():
     for r in records[:10]:
         t.observe(r, r.time)
     codes = {evs.event.__code__: "events.event", Builder.__call__.__code__: "Builder.__call__",
-             Group.event.__code__: "Group.event"}
+             Group.event.__code__: "Group.event", Group.builder().__code__: "build"}
     sys.setprofile(_codes(calls, codes))
     try:
         for r in records[10:]:
             t.observe(r, r.time)
     finally:
         sys.setprofile(None)
-    assert calls["Group.event"] == 2 * 190  # a master-down and a master-changed an advert
+    assert calls["build"] == 2 * 190  # a master-down and a master-changed an advert
+    assert calls["Group.event"] == 190  # the master-changed; Tracker._master_down calls the builder itself
     assert calls["events.event"] == calls["Builder.__call__"] == 0
 
 

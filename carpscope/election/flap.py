@@ -12,7 +12,7 @@ to `observe`. A base class of the tracker, like steady.Repeats.
 
 from __future__ import annotations
 
-from carpscope.election import counters, demotion, flapping, identities
+from carpscope.election import counters, demotion, flapping, identities, phase
 from carpscope.election import events as ev
 from carpscope.election.causes import TIMER_SHARE, cause
 from carpscope.election.members import Group, Source, Steady
@@ -65,11 +65,6 @@ class Flaps:
         m.run_start, m.run_frame, m.run_record = t, r.frame, r
         g.previous = None
         elected, decided = self._takeover(g, old, m, r)
-        # Timers.reschedule(g, m): the new master, alone, is all `advertising` would walk.
-        g.dirty = False
-        g.silence = silence = self._timers.silence(g)
-        if silence is not None and (m.due is None or m.due > m.last + silence):
-            self._timers.push(g, m, m.last + silence)
         steady.record = r
         out = elected + learnt + decided
         if now > t:
@@ -119,17 +114,25 @@ class Flaps:
         worked out here in the usual case (master-silent), by causes.cause otherwise."""
         gap = new.run_start - old.last
         gap = gap if gap > 0.0 else 0.0
-        expected = self._timers.down(new, old.normal or old.record)
+        expected = self._timers.down(new, old.normal or old.record)  # (new.normal is r: Timers.down keeps it)
         if not old.bye and old.last < new.run_start and gap >= TIMER_SHARE * expected:
             why, reason = f"{old.addr} stopped; {new.addr} took over {gap:.2f}s after its last advert", ev.MASTER_SILENT
             found: list[Finding] = []
         else:
             reason, why, found = cause(g, old, new, r, gap, expected)
-        g.master, g.master_since, g.master_start = new.addr, new.run_start, r  # phase.take_over (no contenders)
-        g.dirty = True
+        phase.crown(g, new)  # (phase.take_over's: no contender to withdraw)
+        # Timers.reschedule(g, new): the new master, alone, is all `advertising` would walk; its own
+        # time is `expected` unless a VRRPv3 backup's time depends on the master's interval (Timers.down).
+        timers = self._timers
+        g.dirty = False
+        g.silence = silence = timers.silence(g, expected if r.proto == "carp" or r.version != 3 else None)
+        if silence is not None and (new.due is None or new.due > new.last + silence):
+            timers.push(g, new, new.last + silence)
         timed = reason == ev.MASTER_SILENT or reason == ev.UNKNOWN
-        event = g.event(new.run_start, new.run_frame, ev.MASTER_CHANGED, old.addr, new.addr, reason, gap,
-                        expected if timed else None, why)
+        proto, id_, family, vlan = g.tid  # (g.event's, without its layer)
+        event = (Group._build_event or Group.builder())(new.run_start, new.run_frame, proto, id_, ev.MASTER_CHANGED,
+                                                        family, vlan, old.addr, new.addr, reason, gap,
+                                                        expected if timed else None, why)
         if reason == ev.MASTER_SILENT and gap > flapping.SLOW_FACTOR * expected:
             found += flapping.slow_failover(g, old, new, r, gap, expected)
         return [event], found + flapping.check(g, event)

@@ -68,7 +68,7 @@ def phase_of(g: Group) -> Phase:
 
 def crown(g: Group, m: Source) -> None:
     """`m` is master from its current run on."""
-    g.master, g.master_since, g.master_start = m.addr, m.run_start, m.params
+    g.master, g.master_since, g.master_start = m.addr, m.run_start, m.normal or m.record  # (m.params, no call)
     g.dirty = True
 
 

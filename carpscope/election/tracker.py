@@ -73,8 +73,8 @@ class Tracker(Repeats, Flaps):
         if not isinstance(record, (CarpAdvert, VrrpAdvert)) or not rules.usable(record):
             return self.advance(now)
         t = record.time
-        heap = self.deadlines  # (`_expire` is called only when a timeout may be due: issue 20)
-        out = self._expire(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
+        heap = self.deadlines  # (`advance` is called only when a timeout may be due: issue 20)
+        out = self.advance(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
         if self._now is None or t > self._now:  # (as in `advance`)
             self._now = t
         key = (record.proto, record.id, record.family, tuple(record.vlan))  # (members.tid, inlined)
@@ -137,7 +137,21 @@ class Tracker(Repeats, Flaps):
 
     def advance(self, now: float) -> list[Event | Finding]:
         """Timeouts that fell due by `now`: master-down, takeovers and split brains that ended."""
-        out = self._expire(now)
+        out: list = []
+        timers, heap = self._timers, self._timers.heap
+        while heap and heap[0][0] + TAKEOVER_GRACE <= now:  # (`take` only moves entries later)
+            taken = timers.take(now, TAKEOVER_GRACE)  # (Timers.top, then Timers.pop if due)
+            if taken is None:
+                break
+            g, m, at = taken
+            if g.master == m.addr and not g.contenders and not g.dirty:
+                # _drop's usual case, inlined (a flapping group's every advert): the master stopped
+                # and nobody else advertises; D is not dirty, so Timers.reschedule only forgets it.
+                m.active = False
+                out.append(self._master_down(g, m, at))
+                g.silence = None
+            else:
+                out += self._drop(g, m, at)
         if self._now is None or now > self._now:
             self._now = now
         return out
@@ -174,24 +188,6 @@ class Tracker(Repeats, Flaps):
         return Snapshot(time=self._now, groups=tuple(group_state(self._groups[key]) for key in sorted(self._groups)))
 
     # -- time -----------------------------------------------------------------------
-
-    def _expire(self, until: float) -> list:
-        out: list = []
-        timers, heap = self._timers, self._timers.heap
-        while heap and heap[0][0] + TAKEOVER_GRACE <= until:  # (`take` only moves entries later)
-            taken = timers.take(until, TAKEOVER_GRACE)  # (Timers.top, then Timers.pop if due)
-            if taken is None:
-                break
-            g, m, at = taken
-            if g.master == m.addr and not g.contenders and not g.dirty:
-                # _drop's usual case, inlined (a flapping group's every advert): the master stopped
-                # and nobody else advertises; D is not dirty, so Timers.reschedule only forgets it.
-                m.active = False
-                out.append(self._master_down(g, m, at))
-                g.silence = None
-            else:
-                out += self._drop(g, m, at)
-        return out
 
     # -- learning from one advert --------------------------------------------------
 
@@ -340,9 +336,16 @@ class Tracker(Repeats, Flaps):
     def _master_down(self, g: Group, m: Source, at: float) -> Event:
         """`m`, the last master, has stopped and nobody took over: the group has none."""
         phase.depose(g, m)
-        detail = (f"{m.addr} said goodbye and no backup took over" if m.bye else
-                  f"{m.addr} silent for {g.silence:.2f}s and no backup took over")
-        return g.event(at, m.last_frame, ev.MASTER_DOWN, m.addr, None, None, None, g.silence, detail)
+        if m.bye:
+            detail = f"{m.addr} said goodbye and no backup took over"
+        else:  # (worded once for its D: a flapping group's every other advert)
+            said = m.said
+            if said is None or said[0] != g.silence:
+                said = m.said = (g.silence, f"{m.addr} silent for {g.silence:.2f}s and no backup took over")
+            detail = said[1]
+        proto, id_, family, vlan = g.tid  # (g.event's, without its layer: a flap's every other advert)
+        return (Group._build_event or Group.builder())(at, m.last_frame, proto, id_, ev.MASTER_DOWN, family, vlan,
+                                                       m.addr, None, None, None, g.silence, detail)
 
     def _maybe_end(self, g: Group, gone: Source, survivor: Source) -> list[Event]:
         if not phase.heal(g):
