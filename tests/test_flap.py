@@ -19,7 +19,7 @@ from carpscope.election.tracker import Tracker
 from carpscope.model import Frame
 from carpscope.pipeline import Pipeline
 from counting import Counting
-from stacks import T0, Node
+from stacks import CARP_V4_GROUP, T0, Node, ip_frame, keepalived_advert, vrrp3
 
 
 class Observed(Tracker):
@@ -67,6 +67,27 @@ def state(tracker: Tracker) -> list:
         return [(n, getattr(o, n)) for n in type(o).__slots__ if n not in skip]
     return [(key, slots(g, ("members", "latest")), [slots(m) for m in g.members.values()])
             for key, g in sorted(tracker._groups.items())] + [sorted(tracker.deadlines)]
+
+
+def vrrp_turns(seed: int, version: int, n: int = 300) -> list[tuple[float, bytes]]:
+    """Two VRRP routers of two vrids taking turns, mostly 3.5 s apart, now and then with another priority."""
+    rnd = random.Random(seed)
+    t, out, turn = T0, [], [0, 0]
+    priority = {(g, i): 100 + 10 * i for g in range(2) for i in range(2)}
+    for _ in range(n):
+        g = rnd.randrange(2)
+        t += rnd.choice([0.01, 0.5, 1.75, 3.5, 3.5, 3.5, 9.0])
+        turn[g] = 1 - turn[g] if rnd.random() < 0.85 else turn[g]
+        if rnd.random() < 0.05:
+            priority[g, turn[g]] = rnd.choice([50, 100, 200, 0])  # (0: a goodbye, kept for a while)
+        src, prio = f"10.4.{g}.{turn[g] + 1}", priority[g, turn[g]]
+        if version == 2:
+            frame = keepalived_advert(src, 20 + g, prio, ["192.0.2.20"])
+        else:
+            frame = ip_frame("00:00:5e:00:01:%02x" % (20 + g), src, CARP_V4_GROUP, 112,
+                             vrrp3(20 + g, prio, ["192.0.2.20"], src, CARP_V4_GROUP, 100))
+        out.append((t, frame))
+    return out
 
 
 def run(pipeline: Pipeline, frames: list[tuple[float, bytes]]) -> list:
@@ -127,3 +148,12 @@ def test_a_flap_reschedules_without_the_general_walk(monkeypatch):
     run(p, frames[200:])
     assert t.calls["reschedule"] == 0 and g.calls["advertising"] == 0
     assert t.calls["push"] == 400  # one deadline a change
+
+
+@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("seed", range(10))
+def test_vrrp_turns_give_what_observe_gives(seed, version):
+    fast, full, a, b = both(vrrp_turns(seed, version), lean=seed % 2 == 1)
+    assert a == b
+    assert [(t.first, t.count) for t in fast.tallies()] == [(t.first, t.count) for t in full.tallies()]
+    assert state(fast.tracker) == state(full.tracker)

@@ -18,7 +18,8 @@ see timers.Timers.silence):
   source is left.
 
 The group's phase and its transitions are in phase.py; sources and groups in
-members.py; D and the deadline heap in timers.py; each diagnostic in its own
+members.py; D and the deadline heap in timers.py; a repeat of the steady state in
+steady.py, and a flapping group's usual master change in flap.py; each diagnostic in its own
 module (counters, consistency, identities, demotion, flapping, split, limits),
 returning its findings. This module decides, advert by advert, which transition
 the wire shows.
