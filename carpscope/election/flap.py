@@ -60,10 +60,9 @@ class Flaps:
             g.last_advert = t
         if g.dirty:  # (as in observe: a stack clue moved its timer)
             g.enlist(m, self._timers.down)
-        # _elect, _elect_without_master and phase.recall: the old master was declared down.
+        # _elect and _elect_without_master: the old master was declared down (phase.succeed, in _takeover).
         m.active = True
         m.run_start, m.run_frame, m.run_record = t, r.frame, r
-        g.previous = None
         elected, decided = self._takeover(g, old, m, r)
         steady.record = r
         out = elected + learnt + decided
@@ -120,7 +119,7 @@ class Flaps:
             found: list[Finding] = []
         else:
             reason, why, found = cause(g, old, new, r, gap, expected)
-        phase.crown(g, new)  # (phase.take_over's: no contender to withdraw)
+        phase.succeed(g, new)  # (phase.recall and phase.take_over: no contender to withdraw)
         # Timers.reschedule(g, new): the new master, alone, is all `advertising` would walk; its own
         # time is `expected` unless a VRRPv3 backup's time depends on the master's interval (Timers.down).
         timers = self._timers
