@@ -102,6 +102,7 @@ class Pipeline:
         self._keep, self._tally, self._saw = self.report.keep, self.report.tally, self.report.saw
         self._deadlines = self.tracker.deadlines  # Tracker.due without a call, on the fast path
         self._limits = getattr(self.tracker, "limits", None)  # its caps (Limits.refused, see _settle)
+        self._copy_carp = self._copy_vrrp = None  # Copier.function's, at the first copy (`_copier`): one call less
 
     # The report as it stands (summary.Recorder): what tests and the shell read.
     first_time = property(lambda self: self.report.first_time)
@@ -311,19 +312,27 @@ class Pipeline:
         self.records += 1
         self.adverts += 1
         steady = template.steady or self._steady(template)
-        happened: tuple | list | None = None if steady is None else self.tracker.repeat(steady, frame[0], time, key)
+        # A stopped member's advert, which `repeat` refuses at once, is a flap's master change: Tracker.again.
+        happened: tuple | list | None = None if steady is None or not steady.member.active else self.tracker.repeat(
+            steady, frame[0], time, key)
         if happened is None or not self.lean:
             r = template.record
             if seal is None:
-                r = _COPY_VRRP(r, (frame[0], time))
+                r = (self._copy_vrrp or self._copier(_COPY_VRRP))(r, (frame[0], time))
             else:
                 cksum = int.from_bytes(varying[:2], "big")
-                r = _COPY_CARP(r, (frame[0], time, cksum, key[0], key[1], *seal.verdict))
+                r = (self._copy_carp or self._copier(_COPY_CARP))(r, (frame[0], time, cksum, key[0], key[1],
+                                                                   *seal.verdict))
             out.append(r)
-            if happened is None:
-                happened = self.tracker.observe(r, time)
-                template.record, template.steady = r, None
+            if happened is None:  # (after `again`, steady.record is r while its plan holds)
+                happened = self.tracker.observe(r, time) if steady is None else self.tracker.again(steady, r, time, key)
+                template.record, template.steady = r, steady if steady is not None and steady.record is r else None
         return out + self._keep(happened) if happened else out
+
+    def _copier(self, copier: Copier):
+        """A Copier's function, compiled at its first copy (not at start-up): one call less a copy."""
+        setattr(self, "_copy_carp" if copier is _COPY_CARP else "_copy_vrrp", copier.function())
+        return copier.function()
 
     def _steady(self, template: _Template) -> Steady | None:
         """The tracker's plan for a template's repeats, on its first (Tracker.steady; None: untracked)."""

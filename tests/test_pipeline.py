@@ -352,7 +352,7 @@ def test_a_steady_repeat_costs_a_few_calls_and_at_most_one_hmac(step):
     # Per repeat: feed (which keys the usual frame itself), _repeat, Seal.signs, Tracker.repeat (OpenBSD's
     # constant counter too: its key is the template's own object); every other advert a heap entry
     # moves (Tracker.advance). Frame.__new__ is the test's.
-    timeouts = {"advance", "_expire", "top", "take", "_tick", "keep"}  # (take: Timers.top and its pop in one)
+    timeouts = {"advance", "top", "take", "_tick", "keep"}  # (take: Timers.top and its pop in one)
     steady = [c for c in calls if c not in timeouts and c != "<lambda>"]
     assert set(steady) <= {"feed", "_repeat", "signs", "repeat"}, steady
     assert len(steady) <= 4 * 10, collections.Counter(steady)

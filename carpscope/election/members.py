@@ -34,7 +34,7 @@ class Source:
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "key_form", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
                  "run_record", "bad_run", "first_bad", "due", "down", "down_for", "seen", "demotion",
-                 "keyed", "counted", "ripe", "timing", "bye")
+                 "keyed", "counted", "ripe", "timing", "bye", "said")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -72,6 +72,7 @@ class Source:
         self.counted: tuple | None = None  # what `Group.count` counted for it
         self.ripe: tuple | None = None  # (generation, run_start) of its entry in the group's ripe heap
         self.timing: tuple | None = None  # (one counter?, its Timing): Timers.timing_of's, until a clue moves
+        self.said: tuple | None = None  # (D, its master-down detail): Tracker._master_down's wording, kept
 
     @property
     def params(self) -> CarpAdvert | VrrpAdvert:
@@ -179,11 +180,18 @@ class Group:
               cause: str | None = None, gap: float | None = None, expected: float | None = None,
               detail: str = "") -> Event:
         """An event of this group (events.event, compiled at the first one: events.builder)."""
-        build = Group._build_event
-        if build is None:
-            build = Group._build_event = event_builder()
+        build = Group._build_event or Group.builder()
         proto, id_, family, vlan = self.tid
         return build(time, frame, proto, id_, kind, family, vlan, from_, to, cause, gap, expected, detail)
+
+    @staticmethod
+    def builder() -> Callable[..., Event]:
+        """events.builder's function, compiled once: `event` without its layer, where a flap makes two
+        (election/flap.py, Tracker._master_down): (time, frame, proto, id, kind, family, vlan, from_, to,
+        cause, gap, expected, detail), all positional."""
+        if Group._build_event is None:
+            Group._build_event = event_builder()
+        return Group._build_event
 
     def raise_(self, kind: str, subject, r, detail: str, severity: Severity | None = None,
                frame: int | None = None, time: float | None = None) -> list[Finding]:

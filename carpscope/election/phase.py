@@ -12,7 +12,8 @@ Transitions (the functions below; the tracker decides *when*, from timers and ad
 
     from        to                  functions                event the tracker reports
     NO_MASTER   MASTER              recall, crown            master-elected (first advert, or the old master back)
-    NO_MASTER   MASTER              recall, take_over        master-changed (a newcomer after master-down)
+    NO_MASTER   MASTER              recall, take_over        master-changed (a newcomer after master-down;
+                                    or succeed, both in one  a flap, election/flap.py)
     MASTER      MASTER              take_over                master-changed (goodbye, timeout due, VRRP preempts)
     MASTER      CONTESTED           contend                  none yet: the wire must tell which
     CONTESTED   SPLIT               diverge                  split-brain-started (overlap longer than D)
@@ -68,7 +69,7 @@ def phase_of(g: Group) -> Phase:
 
 def crown(g: Group, m: Source) -> None:
     """`m` is master from its current run on."""
-    g.master, g.master_since, g.master_start = m.addr, m.run_start, m.params
+    g.master, g.master_since, g.master_start = m.addr, m.run_start, m.normal or m.record  # (m.params, no call)
     g.dirty = True
 
 
@@ -77,6 +78,14 @@ def take_over(g: Group, m: Source) -> None:
     crown(g, m)
     if g.contenders.pop(m.addr, None) is False:
         g.waiting -= 1
+
+
+def succeed(g: Group, m: Source) -> None:
+    """NO_MASTER → MASTER, without contenders: `m` takes over from the master declared down (recall and
+    take_over in one call: a flapping group's every other advert)."""
+    g.previous = None
+    g.master, g.master_since, g.master_start = m.addr, m.run_start, m.normal or m.record
+    g.dirty = True
 
 
 def recall(g: Group) -> Source | None:

@@ -15,6 +15,10 @@ from carpscope.election.members import Group, Source
 from carpscope.election.rules import Timing
 from carpscope.election.values import openbsd
 
+# A backup's takeover advert leaves just after its master-down timer fires (0.3-3 ms in
+# captures/vrrp-collision.pcap): a timeout is concluded only this much after it is due, so a
+# takeover on time is a master change, not a master-down followed by one.
+TAKEOVER_GRACE = 0.02
 _SCAN = 8  # groups up to this many members find their earliest backup by a walk (`silence`)
 
 
@@ -96,7 +100,7 @@ class Timers:
             heapq.heapreplace(heap, (true, tid, addr))
         return None
 
-    def silence(self, g: Group) -> float | None:
+    def silence(self, g: Group, own: float | None = None) -> float | None:
         """D, the master-down time of the group: how long the master may stay silent.
 
         Backups run their own timers, so the earliest known backup decides; but the
@@ -104,13 +108,16 @@ class Timers:
         (a slower master is an advbase-mismatch, not an outage). With no backup known
         yet, the master's own parameters give a lower bound: backups normally have a
         larger advskew or a lower priority (docs/protocol.md §4.1, RFC 3768 §6.1).
+        own: the master's own time, when the caller has just worked it out (a flap, election/flap.py).
         """
         if g.master is None:
             return None
         mm = g.members[g.master]
         master = mm.normal or mm.record  # (mm.params, without the property's call)
         # Its own time is its time as a backup (`down`, kept: a flapping group's members swap roles).
-        own = self.down(mm, master) if mm.normal is not None else rules.master_down(master, master, self.timing_of(mm))
+        if own is None:
+            own = (self.down(mm, master) if mm.normal is not None else
+                   rules.master_down(master, master, self.timing_of(mm)))
         if len(g.members) <= _SCAN:  # a few members: a walk is cheaper than the heaps
             other = None
             for m in g.members.values():

@@ -18,7 +18,8 @@ see timers.Timers.silence):
   source is left.
 
 The group's phase and its transitions are in phase.py; sources and groups in
-members.py; D and the deadline heap in timers.py; each diagnostic in its own
+members.py; D and the deadline heap in timers.py; a repeat of the steady state in
+steady.py, and a flapping group's usual master change in flap.py; each diagnostic in its own
 module (counters, consistency, identities, demotion, flapping, split, limits),
 returning its findings. This module decides, advert by advert, which transition
 the wire shows.
@@ -30,6 +31,7 @@ from carpscope import findings as k
 from carpscope.election import causes, consistency, counters, demotion, flapping, identities, phase, rules, split
 from carpscope.election import events as ev
 from carpscope.election.events import Event, Snapshot
+from carpscope.election.flap import Flaps
 from carpscope.election.limits import GROUPS_MAX, MEMBERS_MAX, MEMBERS_TOTAL, Limits
 from carpscope.election.members import (
     COUNTER_MEMORY,
@@ -42,21 +44,18 @@ from carpscope.election.members import (
 )
 from carpscope.election.rules import Timing
 from carpscope.election.steady import Repeats
-from carpscope.election.timers import Timers
+from carpscope.election.timers import TAKEOVER_GRACE, Timers  # (TAKEOVER_GRACE: read by tests here)
 from carpscope.election.values import clues, diff, group_state
 from carpscope.model import CarpAdvert, Finding, VrrpAdvert
 
 __all__ = ["COUNTER_MEMORY", "END_MISSED", "FLAP_MEMORY", "GROUPS_MAX", "MEMBERS_MAX", "MEMBERS_TOTAL",
            "TAKEOVER_GRACE", "Tracker"]  # (the limits and memories are read by tests)
 
-# A backup's takeover advert leaves just after its master-down timer fires (0.3-3 ms in
-# captures/vrrp-collision.pcap): a timeout is concluded only this much after it is due, so a
-# takeover on time is a master change, not a master-down followed by one.
-TAKEOVER_GRACE = 0.02
 END_MISSED = 1.5  # at the end of a capture, silent for 1.5 intervals while another advertises = stopped
 
-class Tracker(Repeats):
-    """Elections of every group seen, from records fed in capture order (their repeats: steady.Repeats)."""
+class Tracker(Repeats, Flaps):
+    """Elections of every group seen, from records fed in capture order (their repeats: steady.Repeats,
+    a flapping group's master changes: flap.Flaps)."""
 
     def __init__(self, timing: Timing = Timing.AUTO):
         self.timing = timing
@@ -75,8 +74,8 @@ class Tracker(Repeats):
         if not isinstance(record, (CarpAdvert, VrrpAdvert)) or not rules.usable(record):
             return self.advance(now)
         t = record.time
-        heap = self.deadlines  # (`_expire` is called only when a timeout may be due: issue 20)
-        out = self._expire(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
+        heap = self.deadlines  # (`advance` is called only when a timeout may be due: issue 20)
+        out = self.advance(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
         if self._now is None or t > self._now:  # (as in `advance`)
             self._now = t
         key = (record.proto, record.id, record.family, tuple(record.vlan))  # (members.tid, inlined)
@@ -114,9 +113,9 @@ class Tracker(Repeats):
         """What `repeat` needs to take `r`'s repeats, `r` being the advert just observed; None if untracked."""
         g = self._groups.get((r.proto, r.id, r.family, tuple(r.vlan)))  # (members.tid, inlined)
         m = None if g is None else g.members.get(r.src)
-        if g is None or m is None or m.record is not r or not m.active:
-            return None  # (not active: `repeat` would say None at once; a flapping group's every advert)
-        return Steady(r, g, m)
+        if g is None or m is None or m.record is not r:
+            return None
+        return Steady(r, g, m)  # (m may have stopped: `repeat` then says None, `again` takes a flap)
 
     def rejudge(self, r: CarpAdvert) -> bool:
         """r's sender verifies with a configuration that also signed its earlier "bad" adverts.
@@ -139,7 +138,21 @@ class Tracker(Repeats):
 
     def advance(self, now: float) -> list[Event | Finding]:
         """Timeouts that fell due by `now`: master-down, takeovers and split brains that ended."""
-        out = self._expire(now)
+        out: list = []
+        timers, heap = self._timers, self._timers.heap
+        while heap and heap[0][0] + TAKEOVER_GRACE <= now:  # (`take` only moves entries later)
+            taken = timers.take(now, TAKEOVER_GRACE)  # (Timers.top, then Timers.pop if due)
+            if taken is None:
+                break
+            g, m, at = taken
+            if g.master == m.addr and not g.contenders and not g.dirty:
+                # _drop's usual case, inlined (a flapping group's every advert): the master stopped
+                # and nobody else advertises; D is not dirty, so Timers.reschedule only forgets it.
+                m.active = False
+                out.append(self._master_down(g, m, at))
+                g.silence = None
+            else:
+                out += self._drop(g, m, at)
         if self._now is None or now > self._now:
             self._now = now
         return out
@@ -176,16 +189,6 @@ class Tracker(Repeats):
         return Snapshot(time=self._now, groups=tuple(group_state(self._groups[key]) for key in sorted(self._groups)))
 
     # -- time -----------------------------------------------------------------------
-
-    def _expire(self, until: float) -> list:
-        out: list = []
-        timers, heap = self._timers, self._timers.heap
-        while heap and heap[0][0] + TAKEOVER_GRACE <= until:  # (`take` only moves entries later)
-            taken = timers.take(until, TAKEOVER_GRACE)  # (Timers.top, then Timers.pop if due)
-            if taken is None:
-                break
-            out += self._drop(*taken)
-        return out
 
     # -- learning from one advert --------------------------------------------------
 
@@ -334,9 +337,16 @@ class Tracker(Repeats):
     def _master_down(self, g: Group, m: Source, at: float) -> Event:
         """`m`, the last master, has stopped and nobody took over: the group has none."""
         phase.depose(g, m)
-        detail = (f"{m.addr} said goodbye and no backup took over" if m.bye else
-                  f"{m.addr} silent for {g.silence:.2f}s and no backup took over")
-        return g.event(at, m.last_frame, ev.MASTER_DOWN, m.addr, None, None, None, g.silence, detail)
+        if m.bye:
+            detail = f"{m.addr} said goodbye and no backup took over"
+        else:  # (worded once for its D: a flapping group's every other advert)
+            said = m.said
+            if said is None or said[0] != g.silence:
+                said = m.said = (g.silence, f"{m.addr} silent for {g.silence:.2f}s and no backup took over")
+            detail = said[1]
+        proto, id_, family, vlan = g.tid  # (g.event's, without its layer: a flap's every other advert)
+        return (Group._build_event or Group.builder())(at, m.last_frame, proto, id_, ev.MASTER_DOWN, family, vlan,
+                                                       m.addr, None, None, None, g.silence, detail)
 
     def _maybe_end(self, g: Group, gone: Source, survivor: Source) -> list[Event]:
         if not phase.heal(g):
