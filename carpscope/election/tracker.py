@@ -84,7 +84,7 @@ class Tracker(Repeats):
         m = None if g is None else g.members.get(record.src)
         found: list[Finding] = []
         if m is None:
-            admitted, found = self._limits.admit(self._groups, g, record)
+            admitted, found = self._limits.admit(self._groups, g, record, key)
             if not admitted:
                 return out + found + (self.advance(now) if now > t else [])
             if g is None:
