@@ -103,6 +103,7 @@ class _Sender:
         self.complete = True  # False: the budget ran out before everything was tried
 
 
+_FRESH = _Sender()  # what `_failure` reads of a sender never searched (read only: `_unknown`)
 _GET_RESULT = operator.attrgetter(*RESULT_FIELDS)
 _COPY_RESULT = Copier(CarpAdvert, RESULT_FIELDS)
 
@@ -140,7 +141,7 @@ class Verifier:
         self._good: dict[tuple[int, tuple[int, ...]], list[Signer]] = {}
         self._version = 0  # bumped when a new configuration verifies, or the budget runs out
         self._sender: dict[tuple, Signer] = {}
-        self._senders: dict[tuple, _Sender] = {}
+        self._senders: dict[tuple, _Sender | int] = {}  # int: a sender's searched keys alone (`_unknown`)
         self._missed: set[tuple] = set()  # /24 searches that found nothing: (key index, head, counter, md)
         # (vhid, source MAC, source's /24 as text, counter, md) whose searches are all in _missed: `_find`
         self._missed24: dict[tuple, int] = {}
@@ -267,6 +268,8 @@ class Verifier:
             if isinstance(found, _Miss):
                 self._remember(ckey, found)
                 return found.values
+            if not isinstance(found, Signer):
+                return found  # a new sender's failure, known without a search (`_missed_before`): nothing kept
             cfg = found
         self._remember(ckey, cfg)
         return cfg.result(mac)
@@ -279,15 +282,29 @@ class Verifier:
                 return cfg
         return None
 
-    def _unknown(self, advert: CarpAdvert, ctr: bytes, md: bytes, who: tuple) -> Signer | _Miss:
-        """Search what this sender was not tried with yet; else its failure, judged anew (a _Miss)."""
+    def _unknown(self, advert: CarpAdvert, ctr: bytes, md: bytes, who: tuple) -> Signer | _Miss | Verdict:
+        """Search what this sender was not tried with yet; else its failure, judged anew (a _Miss).
+
+        A new sender whose search would only repeat one that missed (`_missed_before`)
+        gets its failure at once, as a Verdict, and leaves only its searched keys (an
+        int, made a _Sender if it sends again): a forged flood's one-shot senders cost
+        no _Sender, _Miss or cache entry each (issue 20).
+        """
         vhid, vlan = advert.vhid, advert.vlan
         skey = (vhid, vlan, advert.family, advert.src)
-        sender = self._senders.get(skey)
+        senders = self._senders
+        sender = senders.get(skey)
         if sender is None:
-            if len(self._senders) >= _SENDERS_MAX:
-                self._senders.clear()
-            sender = self._senders[skey] = _Sender()
+            if len(senders) >= _SENDERS_MAX:
+                senders.clear()
+            if self._missed24 and self._missed_before(advert, ctr, md):
+                senders[skey] = self._all_keys  # (what _find would have set: every key's /24 search ran)
+                return self._failure(advert, _FRESH) if self._given else UNVERIFIED
+            sender = senders[skey] = _Sender()
+        elif type(sender) is int:
+            searched, sender = sender, _Sender()
+            sender.searched = searched
+            senders[skey] = sender
         else:
             miss = sender.miss
             if miss is not None and miss.epoch == self._vips.epoch and miss.version == self._version:
@@ -335,6 +352,15 @@ class Verifier:
                 f"(nothing then needs searching)", advert.frame, advert.time, "carp", advert.vhid,
                 advert.family, tuple(advert.vlan)))
         return False
+
+    def _missed_before(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> bool:
+        """Would `_find` answer from `_missed24` alone: no VIP set known for the group, and the same
+        header from the same /24 missed with every key?"""
+        vlan, vips = advert.vlan, self._vips
+        if advert.family != 4 or vips.given or vips.claims.get(vlan) or (advert.vhid, vlan) in self._good:
+            return False
+        src = advert.src
+        return (advert.vhid, advert.src_mac, src[: src.rfind(".")], ctr, md) in self._missed24
 
     def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes, sender: _Sender) -> Signer | None:
         """Known VIP sets not tried yet for this sender, then (IPv4) one address of its /24 (§2.4)."""
