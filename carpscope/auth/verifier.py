@@ -293,19 +293,19 @@ class Verifier:
         vhid, vlan = advert.vhid, advert.vlan
         skey = (vhid, vlan, advert.family, advert.src)
         senders = self._senders
-        sender = senders.get(skey)
-        if sender is None:
+        known = senders.get(skey)
+        if known is None:
             if len(senders) >= _SENDERS_MAX:
                 senders.clear()
             if self._missed24 and self._missed_before(advert, ctr, md):
                 senders[skey] = self._all_keys  # (what _find would have set: every key's /24 search ran)
                 return self._failure(advert, _FRESH) if self._given else UNVERIFIED
             sender = senders[skey] = _Sender()
-        elif type(sender) is int:
-            searched, sender = sender, _Sender()
-            sender.searched = searched
-            senders[skey] = sender
+        elif isinstance(known, int):
+            sender = senders[skey] = _Sender()
+            sender.searched = known
         else:
+            sender = known
             miss = sender.miss
             if miss is not None and miss.epoch == self._vips.epoch and miss.version == self._version:
                 return miss

@@ -18,6 +18,7 @@ MEMBERS_TOTAL = 65536  # sources tracked over every group
 _EVICT_TRIES = 8  # members `evict` looks at before it gives up
 _ONCE_MAX = 16384  # senders left out once, remembered per generation (two kept: `_left_out`)
 _FORGET = (k.HMAC_FAILED, k.DEMOTED, k.LOOPED_ADVERT, k.REPLAYED_ADVERT)  # per-member findings of a forgotten one
+_LEFT_OUT: tuple[bool, tuple] = (False, ())  # what `admit` says past a cap once limit-reached was said
 # The caps, by what they count: `admit` runs on every advert one leaves out, and names it (`_name`) only once.
 _GROUPS_CAP, _MEMBERS_CAP, _TOTAL_CAP = "groups", "members per group", "members in all"
 
@@ -31,13 +32,13 @@ class Limits:
         # The latest advert left out whose sender was not left out before: a forged sender sends
         # once, so the pipeline keeps no repeat template for it (one that repeats gets one).
         self.refused = None
-        # Senders left out once, as hash((group key, source)), in two generations (`_left_out`):
+        # Senders left out once, as hash((group key, source)), in two generations (`admit`):
         # a flood of one-shot senders ages a real member's first advert out only after
         # _ONCE_MAX others, not at the next clear().
         self._once: set[int] = set()
         self._older: set[int] = set()
 
-    def admit(self, groups: dict, g: Group | None, r, key: tuple) -> tuple[bool, list[Finding]]:
+    def admit(self, groups: dict, g: Group | None, r, key: tuple) -> tuple[bool, list[Finding] | tuple]:
         """May a new source (of a new group, if g is None; `key` its members.tid) be tracked, and what to say.
 
         Past a cap the advert is counted and left out, so forged senders cost a
@@ -74,25 +75,15 @@ class Limits:
             if again:
                 self.refused = None
             else:
-                self._left_out(who)
+                once = self._once  # (remembered for a second advert; the older generation goes when full)
+                if len(once) >= _ONCE_MAX:
+                    self._older = once
+                    once = self._once = set()
+                once.add(who)
                 self.refused = r
         if not first:
-            return evicted, []
-        cap = _name(cap)
-        detail = (f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; a source "
-                  f"that advertises again takes the place of one that stopped advertising, if one has; the "
-                  f"end of the report says how many" if g is not None else
-                  f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; the end of "
-                  f"the report says how many")
-        return evicted, [ev.limit(cap, detail, r.frame, r.time)]
-
-    def _left_out(self, who: int) -> None:
-        """Remember a sender left out once; the older generation goes when the newer is full."""
-        once = self._once
-        if len(once) >= _ONCE_MAX:
-            self._older, self._once = once, {who}
-        else:
-            once.add(who)
+            return (True, []) if evicted else _LEFT_OUT
+        return evicted, [_reached(cap, r, g is not None)]
 
     def evict(self, g: Group) -> bool:
         """Forget a member of `g` that stopped advertising, to make room for a new one.
@@ -129,6 +120,17 @@ class Limits:
                                      f"tracked{where}, from frame {r.frame} on: forged or misdirected senders "
                                      f"are likely", r.frame, r.time))
         return out
+
+
+def _reached(kind: str, r, members: bool) -> Finding:
+    """limit-reached when a cap is first reached (`findings` replaces it at the end)."""
+    cap = _name(kind)
+    detail = (f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; a source "
+              f"that advertises again takes the place of one that stopped advertising, if one has; the "
+              f"end of the report says how many" if members else
+              f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; the end of "
+              f"the report says how many")
+    return ev.limit(cap, detail, r.frame, r.time)
 
 
 def _name(kind: str) -> str:
