@@ -43,6 +43,23 @@ _CARP_BUILD = Builder(CarpAdvert, (*_NAMES, "vhid", "advskew", "authlen", "demot
                                    "md"))
 _VRRP_BUILD = Builder(VrrpAdvert, (*_NAMES, "vrid", "priority", "count", "auth_type", "adver_int", "cksum",
                                    "addresses", "auth_data"))
+# The builders' compiled functions, fetched at the first frame (Builder.function: nothing is compiled
+# at import), then called straight: a Builder's __call__ would pack and unpack its 23 values (issue 20).
+_carp_new = _vrrp_new = None
+
+
+def _carp_builder():
+    global _carp_new
+    _carp_new = _CARP_BUILD.function()
+    return _carp_new
+
+
+def _vrrp_builder():
+    global _vrrp_new
+    _vrrp_new = _VRRP_BUILD.function()
+    return _vrrp_new
+
+
 _VRRP_WHY = tuple(f"v2, 16+4x{count} bytes: the VRRPv2 shape" for count in range(256))  # classify's words
 _ntop = socket.inet_ntop
 _AF_INET = socket.AF_INET
@@ -90,9 +107,10 @@ def decode(frame: Frame) -> CarpAdvert | VrrpAdvert | None:
         _, vhid, advskew, authlen, demote, advbase, cksum, counter, md = _CARP.unpack_from(data, p)
         if not vhid or int.from_bytes(data[p : p + CARP_LEN], "big") % 0xFFFF:
             return None
-        return _CARP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
-                           src_mac.hex(":"), dst_mac.hex(":"), vlan, _TTL, CARP_LEN, CARP_LEN, _CARP_WHY, 2, 1,
-                           "ok", vhid, advskew, authlen, demote, advbase, cksum, counter, md)
+        return (_carp_new or _carp_builder())(
+            frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst), src_mac.hex(":"),
+            dst_mac.hex(":"), vlan, _TTL, CARP_LEN, CARP_LEN, _CARP_WHY, 2, 1, "ok", vhid, advskew, authlen, demote,
+            advbase, cksum, counter, md)
     if length == 16 + 4 * count:
         return _vrrp2(frame, data, p, length, count, vlan, src, dst, src_mac, dst_mac)
     return None
@@ -110,8 +128,7 @@ def _vrrp2(frame: Frame, data: bytes, p: int, length: int, count: int, vlan: tup
         addresses: tuple[str, ...] = (_DOTTED.get(a) or _dotted(a),)
     else:
         addresses = tuple([_DOTTED.get(a) or _dotted(a) for a in [data[i : i + 4] for i in range(p + 8, end, 4)]])
-    return _VRRP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
-                       src_mac.hex(":"), dst_mac.hex(":"), vlan, _TTL, length, length,
-                       _VRRP_WHY[count], 2, 1, "ok",
-                       vrid, priority, count, auth_type, adver_int, cksum, addresses,
-                       data[end : end + _VRRP_AUTH_LEN])
+    return (_vrrp_new or _vrrp_builder())(
+        frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst), src_mac.hex(":"),
+        dst_mac.hex(":"), vlan, _TTL, length, length, _VRRP_WHY[count], 2, 1, "ok", vrid, priority, count, auth_type,
+        adver_int, cksum, addresses, data[end : end + _VRRP_AUTH_LEN])
