@@ -114,3 +114,55 @@ def test_a_decoded_advert_gets_its_verdict_in_place(monkeypatch):
 
     monkeypatch.setattr(vf, "_COPY_RESULT", real)
     assert out == run(Pipeline(Copying([]), Tracker(), lean=True), frames)
+
+
+def test_a_one_shot_sender_whose_slash24_missed_leaves_no_sender_state(monkeypatch):
+    """No _Sender, _Miss or cache entry for each of a flood's senders (old: 600 of each)."""
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    made = Counting(monkeypatch, vf, "_Sender").calls
+    v = Counting(monkeypatch, p.verifier, "_remember").calls
+    run(p, forged(600))  # three /24s
+    assert made["_Sender"] <= 3 and v["_remember"] <= 3  # the first sender of each /24, searched
+
+
+def test_a_sender_that_sends_again_is_judged_as_with_its_state_kept(monkeypatch):
+    """The searched keys kept for a one-shot sender (an int) give what its _Sender gave: the same
+    verdicts and the same budget spent when it sends again with another counter."""
+
+    class Keeping(Verifier):
+        def _missed_before(self, *args) -> bool:
+            return False  # every new sender gets its _Sender, as before
+
+    for passes in ([], [b"k"], [b"other"]):
+        frames = forged(600, rounds=3)
+        fast = Pipeline(Verifier(passes, budget=2000), Tracker())
+        full = Pipeline(Keeping(passes, budget=2000), Tracker())
+        assert run(fast, frames) == run(full, frames)
+        assert fast.verifier._budget == full.verifier._budget
+
+
+def test_a_flood_past_d_creates_no_member_past_the_cap(monkeypatch):
+    """One-shot senders past a full group never take a silent member's place (old: one member's
+    creation, timers and events for each advert once the first members stopped, after D)."""
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    learnt = Counting(monkeypatch, p.tracker, "_learn").calls
+    run(p, forged(2500), step=0.002)  # 5 s: the first members are silent for D (3 s) long before the end
+    assert learnt["_learn"] == caps.MEMBERS_MAX
+
+
+def test_the_usual_frame_is_keyed_and_built_without_a_layer_between(monkeypatch):
+    """A new sender's plain frame: its repeat key unpacked once (no repeat.key), its record built by
+    the compiled builder itself (no Builder.__call__), the report's span set in place (no Recorder.saw)."""
+    from carpscope import model
+    from carpscope.summary import Recorder
+    from carpscope.wire import repeat
+
+    keyed = Counting(monkeypatch, repeat, "key").calls
+    built = Counting(monkeypatch, model.Builder, "__call__").calls
+    saw = Counting(monkeypatch, Recorder, "saw").calls
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    out = run(p, forged(400))
+    assert keyed["key"] == 0 and saw["saw"] == 0  # (old: 400 each)
+    assert built["__call__"] < 5  # (an event's; old: one a frame more)
+    assert p.first_time is not None and p.last_time > p.first_time
+    assert sum(getattr(r, "kind", None) == "limit-reached" for r in out) == 2
