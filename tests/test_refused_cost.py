@@ -166,3 +166,18 @@ def test_the_usual_frame_is_keyed_and_built_without_a_layer_between(monkeypatch)
     assert built["__call__"] < 5  # (an event's; old: one a frame more)
     assert p.first_time is not None and p.last_time > p.first_time
     assert sum(getattr(r, "kind", None) == "limit-reached" for r in out) == 2
+
+
+def test_the_end_of_many_groups_of_one_member_calls_nothing_per_group(monkeypatch):
+    """finish: the groups sorted by key alone, a lone member not sorted, and a member that is not
+    demoted not asked (old: a sort call and a demotion.at_end call per group)."""
+    from carpscope.election import demotion
+    from carpscope.election import tracker as tr
+
+    ended = Counting(monkeypatch, demotion, "at_end").calls
+    ordered = Counting(monkeypatch, tr, "by_first").calls
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    out = run(p, groups(600))
+    assert len(p.tracker._groups) == 600
+    assert ended["at_end"] == 0 and ordered["by_first"] == 0  # (old: 600 each)
+    assert not any(getattr(r, "kind", None) == "demoted" for r in out)

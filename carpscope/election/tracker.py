@@ -161,9 +161,13 @@ class Tracker(Repeats):
         the capture.
         """
         out = self.advance(now)
-        for _, g in sorted(self._groups.items()):  # (keys differ: groups are never compared)
-            for m in sorted(g.members.values(), key=by_first):
-                out += demotion.at_end(g, m, now)
+        groups = self._groups
+        for key in sorted(groups):  # (the keys alone: 4,096 groups of one member each end a hostile capture)
+            g = groups[key]
+            members = g.members
+            for m in members.values() if len(members) == 1 else sorted(members.values(), key=by_first):
+                if m.demotion is not None:  # (demotion.at_end's test, without its call)
+                    out += demotion.at_end(g, m, now)
             if g.master is None or not g.contenders:
                 continue
             active = g.advertising()
