@@ -16,7 +16,7 @@ MEMBERS_MAX = 256  # sources tracked per group
 GROUPS_MAX = 4096  # groups tracked (protocol, id, family, VLANs)
 MEMBERS_TOTAL = 65536  # sources tracked over every group
 _EVICT_TRIES = 8  # members `evict` looks at before it gives up
-_ONCE_MAX = 16384  # senders left out once, remembered per generation (two kept: `_left_out`)
+_ONCE_MAX = 16384  # senders left out once, remembered per generation (two kept: `admit`)
 _FORGET = (k.HMAC_FAILED, k.DEMOTED, k.LOOPED_ADVERT, k.REPLAYED_ADVERT)  # per-member findings of a forgotten one
 _LEFT_OUT: tuple[bool, tuple] = (False, ())  # what `admit` says past a cap once limit-reached was said
 # The caps, by what they count: `admit` runs on every advert one leaves out, and names it (`_name`) only once.
