@@ -17,7 +17,7 @@ from carpscope.election import limits as caps
 from carpscope.election.tracker import Tracker
 from carpscope.pipeline import Pipeline
 from counting import Counting
-from stacks import Node
+from stacks import Node, garp
 from test_forged_cost import NoFastPath, forged, run
 
 GROUPS = 20  # the group cap, made small
@@ -120,9 +120,10 @@ def test_a_one_shot_sender_whose_slash24_missed_leaves_no_sender_state(monkeypat
     """No _Sender, _Miss or cache entry for each of a flood's senders (old: 600 of each)."""
     p = Pipeline(Verifier([]), Tracker(), lean=True)
     made = Counting(monkeypatch, vf, "_Sender").calls
-    v = Counting(monkeypatch, p.verifier, "_remember").calls
+    v = Counting(monkeypatch, p.verifier, "_remember", "_unknown").calls
     run(p, forged(600))  # three /24s
     assert made["_Sender"] <= 3 and v["_remember"] <= 3  # the first sender of each /24, searched
+    assert v["_unknown"] <= 3  # the others judged before the cache (old: 600 of each)
 
 
 def test_a_sender_that_sends_again_is_judged_as_with_its_state_kept(monkeypatch):
@@ -133,12 +134,15 @@ def test_a_sender_that_sends_again_is_judged_as_with_its_state_kept(monkeypatch)
         def _missed_before(self, *args) -> bool:
             return False  # every new sender gets its _Sender, as before
 
-    for passes in ([], [b"k"], [b"other"]):
-        frames = forged(600, rounds=3)
-        fast = Pipeline(Verifier(passes, budget=2000), Tracker())
-        full = Pipeline(Keeping(passes, budget=2000), Tracker())
-        assert run(fast, frames) == run(full, frames)
-        assert fast.verifier._budget == full.verifier._budget
+    rounds = forged(600, rounds=3)
+    claimed = rounds[:700] + [garp("192.0.2.50", "00:00:5e:00:01:01")] + rounds[700:]  # the VIP set known midway
+    for frames in (rounds, claimed):
+        for passes in ([], [b"k"], [b"other"]):
+            for budget in (2000, vf.SEARCH_BUDGET):
+                fast = Pipeline(Verifier(passes, budget=budget), Tracker())
+                full = Pipeline(Keeping(passes, budget=budget), Tracker())
+                assert run(fast, frames) == run(full, frames)
+                assert fast.verifier._budget == full.verifier._budget
 
 
 def test_a_flood_past_d_creates_no_member_past_the_cap(monkeypatch):

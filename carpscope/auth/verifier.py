@@ -103,7 +103,7 @@ class _Sender:
         self.complete = True  # False: the budget ran out before everything was tried
 
 
-_FRESH = _Sender()  # what `_failure` reads of a sender never searched (read only: `_unknown`)
+_FRESH = _Sender()  # what `_failure` reads of a sender never searched (read only: `_missed_new`)
 _GET_RESULT = operator.attrgetter(*RESULT_FIELDS)
 _COPY_RESULT = Copier(CarpAdvert, RESULT_FIELDS)
 
@@ -141,7 +141,7 @@ class Verifier:
         self._good: dict[tuple[int, tuple[int, ...]], list[Signer]] = {}
         self._version = 0  # bumped when a new configuration verifies, or the budget runs out
         self._sender: dict[tuple, Signer] = {}
-        self._senders: dict[tuple, _Sender | int] = {}  # int: a sender's searched keys alone (`_unknown`)
+        self._senders: dict[tuple, _Sender | int] = {}  # int: a sender's searched keys alone (`_missed_new`)
         self._missed: set[tuple] = set()  # /24 searches that found nothing: (key index, head, counter, md)
         # (vhid, source MAC, source's /24 as text, counter, md) whose searches are all in _missed: `_find`
         self._missed24: dict[tuple, int] = {}
@@ -246,6 +246,10 @@ class Verifier:
         mine = self._sender.get(who)
         if mine is not None and mine.matches(ctr, md, mac):
             return mine.result(mac)  # the usual case: signed as its sender's last advert
+        if mine is None and self._missed24:  # (a forged flood's every sender: issue 20)
+            missed = self._missed_new(advert, ctr, md)
+            if missed is not None:
+                return missed
         ckey = (vhid, vlan, advert.family, ctr, md, mac, src)
         hit = self._recent.get(ckey)
         if hit is None:
@@ -268,8 +272,6 @@ class Verifier:
             if isinstance(found, _Miss):
                 self._remember(ckey, found)
                 return found.values
-            if not isinstance(found, Signer):
-                return found  # a new sender's failure, known without a search (`_missed_before`): nothing kept
             cfg = found
         self._remember(ckey, cfg)
         return cfg.result(mac)
@@ -282,14 +284,8 @@ class Verifier:
                 return cfg
         return None
 
-    def _unknown(self, advert: CarpAdvert, ctr: bytes, md: bytes, who: tuple) -> Signer | _Miss | Verdict:
-        """Search what this sender was not tried with yet; else its failure, judged anew (a _Miss).
-
-        A new sender whose search would only repeat one that missed (`_missed_before`)
-        gets its failure at once, as a Verdict, and leaves only its searched keys (an
-        int, made a _Sender if it sends again): a forged flood's one-shot senders cost
-        no _Sender, _Miss or cache entry each (issue 20).
-        """
+    def _unknown(self, advert: CarpAdvert, ctr: bytes, md: bytes, who: tuple) -> Signer | _Miss:
+        """Search what this sender was not tried with yet; else its failure, judged anew (a _Miss)."""
         vhid, vlan = advert.vhid, advert.vlan
         skey = (vhid, vlan, advert.family, advert.src)
         senders = self._senders
@@ -297,11 +293,8 @@ class Verifier:
         if known is None:
             if len(senders) >= _SENDERS_MAX:
                 senders.clear()
-            if self._missed24 and self._missed_before(advert, ctr, md):
-                senders[skey] = self._all_keys  # (what _find would have set: every key's /24 search ran)
-                return self._failure(advert, _FRESH) if self._given else UNVERIFIED
             sender = senders[skey] = _Sender()
-        elif isinstance(known, int):
+        elif isinstance(known, int):  # (its searched keys alone, `_missed_new`)
             sender = senders[skey] = _Sender()
             sender.searched = known
         else:
@@ -352,6 +345,29 @@ class Verifier:
                 f"(nothing then needs searching)", advert.frame, advert.time, "carp", advert.vhid,
                 advert.family, tuple(advert.vlan)))
         return False
+
+    def _missed_new(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> Verdict | None:
+        """The failure of a sender without state of its own whose search would only repeat one that missed.
+
+        Asked before the cache, which cannot answer otherwise for it: its group has no
+        verified configuration (no Signer), and a search the budget cut short leaves no
+        miss of every key for its header (no other _Miss). Nothing is kept but its
+        searched keys, as an int (`_unknown` makes it a _Sender if it sends again): a
+        forged flood's one-shot senders cost no _Sender, _Miss or cache entry (issue 20).
+        None: judge it the usual way.
+        """
+        if not self._missed_before(advert, ctr, md):
+            return None
+        skey = (advert.vhid, advert.vlan, advert.family, advert.src)
+        senders = self._senders
+        state = senders.get(skey)
+        if state is None:
+            if len(senders) >= _SENDERS_MAX:
+                senders.clear()
+            senders[skey] = self._all_keys  # (what _find would have set: every key's /24 search ran)
+        elif not isinstance(state, int):
+            return None  # it has a _Sender: searched before
+        return self._failure(advert, _FRESH) if self._given else UNVERIFIED
 
     def _missed_before(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> bool:
         """Would `_find` answer from `_missed24` alone: no VIP set known for the group, and the same
