@@ -123,15 +123,15 @@ class Pipeline:
         data = frame[3]  # (frame.data and .linktype: a tuple's index costs less than a field's name)
         # repeat.key's usual frame, inlined (issue 19): a tuple key that finds a template holds
         # the ethertype, IP version and protocol bytes of one, so this frame is one too.
-        plain = len(data) == PLAIN_LEN and frame[2] == DLT_EN10MB
-        key: tuple | bytes | None = PLAIN(data) if plain else None
-        template = self._templates.get(key) if plain else None
+        key: tuple | bytes | None = None
+        template = (self._templates.get(key := PLAIN(data)) if len(data) == PLAIN_LEN and frame[2] == DLT_EN10MB
+                    else None)
         if template is not None:
             out = self._repeat(frame, data, template)
             if out is not None:
                 return out
             key = template.key
-        elif not (plain and data[12:15] == _IPV4_PLAIN and data[23] == 0x70):
+        elif key is None or data[12:15] != _IPV4_PLAIN or data[23] != 0x70:
             # (else the usual frame's key is the one just unpacked and looked up: issue 20)
             key = repeat.key(frame[2], data)
             template = None if key is None else self._templates.get(key)
