@@ -103,6 +103,9 @@ def test_a_decoded_advert_gets_its_verdict_in_place(monkeypatch):
             calls["fill"] += 1
             return real.fill(record, values)
 
+        def filler(self):  # (the verifier takes `fill` itself, Copier.filler)
+            return self.fill
+
     monkeypatch.setattr(vf, "_COPY_RESULT", Counted())
     frames = forged(300)
     out = run(Pipeline(Verifier([]), Tracker(), lean=True), frames)
@@ -185,3 +188,18 @@ def test_the_end_of_many_groups_of_one_member_calls_nothing_per_group(monkeypatc
     assert len(p.tracker._groups) == 600
     assert ended["at_end"] == 0 and ordered["by_first"] == 0  # (old: 600 each)
     assert not any(getattr(r, "kind", None) == "demoted" for r in out)
+
+
+def test_a_new_advert_s_macs_and_verdict_cost_no_call_each(monkeypatch):
+    """The virtual and group MACs' text kept (plain._MACS), the verdict filled in without Copier.fill's
+    layer (old: two bytes.hex and a Copier.fill call per advert)."""
+    from carpscope import model
+    from carpscope.wire import plain
+
+    texts = Counting(monkeypatch, plain, "_mac").calls
+    fills = Counting(monkeypatch, model.Copier, "fill").calls
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    out = run(p, forged(400))
+    assert texts["_mac"] <= 2 and fills["fill"] == 0
+    assert {r.src_mac for r in out if hasattr(r, "src_mac")} == {"00:00:5e:00:01:01"}
+    assert all(r.hmac == "unverified" for r in out if hasattr(r, "hmac"))

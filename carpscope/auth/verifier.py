@@ -154,6 +154,7 @@ class Verifier:
         self._notes: list[Finding] = []
         self.pending = self._notes  # findings `notes` has not given yet: the pipeline asks only when some are
         self._spent_at: CarpAdvert | None = None
+        self._fill = _COPY_RESULT.filler()  # (Copier.fill without its layer: every new advert is filled)
 
     def __repr__(self) -> str:
         given, claimed = self._vips.count()
@@ -201,7 +202,7 @@ class Verifier:
         values = self.verdict(advert, advert.counter, advert.md)
         if values is None or _GET_RESULT(advert) == values:
             return advert
-        return _COPY_RESULT.fill(advert, values) if fresh else _COPY_RESULT(advert, values)
+        return self._fill(advert, values) if fresh else _COPY_RESULT(advert, values)
 
     def seal(self, advert: CarpAdvert) -> Seal:
         """A verified advert kept for its repeats (Verifier.repeats), with how its sender signed it."""

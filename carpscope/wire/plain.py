@@ -69,6 +69,16 @@ _DOTTED: dict[bytes, str] = {}
 _DOTTED_MAX = 4096
 
 
+_MACS: dict[bytes, str] = {}  # source and destination MACs' text: virtual and group MACs recur, the same bound
+
+
+def _mac(address: bytes) -> str:
+    text = _MACS[address] = address.hex(":")
+    if len(_MACS) > _DOTTED_MAX:
+        del _MACS[address]
+    return text
+
+
 def _dotted(address: bytes) -> str:
     text = _DOTTED[address] = _ntop(_AF_INET, address)
     if len(_DOTTED) > _DOTTED_MAX:
@@ -108,9 +118,9 @@ def decode(frame: Frame) -> CarpAdvert | VrrpAdvert | None:
         if not vhid or int.from_bytes(data[p : p + CARP_LEN], "big") % 0xFFFF:
             return None
         return (_carp_new or _carp_builder())(
-            frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst), src_mac.hex(":"),
-            dst_mac.hex(":"), vlan, _TTL, CARP_LEN, CARP_LEN, _CARP_WHY, 2, 1, "ok", vhid, advskew, authlen, demote,
-            advbase, cksum, counter, md)
+            frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
+            _MACS.get(src_mac) or _mac(src_mac), _MACS.get(dst_mac) or _mac(dst_mac), vlan, _TTL, CARP_LEN, CARP_LEN,
+            _CARP_WHY, 2, 1, "ok", vhid, advskew, authlen, demote, advbase, cksum, counter, md)
     if length == 16 + 4 * count:
         return _vrrp2(frame, data, p, length, count, vlan, src, dst, src_mac, dst_mac)
     return None
@@ -129,6 +139,7 @@ def _vrrp2(frame: Frame, data: bytes, p: int, length: int, count: int, vlan: tup
     else:
         addresses = tuple([_DOTTED.get(a) or _dotted(a) for a in [data[i : i + 4] for i in range(p + 8, end, 4)]])
     return (_vrrp_new or _vrrp_builder())(
-        frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst), src_mac.hex(":"),
-        dst_mac.hex(":"), vlan, _TTL, length, length, _VRRP_WHY[count], 2, 1, "ok", vrid, priority, count, auth_type,
-        adver_int, cksum, addresses, data[end : end + _VRRP_AUTH_LEN])
+        frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
+        _MACS.get(src_mac) or _mac(src_mac), _MACS.get(dst_mac) or _mac(dst_mac), vlan, _TTL, length, length,
+        _VRRP_WHY[count], 2, 1, "ok", vrid, priority, count, auth_type, adver_int, cksum, addresses,
+        data[end : end + _VRRP_AUTH_LEN])
