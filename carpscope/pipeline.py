@@ -31,6 +31,8 @@ from carpscope.wire.carp import CARP_LEN
 from carpscope.wire.decode import decode_frame
 from carpscope.wire.repeat import DLT_EN10MB, PLAIN, PLAIN_LEN
 
+_IPV4_PLAIN = b"\x08\x00\x45"  # (repeat.key's test of the usual frame: IPv4, no options)
+
 _TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
 _U64 = (1 << 64) - 1
 _CTR_MD = Struct("2x8s20s").unpack  # of CARP's varying bytes 6-35: the counter's wire bytes, the md
@@ -99,7 +101,7 @@ class Pipeline:
     _bad: dict = field(default_factory=dict, repr=False)  # (vhid, vlan, src) -> its first bad advert
 
     def __post_init__(self) -> None:
-        self._keep, self._tally, self._saw = self.report.keep, self.report.tally, self.report.saw
+        self._keep, self._tally = self.report.keep, self.report.tally
         self._deadlines = self.tracker.deadlines  # Tracker.due without a call, on the fast path
         self._limits = getattr(self.tracker, "limits", None)  # its caps (Limits.refused, see _settle)
         self._copy_carp = self._copy_vrrp = None  # Copier.function's, at the first copy (`_copier`): one call less
@@ -122,13 +124,16 @@ class Pipeline:
         data = frame[3]  # (frame.data and .linktype: a tuple's index costs less than a field's name)
         # repeat.key's usual frame, inlined (issue 19): a tuple key that finds a template holds
         # the ethertype, IP version and protocol bytes of one, so this frame is one too.
-        template = self._templates.get(PLAIN(data)) if len(data) == PLAIN_LEN and frame[2] == DLT_EN10MB else None
+        key: tuple | bytes | None = None
+        template = (self._templates.get(key := PLAIN(data)) if len(data) == PLAIN_LEN and frame[2] == DLT_EN10MB
+                    else None)
         if template is not None:
             out = self._repeat(frame, data, template)
             if out is not None:
                 return out
             key = template.key
-        else:
+        elif key is None or data[12:15] != _IPV4_PLAIN or data[23] != 0x70:
+            # (else the usual frame's key is the one just unpacked and looked up: issue 20)
             key = repeat.key(frame[2], data)
             template = None if key is None else self._templates.get(key)
             if template is not None and len(data) == template.size:
@@ -149,7 +154,11 @@ class Pipeline:
         deadlines = self._deadlines
         out = self.advance(time) if self._held is not None or (deadlines and deadlines[0][0] <= time) else []
         if not counted:
-            self._saw(time)
+            report = self.report  # (Recorder.saw)
+            if report.first_time is None or time < report.first_time:
+                report.first_time = time
+            if report.last_time is None or time > report.last_time:
+                report.last_time = time
             self.records += 1
         if isinstance(record, AddressClaim):
             self.verifier.learn(record)
@@ -161,7 +170,7 @@ class Pipeline:
             verified = verifier.verify(record, True)  # (decoded for this call alone: filled in place)
             if getattr(verifier, "pending", True):  # (Verifier.pending: none, the usual case)
                 out += self._notes()
-            if not _failed(verified):
+            if not (verified.hmac == "bad" or verified.hmac_reason == kinds.VIPS_UNKNOWN):  # (_failed, inlined)
                 if self._failing:
                     self._failing.discard((record.vhid, record.vlan, record.src))
                 return out + self._settle(frame, verified, key)

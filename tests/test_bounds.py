@@ -68,18 +68,57 @@ def test_forged_senders_stop_at_the_member_cap_and_one_finding_says_so():
     assert len(t.snapshot().groups[0].members) == tr.MEMBERS_MAX
 
 
-def test_a_full_group_forgets_silent_members_for_new_ones():
-    """A probe that saw a flood once must still follow a member that comes months later."""
+def test_a_full_group_forgets_silent_members_for_sources_that_advertise_again():
+    """A probe that saw a flood once must still follow a member that comes months later: from its second advert."""
     s, t = Script(), Tracker()
     feed(t, forged(s, tr.MEMBERS_MAX))
-    out = feed(t, [s.carp(3600.0 + i, f"10.9.0.{i + 1}") for i in range(10)])  # all others long silent
+    late = [f"10.9.0.{i + 1}" for i in range(10)]
+    out = feed(t, [s.carp(3600.0 + i * 0.01, a) for i, a in enumerate(late)])  # all others long silent
     (group,) = t._groups.values()
+    assert not any(a in group.members for a in late)  # a first advert is left out: forged senders send once
+    out += feed(t, [s.carp(3601.0 + i * 0.01, a) for i, a in enumerate(late)])
     assert len(group.members) == tr.MEMBERS_MAX
-    assert all(f"10.9.0.{i + 1}" in group.members for i in range(10))
+    assert all(group.members[a].adverts == 1 for a in late)
     assert len(limits(out)) == 1
     (final,) = limits(t.finish(3610.0))
     assert "10 sources that had stopped advertising were forgotten" in final.detail
-    assert "0 adverts" in final.detail
+    assert "10 adverts" in final.detail
+
+
+def test_a_member_joining_a_forged_flood_is_tracked_from_its_second_advert(monkeypatch):
+    """One-shot forged senders never take a silent member's place (no churn of members); a real
+    member, which advertises every second, does on its second advert (issue 20)."""
+    evictions = Counting(monkeypatch, caps.Limits, "evict").calls
+    s, t = Script(), Tracker()
+    flood = forged(s, 8000)  # 1 ms apart: the first ones stop after D (3 s), every one sends once
+    real = "192.0.2.7"
+    joins = [s.carp(4.0005 + k, real) for k in range(3)]  # its adverts at 4, 5 and 6 s
+    group = None
+    for r in merge(flood, joins):
+        t.observe(r, r.time)
+        group = group or next(iter(t._groups.values()))
+        if r.src == real:
+            assert (real in group.members) == (r.time > 5.0)  # left out once, then tracked
+    assert group.members[real].adverts == 2
+    assert group.master == real or real in group.contenders or group.members[real].active
+    assert evictions["evict"] <= 3  # only for the real member's repeats (old: one per forged advert past D)
+    (final,) = limits(t.finish(8.0))
+    assert "1 sources that had stopped advertising were forgotten" in final.detail
+
+
+def test_senders_left_out_once_are_remembered_through_a_flood(monkeypatch):
+    """A flood of one-shot senders ages a real member's first advert out only after _ONCE_MAX others,
+    in two generations (old: a clear() could forget it at the next advert)."""
+    monkeypatch.setattr(caps, "_ONCE_MAX", 100)
+    s, t = Script(), Tracker()
+    feed(t, forged(s, tr.MEMBERS_MAX))
+    real = "192.0.2.7"
+    feed(t, [s.carp(3600.0, real)])
+    (group,) = t._groups.values()
+    assert real not in group.members  # left out once
+    feed(t, [s.carp(3600.001 + i * 0.0001, f"10.8.{i // 250}.{i % 250 + 1}") for i in range(150)])
+    feed(t, [s.carp(3601.0, real)])
+    assert real in group.members  # 150 others since: kept in the older generation
 
 
 def test_groups_past_the_cap_are_counted_not_kept():

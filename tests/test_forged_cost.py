@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from carpscope.auth import Verifier
+from carpscope.election import limits as caps
 from carpscope.election import tracker as tr
 from carpscope.election.tracker import Tracker
 from carpscope.model import Frame
@@ -76,10 +77,14 @@ class _CountedWalks(dict):
         return super().__iter__()
 
 
-def test_a_new_master_does_not_walk_contenders_that_advertised_once():
-    """Forged senders past D: each master stops, its heir follows, and every contender was looked at."""
+def test_a_new_master_does_not_walk_contenders_that_advertised_once(monkeypatch):
+    """Forged senders past D: each master stops, its heir follows, and every contender was looked at.
+
+    (The member cap raised: a full group no longer takes one-shot senders in, limits.Limits.admit.)
+    """
     from test_tracker import Script
 
+    monkeypatch.setattr(caps, "MEMBERS_MAX", 1000)
     s, t = Script(), Tracker()
     first = s.carp(0.0, "10.0.0.1")
     t.observe(first, first.time)

@@ -17,7 +17,7 @@ from carpscope.election import limits as caps
 from carpscope.election.tracker import Tracker
 from carpscope.pipeline import Pipeline
 from counting import Counting
-from stacks import Node
+from stacks import Node, garp
 from test_forged_cost import NoFastPath, forged, run
 
 GROUPS = 20  # the group cap, made small
@@ -103,6 +103,9 @@ def test_a_decoded_advert_gets_its_verdict_in_place(monkeypatch):
             calls["fill"] += 1
             return real.fill(record, values)
 
+        def filler(self):  # (the verifier takes `fill` itself, Copier.filler)
+            return self.fill
+
     monkeypatch.setattr(vf, "_COPY_RESULT", Counted())
     frames = forged(300)
     out = run(Pipeline(Verifier([]), Tracker(), lean=True), frames)
@@ -114,3 +117,89 @@ def test_a_decoded_advert_gets_its_verdict_in_place(monkeypatch):
 
     monkeypatch.setattr(vf, "_COPY_RESULT", real)
     assert out == run(Pipeline(Copying([]), Tracker(), lean=True), frames)
+
+
+def test_a_one_shot_sender_whose_slash24_missed_leaves_no_sender_state(monkeypatch):
+    """No _Sender, _Miss or cache entry for each of a flood's senders (old: 600 of each)."""
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    made = Counting(monkeypatch, vf, "_Sender").calls
+    v = Counting(monkeypatch, p.verifier, "_remember", "_unknown").calls
+    run(p, forged(600))  # three /24s
+    assert made["_Sender"] <= 3 and v["_remember"] <= 3  # the first sender of each /24, searched
+    assert v["_unknown"] <= 3  # the others judged before the cache (old: 600 of each)
+
+
+def test_a_sender_that_sends_again_is_judged_as_with_its_state_kept(monkeypatch):
+    """The searched keys kept for a one-shot sender (an int) give what its _Sender gave: the same
+    verdicts and the same budget spent when it sends again with another counter."""
+
+    class Keeping(Verifier):
+        def _missed_before(self, *args) -> bool:
+            return False  # every new sender gets its _Sender, as before
+
+    rounds = forged(600, rounds=3)
+    claimed = rounds[:700] + [garp("192.0.2.50", "00:00:5e:00:01:01")] + rounds[700:]  # the VIP set known midway
+    for frames in (rounds, claimed):
+        for passes in ([], [b"k"], [b"other"]):
+            for budget in (2000, vf.SEARCH_BUDGET):
+                fast = Pipeline(Verifier(passes, budget=budget), Tracker())
+                full = Pipeline(Keeping(passes, budget=budget), Tracker())
+                assert run(fast, frames) == run(full, frames)
+                assert fast.verifier._budget == full.verifier._budget
+
+
+def test_a_flood_past_d_creates_no_member_past_the_cap(monkeypatch):
+    """One-shot senders past a full group never take a silent member's place (old: one member's
+    creation, timers and events for each advert once the first members stopped, after D)."""
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    learnt = Counting(monkeypatch, p.tracker, "_learn").calls
+    run(p, forged(2500), step=0.002)  # 5 s: the first members are silent for D (3 s) long before the end
+    assert learnt["_learn"] == caps.MEMBERS_MAX
+
+
+def test_the_usual_frame_is_keyed_and_built_without_a_layer_between(monkeypatch):
+    """A new sender's plain frame: its repeat key unpacked once (no repeat.key), its record built by
+    the compiled builder itself (no Builder.__call__), the report's span set in place (no Recorder.saw)."""
+    from carpscope import model
+    from carpscope.summary import Recorder
+    from carpscope.wire import repeat
+
+    keyed = Counting(monkeypatch, repeat, "key").calls
+    built = Counting(monkeypatch, model.Builder, "__call__").calls
+    saw = Counting(monkeypatch, Recorder, "saw").calls
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    out = run(p, forged(400))
+    assert keyed["key"] == 0 and saw["saw"] == 0  # (old: 400 each)
+    assert built["__call__"] < 5  # (an event's; old: one a frame more)
+    assert p.first_time is not None and p.last_time > p.first_time
+    assert sum(getattr(r, "kind", None) == "limit-reached" for r in out) == 2
+
+
+def test_the_end_of_many_groups_of_one_member_calls_nothing_per_group(monkeypatch):
+    """finish: the groups sorted by key alone, a lone member not sorted, and a member that is not
+    demoted not asked (old: a sort call and a demotion.at_end call per group)."""
+    from carpscope.election import demotion
+    from carpscope.election import tracker as tr
+
+    ended = Counting(monkeypatch, demotion, "at_end").calls
+    ordered = Counting(monkeypatch, tr, "by_first").calls
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    out = run(p, groups(600))
+    assert len(p.tracker._groups) == 600
+    assert ended["at_end"] == 0 and ordered["by_first"] == 0  # (old: 600 each)
+    assert not any(getattr(r, "kind", None) == "demoted" for r in out)
+
+
+def test_a_new_advert_s_macs_and_verdict_cost_no_call_each(monkeypatch):
+    """The virtual and group MACs' text kept (plain._MACS), the verdict filled in without Copier.fill's
+    layer (old: two bytes.hex and a Copier.fill call per advert)."""
+    from carpscope import model
+    from carpscope.wire import plain
+
+    texts = Counting(monkeypatch, plain, "_mac").calls
+    fills = Counting(monkeypatch, model.Copier, "fill").calls
+    p = Pipeline(Verifier([]), Tracker(), lean=True)
+    out = run(p, forged(400))
+    assert texts["_mac"] <= 2 and fills["fill"] == 0
+    assert {r.src_mac for r in out if hasattr(r, "src_mac")} == {"00:00:5e:00:01:01"}
+    assert all(r.hmac == "unverified" for r in out if hasattr(r, "hmac"))

@@ -103,6 +103,7 @@ class _Sender:
         self.complete = True  # False: the budget ran out before everything was tried
 
 
+_FRESH = _Sender()  # what `_failure` reads of a sender never searched (read only: `_missed_new`)
 _GET_RESULT = operator.attrgetter(*RESULT_FIELDS)
 _COPY_RESULT = Copier(CarpAdvert, RESULT_FIELDS)
 
@@ -140,7 +141,7 @@ class Verifier:
         self._good: dict[tuple[int, tuple[int, ...]], list[Signer]] = {}
         self._version = 0  # bumped when a new configuration verifies, or the budget runs out
         self._sender: dict[tuple, Signer] = {}
-        self._senders: dict[tuple, _Sender] = {}
+        self._senders: dict[tuple, _Sender | int] = {}  # int: a sender's searched keys alone (`_missed_new`)
         self._missed: set[tuple] = set()  # /24 searches that found nothing: (key index, head, counter, md)
         # (vhid, source MAC, source's /24 as text, counter, md) whose searches are all in _missed: `_find`
         self._missed24: dict[tuple, int] = {}
@@ -153,6 +154,7 @@ class Verifier:
         self._notes: list[Finding] = []
         self.pending = self._notes  # findings `notes` has not given yet: the pipeline asks only when some are
         self._spent_at: CarpAdvert | None = None
+        self._fill = _COPY_RESULT.filler()  # (Copier.fill without its layer: every new advert is filled)
 
     def __repr__(self) -> str:
         given, claimed = self._vips.count()
@@ -200,7 +202,7 @@ class Verifier:
         values = self.verdict(advert, advert.counter, advert.md)
         if values is None or _GET_RESULT(advert) == values:
             return advert
-        return _COPY_RESULT.fill(advert, values) if fresh else _COPY_RESULT(advert, values)
+        return self._fill(advert, values) if fresh else _COPY_RESULT(advert, values)
 
     def seal(self, advert: CarpAdvert) -> Seal:
         """A verified advert kept for its repeats (Verifier.repeats), with how its sender signed it."""
@@ -245,6 +247,10 @@ class Verifier:
         mine = self._sender.get(who)
         if mine is not None and mine.matches(ctr, md, mac):
             return mine.result(mac)  # the usual case: signed as its sender's last advert
+        if mine is None and self._missed24:  # (a forged flood's every sender: issue 20)
+            missed = self._missed_new(advert, ctr, md)
+            if missed is not None:
+                return missed
         ckey = (vhid, vlan, advert.family, ctr, md, mac, src)
         hit = self._recent.get(ckey)
         if hit is None:
@@ -283,12 +289,17 @@ class Verifier:
         """Search what this sender was not tried with yet; else its failure, judged anew (a _Miss)."""
         vhid, vlan = advert.vhid, advert.vlan
         skey = (vhid, vlan, advert.family, advert.src)
-        sender = self._senders.get(skey)
-        if sender is None:
-            if len(self._senders) >= _SENDERS_MAX:
-                self._senders.clear()
-            sender = self._senders[skey] = _Sender()
+        senders = self._senders
+        known = senders.get(skey)
+        if known is None:
+            if len(senders) >= _SENDERS_MAX:
+                senders.clear()
+            sender = senders[skey] = _Sender()
+        elif isinstance(known, int):  # (its searched keys alone, `_missed_new`)
+            sender = senders[skey] = _Sender()
+            sender.searched = known
         else:
+            sender = known
             miss = sender.miss
             if miss is not None and miss.epoch == self._vips.epoch and miss.version == self._version:
                 return miss
@@ -335,6 +346,38 @@ class Verifier:
                 f"(nothing then needs searching)", advert.frame, advert.time, "carp", advert.vhid,
                 advert.family, tuple(advert.vlan)))
         return False
+
+    def _missed_new(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> Verdict | None:
+        """The failure of a sender without state of its own whose search would only repeat one that missed.
+
+        Asked before the cache, which cannot answer otherwise for it: its group has no
+        verified configuration (no Signer), and a search the budget cut short leaves no
+        miss of every key for its header (no other _Miss). Nothing is kept but its
+        searched keys, as an int (`_unknown` makes it a _Sender if it sends again): a
+        forged flood's one-shot senders cost no _Sender, _Miss or cache entry (issue 20).
+        None: judge it the usual way.
+        """
+        if not self._missed_before(advert, ctr, md):
+            return None
+        skey = (advert.vhid, advert.vlan, advert.family, advert.src)
+        senders = self._senders
+        state = senders.get(skey)
+        if state is None:
+            if len(senders) >= _SENDERS_MAX:
+                senders.clear()
+            senders[skey] = self._all_keys  # (what _find would have set: every key's /24 search ran)
+        elif not isinstance(state, int):
+            return None  # it has a _Sender: searched before
+        return self._failure(advert, _FRESH) if self._given else UNVERIFIED
+
+    def _missed_before(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> bool:
+        """Would `_find` answer from `_missed24` alone: no VIP set known for the group, and the same
+        header from the same /24 missed with every key?"""
+        vlan, vips = advert.vlan, self._vips
+        if advert.family != 4 or vips.given or vips.claims.get(vlan) or (advert.vhid, vlan) in self._good:
+            return False
+        src = advert.src
+        return (advert.vhid, advert.src_mac, src[: src.rfind(".")], ctr, md) in self._missed24
 
     def _find(self, advert: CarpAdvert, ctr: bytes, md: bytes, sender: _Sender) -> Signer | None:
         """Known VIP sets not tried yet for this sender, then (IPv4) one address of its /24 (§2.4)."""

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from carpscope import findings as k
 from carpscope.election import events as ev
-from carpscope.election.members import Group, tid
+from carpscope.election.members import Group
 from carpscope.model import Finding
 
 MEMBERS_MAX = 256  # sources tracked per group
 GROUPS_MAX = 4096  # groups tracked (protocol, id, family, VLANs)
 MEMBERS_TOTAL = 65536  # sources tracked over every group
 _EVICT_TRIES = 8  # members `evict` looks at before it gives up
-_ONCE_MAX = 4096  # senders left out once, remembered (`refused`)
+_ONCE_MAX = 16384  # senders left out once, remembered per generation (two kept: `admit`)
 _FORGET = (k.HMAC_FAILED, k.DEMOTED, k.LOOPED_ADVERT, k.REPLAYED_ADVERT)  # per-member findings of a forgotten one
+_LEFT_OUT: tuple[bool, tuple] = (False, ())  # what `admit` says past a cap once limit-reached was said
 # The caps, by what they count: `admit` runs on every advert one leaves out, and names it (`_name`) only once.
 _GROUPS_CAP, _MEMBERS_CAP, _TOTAL_CAP = "groups", "members per group", "members in all"
 
@@ -31,58 +32,58 @@ class Limits:
         # The latest advert left out whose sender was not left out before: a forged sender sends
         # once, so the pipeline keeps no repeat template for it (one that repeats gets one).
         self.refused = None
-        self._once: set = set()  # (group, source) left out before
+        # Senders left out once, as hash((group key, source)), in two generations (`admit`):
+        # a flood of one-shot senders ages a real member's first advert out only after
+        # _ONCE_MAX others, not at the next clear().
+        self._once: set[int] = set()
+        self._older: set[int] = set()
 
-    def admit(self, groups: dict, g: Group | None, r) -> tuple[bool, list[Finding]]:
-        """May a new source (of a new group, if g is None) be tracked, and what to say about the caps.
+    def admit(self, groups: dict, g: Group | None, r, key: tuple) -> tuple[bool, list[Finding] | tuple]:
+        """May a new source (of a new group, if g is None; `key` its members.tid) be tracked, and what to say.
 
-        A full group first forgets a member that stopped advertising (`evict`), so a
-        probe that saw a flood once still follows new members months later. Past a
-        cap otherwise the advert is counted and left out, so forged senders cost a
-        constant per frame and no memory. The first time, limit-reached says so.
+        Past a cap the advert is counted and left out, so forged senders cost a
+        constant per frame and no memory; the first time, limit-reached says so. A
+        full group makes room (`evict`, a member that stopped advertising) only for a
+        source it left out before: real members repeat their adverts, so they get in
+        on their second, while one-shot forged senders never cost a member's
+        creation (issue 20). A probe that saw a flood once still follows new members
+        months later.
         """
-        evicted = False
         if g is None:
-            if len(groups) >= GROUPS_MAX:
-                cap = _GROUPS_CAP
-            elif self.members >= MEMBERS_TOTAL:
-                cap = _TOTAL_CAP
-            else:
+            if len(groups) < GROUPS_MAX and self.members < MEMBERS_TOTAL:
                 return True, []
-        elif len(g.members) >= MEMBERS_MAX:
-            cap = _MEMBERS_CAP
-            evicted = self.evict(g)
-        elif self.members >= MEMBERS_TOTAL:
-            cap = _TOTAL_CAP
-            evicted = self.evict(g)
+            cap = _GROUPS_CAP if len(groups) >= GROUPS_MAX else _TOTAL_CAP
         else:
-            return True, []
+            if len(g.members) < MEMBERS_MAX and self.members < MEMBERS_TOTAL:
+                return True, []
+            cap = _MEMBERS_CAP if len(g.members) >= MEMBERS_MAX else _TOTAL_CAP
+        # (a group left out is new: its key tells one sender from another of the same address)
+        who = hash((key, r.src))
+        again = who in self._once or who in self._older
         dropped = self._dropped.get(cap)
         first = dropped is None
         if dropped is None:
             dropped = self._dropped[cap] = [0, r, set(), 0]
-        dropped[3 if evicted else 0] += 1
-        if not evicted:  # (is it the sender's first advert left out? see `refused`)
-            # (a group left out is new: its key tells one sender from another of the same address)
-            who = (tid(r), r.src) if g is None else (g.tid, r.src)
-            if who in self._once:
+        evicted = False
+        if g is not None:
+            dropped[2].add(key)
+            evicted = again and self.evict(g)
+        if evicted:
+            dropped[3] += 1
+        else:
+            dropped[0] += 1
+            if again:
                 self.refused = None
             else:
-                if len(self._once) >= _ONCE_MAX:
-                    self._once.clear()
-                self._once.add(who)
+                once = self._once  # (remembered for a second advert; the older generation goes when full)
+                if len(once) >= _ONCE_MAX:
+                    self._older = once
+                    once = self._once = set()
+                once.add(who)
                 self.refused = r
-        if g is not None:
-            dropped[2].add(g.tid)
         if not first:
-            return evicted, []
-        cap = _name(cap)
-        detail = (f"from frame {r.frame} on, a new source of a full group takes the place of one that stopped "
-                  f"advertising, and adverts of {_what(cap, r)} are counted but not tracked when none has; the "
-                  f"end of the report says how many" if g is not None else
-                  f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; the end of "
-                  f"the report says how many")
-        return evicted, [ev.limit(cap, detail, r.frame, r.time)]
+            return (True, []) if evicted else _LEFT_OUT
+        return evicted, [_reached(cap, r, g is not None)]
 
     def evict(self, g: Group) -> bool:
         """Forget a member of `g` that stopped advertising, to make room for a new one.
@@ -113,12 +114,23 @@ class Limits:
         for kind, (count, r, groups, evicted) in self._dropped.items():
             cap = _name(kind)
             where = f" in {len(groups)} groups" if len(groups) > 1 else ""
-            made = (f"{evicted} sources that had stopped advertising were forgotten to make room for new ones, "
-                    if evicted else "")
+            made = (f"{evicted} sources that had stopped advertising were forgotten to make room for sources "
+                    f"that advertised again, " if evicted else "")
             out.append(ev.limit(cap, f"{made}{count} adverts of {_what(cap, r)} were counted but not "
                                      f"tracked{where}, from frame {r.frame} on: forged or misdirected senders "
                                      f"are likely", r.frame, r.time))
         return out
+
+
+def _reached(kind: str, r, members: bool) -> Finding:
+    """limit-reached when a cap is first reached (`findings` replaces it at the end)."""
+    cap = _name(kind)
+    detail = (f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; a source "
+              f"that advertises again takes the place of one that stopped advertising, if one has; the "
+              f"end of the report says how many" if members else
+              f"adverts of {_what(cap, r)} are counted but not tracked from frame {r.frame} on; the end of "
+              f"the report says how many")
+    return ev.limit(cap, detail, r.frame, r.time)
 
 
 def _name(kind: str) -> str:

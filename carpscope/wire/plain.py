@@ -43,6 +43,23 @@ _CARP_BUILD = Builder(CarpAdvert, (*_NAMES, "vhid", "advskew", "authlen", "demot
                                    "md"))
 _VRRP_BUILD = Builder(VrrpAdvert, (*_NAMES, "vrid", "priority", "count", "auth_type", "adver_int", "cksum",
                                    "addresses", "auth_data"))
+# The builders' compiled functions, fetched at the first frame (Builder.function: nothing is compiled
+# at import), then called straight: a Builder's __call__ would pack and unpack its 23 values (issue 20).
+_carp_new = _vrrp_new = None
+
+
+def _carp_builder():
+    global _carp_new
+    _carp_new = _CARP_BUILD.function()
+    return _carp_new
+
+
+def _vrrp_builder():
+    global _vrrp_new
+    _vrrp_new = _VRRP_BUILD.function()
+    return _vrrp_new
+
+
 _VRRP_WHY = tuple(f"v2, 16+4x{count} bytes: the VRRPv2 shape" for count in range(256))  # classify's words
 _ntop = socket.inet_ntop
 _AF_INET = socket.AF_INET
@@ -50,6 +67,16 @@ _AF_INET = socket.AF_INET
 # and groups: their text is kept, up to a bound (a forged flood of them just stops being kept).
 _DOTTED: dict[bytes, str] = {}
 _DOTTED_MAX = 4096
+
+
+_MACS: dict[bytes, str] = {}  # source and destination MACs' text: virtual and group MACs recur, the same bound
+
+
+def _mac(address: bytes) -> str:
+    text = _MACS[address] = address.hex(":")
+    if len(_MACS) > _DOTTED_MAX:
+        del _MACS[address]
+    return text
 
 
 def _dotted(address: bytes) -> str:
@@ -90,9 +117,10 @@ def decode(frame: Frame) -> CarpAdvert | VrrpAdvert | None:
         _, vhid, advskew, authlen, demote, advbase, cksum, counter, md = _CARP.unpack_from(data, p)
         if not vhid or int.from_bytes(data[p : p + CARP_LEN], "big") % 0xFFFF:
             return None
-        return _CARP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
-                           src_mac.hex(":"), dst_mac.hex(":"), vlan, _TTL, CARP_LEN, CARP_LEN, _CARP_WHY, 2, 1,
-                           "ok", vhid, advskew, authlen, demote, advbase, cksum, counter, md)
+        return (_carp_new or _carp_builder())(
+            frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
+            _MACS.get(src_mac) or _mac(src_mac), _MACS.get(dst_mac) or _mac(dst_mac), vlan, _TTL, CARP_LEN, CARP_LEN,
+            _CARP_WHY, 2, 1, "ok", vhid, advskew, authlen, demote, advbase, cksum, counter, md)
     if length == 16 + 4 * count:
         return _vrrp2(frame, data, p, length, count, vlan, src, dst, src_mac, dst_mac)
     return None
@@ -110,8 +138,8 @@ def _vrrp2(frame: Frame, data: bytes, p: int, length: int, count: int, vlan: tup
         addresses: tuple[str, ...] = (_DOTTED.get(a) or _dotted(a),)
     else:
         addresses = tuple([_DOTTED.get(a) or _dotted(a) for a in [data[i : i + 4] for i in range(p + 8, end, 4)]])
-    return _VRRP_BUILD(frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
-                       src_mac.hex(":"), dst_mac.hex(":"), vlan, _TTL, length, length,
-                       _VRRP_WHY[count], 2, 1, "ok",
-                       vrid, priority, count, auth_type, adver_int, cksum, addresses,
-                       data[end : end + _VRRP_AUTH_LEN])
+    return (_vrrp_new or _vrrp_builder())(
+        frame.number, frame.time, 4, _ntop(_AF_INET, src), _DOTTED.get(dst) or _dotted(dst),
+        _MACS.get(src_mac) or _mac(src_mac), _MACS.get(dst_mac) or _mac(dst_mac), vlan, _TTL, length, length,
+        _VRRP_WHY[count], 2, 1, "ok", vrid, priority, count, auth_type, adver_int, cksum, addresses,
+        data[end : end + _VRRP_AUTH_LEN])
