@@ -12,7 +12,7 @@ from struct import Struct
 from typing import NamedTuple
 
 from carpscope import findings as kinds
-from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Seal, Verifier
+from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Verifier
 from carpscope.election.events import limit
 from carpscope.election.members import Steady
 from carpscope.election.tracker import Tracker
@@ -26,12 +26,10 @@ from carpscope.model import (
     VrrpAdvert,
 )
 from carpscope.summary import FindingTally, Recorder, Summary
+from carpscope.template import Template
 from carpscope.wire import repeat
-from carpscope.wire.carp import CARP_LEN
 from carpscope.wire.decode import decode_frame
-from carpscope.wire.repeat import DLT_EN10MB, PLAIN, PLAIN_LEN
-
-_IPV4_PLAIN = b"\x08\x00\x45"  # (repeat.key's test of the usual frame: IPv4, no options)
+from carpscope.wire.repeat import DLT_EN10MB, IPV4_PLAIN, PLAIN, PLAIN_LEN
 
 _TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
 _U64 = (1 << 64) - 1
@@ -58,32 +56,6 @@ class _Held(NamedTuple):
     queue: list  # (Frame, decoded record or None) that came after it, in order
 
 
-class _Template:
-    """A sender's latest advert without findings, and what its repeats are checked with (wire/repeat.py).
-
-    Built once, so that a repeat costs a few compares, one HMAC and the tracker's
-    bookkeeping (issue 19): the verifier's Seal and the tracker's Steady plan, the
-    latter on the first repeat (most templates of a forged capture never see one).
-    """
-
-    __slots__ = ("key", "record", "size", "varies", "rest", "seal", "fixed", "last", "steady")
-
-    def __init__(self, key: tuple | bytes, record: CarpAdvert | VrrpAdvert, data: bytes, seal: Seal | None) -> None:
-        self.key = key  # its repeat.key
-        self.record = record
-        self.size = len(data)  # frame length
-        p = repeat.payload(data)  # where the CARP or VRRP header starts
-        self.varies = slice(p + 6, p + CARP_LEN)  # CARP: its checksum, counter and md
-        self.rest = None if seal is not None else data[self.varies]  # VRRP: the same bytes must match too
-        self.seal = seal  # CARP: the verdict a repeat must get too, and how to check it at once
-        self.fixed = int.from_bytes(data[p : p + 6], "big")  # CARP: the header bytes that stay, as a number
-        # CARP: the varying bytes (6-35) of the latest repeat whose checksum held, the tracker's
-        # key of its counter, (counter, md), and the counter's wire bytes: OpenBSD repeats its
-        # counter, copies repeat all, and the same key object lets Tracker.repeat compare by identity.
-        self.last: tuple = (None, None, None)
-        self.steady: Steady | None = None  # the tracker's plan for its repeats (Tracker.repeat), once asked for
-
-
 @dataclass
 class Pipeline:
     """Records go out only when wanted: `lean` (a quiet text report) lets repeats skip them."""
@@ -95,7 +67,7 @@ class Pipeline:
     adverts: int = 0  # protocol-112 packets seen (what -c counts)
     records: int = 0  # frames that gave a record (what -w saves)
     report: Recorder = field(default_factory=Recorder)  # what the report will say
-    _templates: dict = field(default_factory=dict, repr=False)  # repeat.key -> _Template
+    _templates: dict = field(default_factory=dict, repr=False)  # repeat.key -> Template
     _held: _Held | None = field(default=None, repr=False)
     _failing: set = field(default_factory=set, repr=False)  # (vhid, vlan, src) whose last advert failed
     _bad: dict = field(default_factory=dict, repr=False)  # (vhid, vlan, src) -> its first bad advert
@@ -132,7 +104,7 @@ class Pipeline:
             if out is not None:
                 return out
             key = template.key
-        elif key is None or data[12:15] != _IPV4_PLAIN or data[23] != 0x70:
+        elif key is None or data[12:15] != IPV4_PLAIN or data[23] != 0x70:
             # (else the usual frame's key is the one just unpacked and looked up: issue 20)
             key = repeat.key(frame[2], data)
             template = None if key is None else self._templates.get(key)
@@ -287,9 +259,9 @@ class Pipeline:
             seal = None
         if len(self._templates) >= _TEMPLATES_MAX:
             self._templates.clear()
-        self._templates[key] = _Template(key, record, frame.data, seal)
+        self._templates[key] = Template(key, record, frame.data, seal)
 
-    def _repeat(self, frame: Frame, data: bytes, template: _Template) -> list | None:
+    def _repeat(self, frame: Frame, data: bytes, template: Template) -> list | None:
         """A repeat of a template: read its new fields in place; None to decode it in full."""
         seal = template.seal
         if seal is not None:
@@ -343,7 +315,7 @@ class Pipeline:
         setattr(self, "_copy_carp" if copier is _COPY_CARP else "_copy_vrrp", copier.function())
         return copier.function()
 
-    def _steady(self, template: _Template) -> Steady | None:
+    def _steady(self, template: Template) -> Steady | None:
         """The tracker's plan for a template's repeats, on its first (Tracker.steady; None: untracked)."""
         template.steady = self.tracker.steady(template.record)
         return template.steady

@@ -21,7 +21,7 @@ DLT_EN10MB = 1
 _IPV4 = b"\x08\x00"
 _IPV6 = b"\x86\xdd"
 _VLAN = b"\x81\x00"
-_IPV4_PLAIN = b"\x08\x00\x45"
+IPV4_PLAIN = b"\x08\x00\x45"  # an IPv4 header without options, after its ethertype
 _VARIES = 6  # bytes 0-5 of the payload stay; CARP's checksum, counter and md (6-35) vary
 PLAIN_LEN = 14 + 20 + CARP_LEN  # an untagged CARP advert over IPv4, without padding or trailer
 # Its bytes but the identification (18-19), the header checksum (24-25) and what varies
@@ -34,7 +34,7 @@ def key(linktype: int, data: bytes) -> tuple | bytes | None:
     """The bytes of the frame that do not vary between a sender's adverts, or None."""
     if linktype != DLT_EN10MB:
         return None
-    if len(data) == PLAIN_LEN and data[12:15] == _IPV4_PLAIN and data[23] == 0x70:  # the usual frame
+    if len(data) == PLAIN_LEN and data[12:15] == IPV4_PLAIN and data[23] == 0x70:  # the usual frame
         return PLAIN(data)
     ethertype, off = data[12:14], 14
     if ethertype == _VLAN:
