@@ -17,7 +17,8 @@ from carpscope.election import limits as caps
 from carpscope.election.tracker import Tracker
 from carpscope.pipeline import Pipeline
 from counting import Counting
-from stacks import Node, garp
+from carpscope.model import Frame
+from stacks import T0, Node, garp
 from test_forged_cost import NoFastPath, forged, run
 
 GROUPS = 20  # the group cap, made small
@@ -127,6 +128,19 @@ def test_a_one_shot_sender_whose_slash24_missed_leaves_no_sender_state(monkeypat
     run(p, forged(600))  # three /24s
     assert made["_Sender"] <= 3 and v["_remember"] <= 3  # the first sender of each /24, searched
     assert v["_unknown"] <= 3  # the others judged before the cache (old: 600 of each)
+
+
+def test_the_repeats_of_a_sender_judged_without_state_are_answered_by_the_cache(monkeypatch):
+    """255 forged sources advertising at once, each the same frame every second: every repeat asked
+    the /24 memory again, as if new (old, after the flood's change: +25% a repeat)."""
+    frames = forged(301)
+    p = Pipeline(Verifier([]), Tracker())
+    for i, data in enumerate(frames[:300]):  # the /24s of 10.0.0.x and 10.1.0.x missed with every key
+        p.feed(Frame(i + 1, T0 + i * 0.001, 1, data, len(data)))
+    v = Counting(monkeypatch, p.verifier, "_missed_new", "_unknown").calls
+    out = [p.feed(Frame(301 + i, T0 + 1 + i, 1, frames[300], len(frames[300]))) for i in range(6)]
+    assert v["_missed_new"] == 2 and v["_unknown"] == 1  # new; sends again (made a _Sender); cached
+    assert [x.hmac for batch in out for x in batch if hasattr(x, "hmac")] == ["unverified"] * 6
 
 
 def test_a_sender_that_sends_again_is_judged_as_with_its_state_kept(monkeypatch):

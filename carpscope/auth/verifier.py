@@ -247,10 +247,6 @@ class Verifier:
         mine = self._sender.get(who)
         if mine is not None and mine.matches(ctr, md, mac):
             return mine.result(mac)  # the usual case: signed as its sender's last advert
-        if mine is None and self._missed24:  # (a forged flood's every sender: issue 20)
-            missed = self._missed_new(advert, ctr, md)
-            if missed is not None:
-                return missed
         ckey = (vhid, vlan, advert.family, ctr, md, mac, src)
         hit = self._recent.get(ckey)
         if hit is None:
@@ -262,6 +258,10 @@ class Verifier:
                 return hit.result(mac)
             if hit.epoch == self._vips.epoch and hit.version == self._version:
                 return hit.values
+        elif mine is None and self._missed24:  # (a forged flood's every sender, after the cache: issue 20)
+            missed = self._missed_new(advert, ctr, md)
+            if missed is not None:
+                return missed
 
         group = self._good.get((vhid, vlan))  # none for a new group: no call to try its configurations
         cfg = self._others(group, who, ctr, md, mac, mine) if group else None
@@ -348,13 +348,14 @@ class Verifier:
         return False
 
     def _missed_new(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> Verdict | None:
-        """The failure of a sender without state of its own whose search would only repeat one that missed.
+        """The failure of a new sender (no state of its own) whose search would only repeat one that missed.
 
-        Asked before the cache, which cannot answer otherwise for it: its group has no
-        verified configuration (no Signer), and a search the budget cut short leaves no
-        miss of every key for its header (no other _Miss). Nothing is kept but its
-        searched keys, as an int (`_unknown` makes it a _Sender if it sends again): a
+        Asked when the cache has no answer: its group has no verified configuration (no
+        Signer), and a search the budget cut short leaves no miss of every key for its
+        header (no other _Miss). Nothing is kept but its searched keys, as an int: a
         forged flood's one-shot senders cost no _Sender, _Miss or cache entry (issue 20).
+        A sender that sends again is judged the usual way (`_unknown` makes it a _Sender),
+        so its failure is cached and its repeats cost a cache lookup, as before.
         None: judge it the usual way.
         """
         if not self._missed_before(advert, ctr, md):
@@ -362,12 +363,11 @@ class Verifier:
         skey = (advert.vhid, advert.vlan, advert.family, advert.src)
         senders = self._senders
         state = senders.get(skey)
-        if state is None:
-            if len(senders) >= _SENDERS_MAX:
-                senders.clear()
-            senders[skey] = self._all_keys  # (what _find would have set: every key's /24 search ran)
-        elif not isinstance(state, int):
-            return None  # it has a _Sender: searched before
+        if state is not None:
+            return None  # it sent before: judged the usual way, its failure is cached for its repeats
+        if len(senders) >= _SENDERS_MAX:
+            senders.clear()
+        senders[skey] = self._all_keys  # (what _find would have set: every key's /24 search ran)
         return self._failure(advert, _FRESH) if self._given else UNVERIFIED
 
     def _missed_before(self, advert: CarpAdvert, ctr: bytes, md: bytes) -> bool:
