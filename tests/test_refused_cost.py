@@ -15,9 +15,9 @@ from carpscope.auth import Verifier
 from carpscope.auth import verifier as vf
 from carpscope.election import limits as caps
 from carpscope.election.tracker import Tracker
+from carpscope.model import Frame
 from carpscope.pipeline import Pipeline
 from counting import Counting
-from carpscope.model import Frame
 from stacks import T0, Node, garp
 from test_forged_cost import NoFastPath, forged, run
 
