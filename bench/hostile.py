@@ -173,6 +173,7 @@ def run(cmd: list[str], timeout: float) -> tuple[float | None, float]:
     (it wrote the captures) in its peak; os.wait4's rusage is the fallback.
     """
     env = dict(os.environ, PYTHONPATH=REPO)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # (as bench/run.py: from .pyc files, as an installed carpscope runs)
     gnu = os.access(GNU_TIME, os.X_OK)
     start = time.perf_counter()
     p = subprocess.Popen([GNU_TIME, "-f", "%M"] + cmd if gnu else cmd, stdout=subprocess.DEVNULL,
