@@ -293,17 +293,23 @@ def test_strip_marks_split_brain_and_each_momentary_master():
     assert vrrp.count("C") == 3  # D's three takeovers, each preempted at once, still show
 
 
+def _vlans(n: int) -> tuple[list, list]:
+    """CARP vhid 1 on VLANs 1..n, one member each, master from its first advert on (as hostile.py's vlans)."""
+    groups, events = [], []
+    for vid in range(1, n + 1):
+        key = GroupKey("carp", 1, 4, (vid,))
+        groups.append(GroupState(key, "192.0.2.1", 0.0, (Member("192.0.2.1", None, 1, None, None, 0, 1, "ok",
+                                                                0.0, 9.0),), 9.0, None, (), None, None, None, ()))
+        events.append(Event(vid / 100, vid, "carp", 1, "master-elected", to="192.0.2.1", family=4, vlan=(vid,)))
+    return groups, events
+
+
 def test_page_of_many_groups_sorts_events_to_lanes_once(monkeypatch):
     """4,096 groups, 10,000 events: each lane walked every event (`Event.key`: 41M GroupKeys, a minute)."""
     from carpscope.election import events as evs
     from counting import Counting
 
-    groups, events = [], []
-    for vid in range(1, 201):
-        key = GroupKey("carp", 1, 4, (vid,))
-        groups.append(GroupState(key, "192.0.2.1", 0.0, (Member("192.0.2.1", None, 1, None, None, 0, 1, "ok",
-                                                                0.0, 9.0),), 9.0, None, (), None, None, None, ()))
-        events.append(Event(vid / 100, vid, "carp", 1, "master-elected", to="192.0.2.1", family=4, vlan=(vid,)))
+    groups, events = _vlans(200)
     counted = Counting(monkeypatch, evs, "GroupKey")
     dom = Dom(html_view.render(Snapshot(9.0, tuple(groups)), events, [], 0.0, 9.0))
     assert counted.calls["GroupKey"] < 1000  # (200 x 200 before)
@@ -326,12 +332,7 @@ def test_strip_of_many_groups_scales_the_time_axis_once(monkeypatch):
     """4,096 groups: every row recomputed each column's times (300,000 calls, a second of the report)."""
     from counting import Counting
 
-    groups, events = [], []
-    for vid in range(1, 201):
-        key = GroupKey("carp", 1, 4, (vid,))
-        groups.append(GroupState(key, "192.0.2.1", 0.0, (Member("192.0.2.1", None, 1, None, None, 0, 1, "ok",
-                                                                0.0, 9.0),), 9.0, None, (), None, None, None, ()))
-        events.append(Event(vid / 100, vid, "carp", 1, "master-elected", to="192.0.2.1", family=4, vlan=(vid,)))
+    groups, events = _vlans(200)
     counted = Counting(monkeypatch, periods.Scale, "t")
     lines = strip.strip_lines(Snapshot(9.0, tuple(groups)), events, 0.0, 9.0, 80)
     assert counted.calls["t"] <= 2 * 80  # the columns' times, once, and the axis
