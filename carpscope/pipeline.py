@@ -312,8 +312,12 @@ class Pipeline:
 
     def _copier(self, copier: Copier):
         """A Copier's function, compiled at its first copy (not at start-up): one call less a copy."""
-        setattr(self, "_copy_carp" if copier is _COPY_CARP else "_copy_vrrp", copier.function())
-        return copier.function()
+        copy = copier.function()
+        if copier is _COPY_CARP:
+            self._copy_carp = copy
+        else:
+            self._copy_vrrp = copy
+        return copy
 
     def _steady(self, template: Template) -> Steady | None:
         """The tracker's plan for a template's repeats, on its first (Tracker.steady; None: untracked)."""

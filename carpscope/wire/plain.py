@@ -73,16 +73,17 @@ _MACS: dict[bytes, str] = {}  # source and destination MACs' text: virtual and g
 
 
 def _mac(address: bytes) -> str:
-    text = _MACS[address] = address.hex(":")
-    if len(_MACS) > _DOTTED_MAX:
-        del _MACS[address]
-    return text
+    return _kept(_MACS, address, address.hex(":"))
 
 
 def _dotted(address: bytes) -> str:
-    text = _DOTTED[address] = _ntop(_AF_INET, address)
-    if len(_DOTTED) > _DOTTED_MAX:
-        del _DOTTED[address]
+    return _kept(_DOTTED, address, _ntop(_AF_INET, address))
+
+
+def _kept(texts: dict[bytes, str], address: bytes, text: str) -> str:
+    """`text`, kept for `address` unless `texts` holds _DOTTED_MAX already (a flood of new ones)."""
+    if len(texts) < _DOTTED_MAX:
+        texts[address] = text
     return text
 
 
