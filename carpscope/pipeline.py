@@ -138,6 +138,13 @@ class Pipeline:
         if not counted:
             self.adverts += 1  # a protocol-112 packet, decoded or damaged
         if isinstance(record, CarpAdvert):
+            if self._limits is not None and self._limits.reached:
+                left = self.tracker.leave_out(record, time)
+                if left is not None:  # no group tracks it: not verified (issue 20), no template
+                    record = self.verifier.untracked(record)
+                    if record.findings:
+                        self._tally(record.findings)
+                    return out + [record] + left
             verifier = self.verifier
             verified = verifier.verify(record, True)  # (decoded for this call alone: filled in place)
             if getattr(verifier, "pending", True):  # (Verifier.pending: none, the usual case)

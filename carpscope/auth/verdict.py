@@ -20,6 +20,7 @@ _UCARP_MAC = "00:00:5e:00:00:"  # ucarp's advert source (§1.4)
 
 # Reasons for "unverified" (hmac_reason), docs/protocol.md §9.7.
 NO_PASSPHRASE, VIPS_UNKNOWN, BUDGET_SPENT = "no-passphrase", "vips-unknown", "budget-spent"
+NOT_TRACKED = "not-tracked"  # a cap left its sender out (issue 20): not checked
 
 
 class Verdict(NamedTuple):
@@ -32,11 +33,15 @@ class Verdict(NamedTuple):
     vips_from: str | None = None  # "given", "inferred", "searched"
     hmac_hint: str | None = None  # why it failed, or which stale key verified
     key_form: str | None = None  # keys.PLAIN, NETLINK, GUI or STALE
-    hmac_reason: str | None = None  # "unverified": NO_PASSPHRASE, VIPS_UNKNOWN or BUDGET_SPENT
+    hmac_reason: str | None = None  # "unverified": NO_PASSPHRASE, VIPS_UNKNOWN, BUDGET_SPENT or NOT_TRACKED
 
 
 RESULT_FIELDS = Verdict._fields
 UNVERIFIED = Verdict("unverified", hmac_reason=NO_PASSPHRASE)
+# An advert no group tracks (a cap left its sender out) is not worth its signature check: a forged
+# flood's every frame would cost a search for nothing (issue 20).
+UNTRACKED = Verdict("unverified", hmac_hint="not checked: its sender is past a cap on the sources or groups "
+                    "carpscope tracks (see limit-reached)", hmac_reason=NOT_TRACKED)
 
 
 class Signer:

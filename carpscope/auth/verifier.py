@@ -28,6 +28,7 @@ from carpscope.auth.keys import Keyring
 from carpscope.auth.verdict import (
     BUDGET_SPENT,
     RESULT_FIELDS,
+    UNTRACKED,
     UNVERIFIED,
     VIPS_UNKNOWN,
     Seal,
@@ -203,6 +204,10 @@ class Verifier:
         if values is None or _GET_RESULT(advert) == values:
             return advert
         return self._fill(advert, values) if fresh else _COPY_RESULT(advert, values)
+
+    def untracked(self, advert: CarpAdvert) -> CarpAdvert:
+        """A just-decoded advert that no group tracks (a cap left its sender out), marked as not checked."""
+        return self._fill(advert, UNTRACKED)
 
     def seal(self, advert: CarpAdvert) -> Seal:
         """A verified advert kept for its repeats (Verifier.repeats), with how its sender signed it."""

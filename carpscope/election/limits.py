@@ -28,6 +28,7 @@ class Limits:
 
     def __init__(self):
         self.members = 0  # over every group, for MEMBERS_TOTAL
+        self.reached = False  # a cap was reached: `refuses` may say yes
         self._dropped: dict[str, list] = {}  # cap -> [adverts left out, the first, groups hit, sources evicted]
         # The latest advert left out whose sender was not left out before: a forged sender sends
         # once, so the pipeline keeps no repeat template for it (one that repeats gets one).
@@ -64,6 +65,7 @@ class Limits:
         first = dropped is None
         if dropped is None:
             dropped = self._dropped[cap] = [0, r, set(), 0]
+            self.reached = True
         evicted = False
         if g is not None:
             dropped[2].add(key)
@@ -84,6 +86,19 @@ class Limits:
         if not first:
             return (True, []) if evicted else _LEFT_OUT
         return evicted, [_reached(cap, r, g is not None)]
+
+    def refuses(self, groups: dict, g: Group | None, r, key: tuple) -> bool:
+        """Will `admit` leave this new source out at once: past a cap, and (a full group) never left out
+        before, so nothing is evicted for it? Pure: `admit` counts it afterwards.
+
+        Such an advert is the pipeline's to leave unverified (Tracker.leave_out).
+        """
+        if g is None:
+            return len(groups) >= GROUPS_MAX or self.members >= MEMBERS_TOTAL
+        if len(g.members) < MEMBERS_MAX and self.members < MEMBERS_TOTAL:
+            return False
+        who = hash((key, r.src))
+        return who not in self._once and who not in self._older
 
     def evict(self, g: Group) -> bool:
         """Forget a member of `g` that stopped advertising, to make room for a new one.

@@ -112,6 +112,27 @@ class Tracker(Repeats, Flaps):
             out += self.advance(now)
         return out
 
+    def leave_out(self, record, now: float) -> list | None:
+        """What `observe(record, now)` returns when a cap leaves the advert out at once (Limits.refuses),
+        having counted it; None when it may be tracked: then verify it and `observe` it.
+
+        Asked before a CARP advert is verified: one that no group tracks is not worth its
+        signature check (issue 20: past the caps, every frame of a forged flood comes here).
+        """
+        if not self._limits.reached or not rules.usable(record):
+            return None
+        key = (record.proto, record.id, record.family, tuple(record.vlan))  # (members.tid, inlined)
+        g = self._groups.get(key)
+        if (g is not None and record.src in g.members) or not self._limits.refuses(self._groups, g, record, key):
+            return None
+        t = record.time  # as `observe` leaves out an advert:
+        heap = self.deadlines
+        out = self.advance(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
+        if self._now is None or t > self._now:
+            self._now = t
+        out += self._limits.admit(self._groups, g, record, key)[1]  # (counted; limit-reached the first time)
+        return out + self.advance(now) if now > t else out
+
     def steady(self, r) -> Steady | None:
         """What `repeat` needs to take `r`'s repeats, `r` being the advert just observed; None if untracked."""
         g = self._groups.get((r.proto, r.id, r.family, tuple(r.vlan)))  # (members.tid, inlined)

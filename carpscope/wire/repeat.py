@@ -28,6 +28,9 @@ PLAIN_LEN = 14 + 20 + CARP_LEN  # an untagged CARP advert over IPv4, without pad
 # (40-69), as one C call (a tuple: issue 19, cheaper than slicing and joining them). Pipeline.feed
 # tries it first on every frame of PLAIN_LEN bytes.
 PLAIN = Struct("18s2x4s2x14s").unpack_from
+# The same frame with one 802.1Q tag (a group on each of many VLANs: issue 20), as one call too.
+_TAGGED_LEN = PLAIN_LEN + 4
+_TAGGED = Struct("22s2x4s2x14s").unpack_from
 
 
 def key(linktype: int, data: bytes) -> tuple | bytes | None:
@@ -36,6 +39,8 @@ def key(linktype: int, data: bytes) -> tuple | bytes | None:
         return None
     if len(data) == PLAIN_LEN and data[12:15] == IPV4_PLAIN and data[23] == 0x70:  # the usual frame
         return PLAIN(data)
+    if len(data) == _TAGGED_LEN and data[12:14] == _VLAN and data[16:19] == IPV4_PLAIN and data[27] == 0x70:
+        return _TAGGED(data)
     ethertype, off = data[12:14], 14
     if ethertype == _VLAN:
         ethertype, off = data[16:18], 18
