@@ -139,12 +139,9 @@ class Pipeline:
             self.adverts += 1  # a protocol-112 packet, decoded or damaged
         if isinstance(record, CarpAdvert):
             if self._limits is not None and self._limits.reached:
-                left = self.tracker.leave_out(record, time)
-                if left is not None:  # no group tracks it: not verified (issue 20), no template
-                    record = self.verifier.untracked(record)
-                    if record.findings:
-                        self._tally(record.findings)
-                    return out + [record] + left
+                left = self._untracked(record, time)
+                if left is not None:
+                    return out + left
             verifier = self.verifier
             verified = verifier.verify(record, True)  # (decoded for this call alone: filled in place)
             if getattr(verifier, "pending", True):  # (Verifier.pending: none, the usual case)
@@ -165,6 +162,16 @@ class Pipeline:
                 return out
             record = verified
         return out + self._settle(frame, record, key)
+
+    def _untracked(self, record: CarpAdvert, time: float) -> list | None:
+        """A just-decoded advert a cap leaves out at once (not verified: issue 20, no template), or None."""
+        left = self.tracker.leave_out(record, time)
+        if left is None:
+            return None
+        record = self.verifier.untracked(record)
+        if record.findings:
+            self._tally(record.findings)
+        return [record, *left]
 
     def _notes(self) -> list:
         """Findings of the verifier itself (its search budget ran out)."""

@@ -3,8 +3,8 @@
 Calls are counted, never timed: the first advert of a group the group cap left out
 gets no repeat template; a new sender of a /24 whose search already missed is not
 searched again; a failure is worded once per /24; a verdict is set in place on a
-record just decoded; a cap is named only when limit-reached says so. Results stay
-those of the full path.
+record just decoded; a cap is named only when limit-reached says so; an advert a cap
+leaves out at once is not verified. Results stay those of the full path.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import pytest
 from carpscope.auth import Verifier
 from carpscope.auth import verifier as vf
 from carpscope.election import limits as caps
+from carpscope.election import tracker as tr
 from carpscope.election.tracker import Tracker
-from carpscope.model import Frame
+from carpscope.model import CarpAdvert, Frame
 from carpscope.pipeline import Pipeline
 from counting import Counting
 from stacks import T0, Node, garp
 from test_forged_cost import NoFastPath, forged, run
+from test_tracker import Script
 
 GROUPS = 20  # the group cap, made small
 
@@ -86,7 +88,9 @@ def test_a_failure_is_worded_once_per_slash24(monkeypatch):
     worded = Counting(monkeypatch, vf, "_worded")
     p = Pipeline(Verifier([b"other"]), Tracker(), lean=True)
     out = run(p, forged(600))
-    assert worded.calls["_worded"] == 3  # (old: an f-string and an IPv4Address per sender)
+    # (old: an f-string and an IPv4Address per sender); the senders of the third /24 are past the
+    # member cap, and not verified
+    assert worded.calls["_worded"] == 2
     assert any(getattr(r, "hmac_hint", None) for r in out)
 
 
@@ -217,3 +221,48 @@ def test_a_new_advert_s_macs_and_verdict_cost_no_call_each(monkeypatch):
     assert texts["_mac"] <= 2 and fills["fill"] == 0
     assert {r.src_mac for r in out if hasattr(r, "src_mac")} == {"00:00:5e:00:01:01"}
     assert all(r.hmac == "unverified" for r in out if hasattr(r, "hmac"))
+
+
+def _adverts(out: list) -> list[CarpAdvert]:
+    return [r for r in out if isinstance(r, CarpAdvert)]
+
+
+def test_an_advert_a_cap_leaves_out_is_not_verified(monkeypatch):
+    """Past the member cap, a new sender's first advert is counted, not tracked and not verified:
+    no signature is computed for it, and its verdict says why (old: a search per /24, a cache
+    lookup per sender, and a hold of 0.5 s behind each one that failed)."""
+    n = tr.MEMBERS_MAX + 300
+    p = Pipeline(Verifier([b"k"], {1: ["192.0.2.50"]}), Tracker(), lean=True)
+    verified = Counting(monkeypatch, p.verifier, "verify").calls
+    adverts = _adverts(run(p, forged(n)))
+    assert verified["verify"] == tr.MEMBERS_MAX
+    assert [r.hmac for r in adverts[: tr.MEMBERS_MAX]] == ["ok"] * tr.MEMBERS_MAX
+    assert {(r.hmac, r.hmac_reason) for r in adverts[tr.MEMBERS_MAX :]} == {("unverified", "not-tracked")}
+    assert all("limit-reached" in r.hmac_hint for r in adverts[tr.MEMBERS_MAX :])
+
+
+def test_a_sender_left_out_once_is_verified_at_its_second_advert():
+    """Its second advert may take a silent member's place (Limits.admit): it is verified as usual,
+    whether or not it gets in."""
+    n = tr.MEMBERS_MAX + 50
+    p = Pipeline(Verifier([b"k"], {1: ["192.0.2.50"]}), Tracker())
+    adverts = _adverts(run(p, forged(n, rounds=2)))
+    assert [r.hmac_reason for r in adverts[tr.MEMBERS_MAX : n]] == ["not-tracked"] * 50
+    assert [r.hmac for r in adverts[n:]] == ["ok"] * n
+
+
+@pytest.mark.parametrize("rounds", [1, 3])
+def test_leave_out_says_what_observe_says(rounds):
+    """Tracker.leave_out, then observe when it says None, gives observe's events, findings and state."""
+    s = Script()
+    records = [s.carp(k * 2.0 + i * 0.001, f"10.{i // 250}.0.{i % 250 + 1}", vhid=1 + i % 3)
+               for k in range(rounds) for i in range(3 * tr.MEMBERS_MAX + 100)]
+    plain, gated = Tracker(), Tracker()
+    left = 0
+    for r in records:
+        said = gated.leave_out(r, r.time)
+        left += said is not None
+        assert (gated.observe(r, r.time) if said is None else said) == plain.observe(r, r.time)
+    assert left >= 3 * 100 // 3
+    assert gated.finish(10.0) == plain.finish(10.0)
+    assert gated.snapshot() == plain.snapshot()

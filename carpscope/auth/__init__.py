@@ -16,7 +16,6 @@ from carpscope.auth.keys import GUI, NETLINK, PLAIN, STALE, Keyring, gui_form
 from carpscope.auth.verdict import (
                                  BUDGET_SPENT,
                                  NO_PASSPHRASE,
-                                 NOT_TRACKED,
                                  RESULT_FIELDS,
                                  VIPS_UNKNOWN,
                                  Seal,
@@ -34,7 +33,7 @@ from carpscope.auth.vips import (
                                  VLANS_MAX,
 )
 
-__all__ = ["BUDGET_SPENT", "GUI", "LEGACY_UNSORTED", "NETLINK", "NO_PASSPHRASE", "NOT_TRACKED", "OPENBSD_LLADDR",
+__all__ = ["BUDGET_SPENT", "GUI", "LEGACY_UNSORTED", "NETLINK", "NO_PASSPHRASE", "OPENBSD_LLADDR",
            "OPENBSD_LLADDR_V6LL", "OPENBSD_NOV6LL", "PLAIN", "RESULT_FIELDS", "SEARCH_BUDGET", "SORTED", "STALE",
            "UCARP", "VARIANTS", "VIPS_UNKNOWN", "VLANS_MAX", "Keyring", "Seal", "Verdict", "Verifier", "gui_form",
            "verdict_of"]

@@ -28,7 +28,7 @@ class Limits:
 
     def __init__(self):
         self.members = 0  # over every group, for MEMBERS_TOTAL
-        self.reached = False  # a cap was reached: `refuses` may say yes
+        self.reached = False  # a cap is full (`added`): `refuses` may say yes
         self._dropped: dict[str, list] = {}  # cap -> [adverts left out, the first, groups hit, sources evicted]
         # The latest advert left out whose sender was not left out before: a forged sender sends
         # once, so the pipeline keeps no repeat template for it (one that repeats gets one).
@@ -65,7 +65,6 @@ class Limits:
         first = dropped is None
         if dropped is None:
             dropped = self._dropped[cap] = [0, r, set(), 0]
-            self.reached = True
         evicted = False
         if g is not None:
             dropped[2].add(key)
@@ -86,6 +85,12 @@ class Limits:
         if not first:
             return (True, []) if evicted else _LEFT_OUT
         return evicted, [_reached(cap, r, g is not None)]
+
+    def added(self, groups: dict, g: Group) -> None:
+        """A new source is tracked in g: from the moment a cap is full, `refuses` is worth asking."""
+        self.members += 1
+        if self.members >= MEMBERS_TOTAL or len(g.members) >= MEMBERS_MAX or len(groups) >= GROUPS_MAX:
+            self.reached = True
 
     def refuses(self, groups: dict, g: Group | None, r, key: tuple) -> bool:
         """Will `admit` leave this new source out at once: past a cap, and (a full group) never left out

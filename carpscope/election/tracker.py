@@ -93,7 +93,7 @@ class Tracker(Repeats, Flaps):
                 g = self._groups[key] = Group(key)
                 found += identities.collisions(g, self._groups, record)
             m = g.members[record.src] = Source(record)
-            self._limits.members += 1
+            self._limits.added(self._groups, g)
             changed, happened, learnt = self._learn(g, m, record, True)
         else:
             changed, happened, learnt = self._learn(g, m, record, False)
