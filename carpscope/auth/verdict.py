@@ -41,7 +41,7 @@ UNVERIFIED = Verdict("unverified", hmac_reason=NO_PASSPHRASE)
 # An advert no group tracks (a cap left its sender out) is not worth its signature check: a forged
 # flood's every frame would cost a search for nothing (issue 20).
 UNTRACKED = Verdict("unverified", hmac_hint="not checked: its sender is past a cap on the sources or groups "
-                    "carpscope tracks (see limit-reached)", hmac_reason=NOT_TRACKED)
+                    "carpscope tracks, see limit-reached", hmac_reason=NOT_TRACKED)
 
 
 class Signer:
