@@ -134,8 +134,7 @@ class CarpAdvert(Advert):
     vips_from: str | None = None  # "given" | "inferred" | "searched"
     hmac_hint: str | None = None  # when not ok: what else would verify, or why nothing could be checked
     key_form: str | None = None  # when ok and not the plain form: "netlink-20" | "pfsense-gui" | "stale-tail"
-    hmac_reason: str | None = None  # when unverified: "no-passphrase" | "vips-unknown" | "budget-spent"
-    # | "not-tracked"
+    hmac_reason: str | None = None  # when unverified: no-passphrase, vips-unknown, budget-spent, not-tracked
 
     @property
     def id(self) -> int | None:

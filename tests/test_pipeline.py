@@ -429,3 +429,17 @@ def test_frames_the_usual_key_does_not_take_give_what_a_full_decode_gives():
     assert outputs[0] == outputs[1]
     assert any(isinstance(key, bytes) for key in pipeline._templates)  # the tagged VRRP advert's
     assert any(isinstance(key, tuple) for key in pipeline._templates)  # the usual CARP frame's
+
+
+def test_tagged_adverts_are_keyed_in_one_unpack_and_give_what_a_full_decode_gives():
+    """A CARP advert with one 802.1Q tag (74 bytes: a group on each of many VLANs) is keyed by a tuple,
+    as the usual frame is; the same sender on another VLAN, or with another advskew, is another template."""
+    frames, times = [], []
+    for k in range(6):
+        for vlan, advskew in ((7, 0), (8, 0), (7, 100)):
+            src = "192.0.2.2" if advskew == 0 else "192.0.2.3"
+            frames.append(ip_frame(src, carp_payload(5, advskew, 1000 + k, VIPS), 5, k, vlan=vlan))
+            times.append(100.0 + k + vlan / 100 + advskew / 1000)
+    assert {len(f) for f in frames} == {74}
+    for fast in fast_is_full(frames, times):
+        assert len(fast._templates) == 3 and all(isinstance(key, tuple) for key in fast._templates)
