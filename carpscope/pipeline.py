@@ -12,7 +12,7 @@ from struct import Struct
 from typing import NamedTuple
 
 from carpscope import findings as kinds
-from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Verifier
+from carpscope.auth import VLANS_MAX, Verifier
 from carpscope.election.events import limit
 from carpscope.election.members import Steady
 from carpscope.election.tracker import Tracker
@@ -34,7 +34,9 @@ from carpscope.wire.repeat import DLT_EN10MB, IPV4_PLAIN, PLAIN, PLAIN_LEN
 _TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
 _U64 = (1 << 64) - 1
 _CTR_MD = Struct("2x8s20s").unpack  # of CARP's varying bytes 6-35: the counter's wire bytes, the md
-_COPY_CARP = Copier(CarpAdvert, ("frame", "time", "cksum", "counter", "md", *RESULT_FIELDS))
+# A repeat's record: the template's with its new frame, time, checksum, counter and md. Its verdict
+# fields are the template's already (the first was sealed with them, each copy keeps them): not set again.
+_COPY_CARP = Copier(CarpAdvert, ("frame", "time", "cksum", "counter", "md"))
 _COPY_VRRP = Copier(VrrpAdvert, ("frame", "time"))
 
 
@@ -266,7 +268,7 @@ class Pipeline:
         seal = template.seal
         if seal is not None:
             varying = data[template.varies]
-            last, key, ctr = template.last
+            last, key, ctr, cksum = template.last
             if varying != last:
                 value = int.from_bytes(varying, "big")
                 # RFC 1071 §2(B): the one's-complement sum is the header's value modulo 0xffff, 0
@@ -274,14 +276,14 @@ class Pipeline:
                 if (template.fixed + value) % 0xFFFF:
                     return None
                 ctr, md = _CTR_MD(varying)
-                key = ((value >> 160) & _U64, md)
-                template.last = (varying, key, ctr)
+                key, cksum = ((value >> 160) & _U64, md), value >> 224  # (the checksum: bytes 6-7)
+                template.last = (varying, key, ctr, cksum)
             if not (seal.signs(ctr, key[1]) or self.verifier.repeats(seal, key[0], ctr, key[1])):
                 return None
         elif data[template.varies] != template.rest:
             return None
         else:
-            key = varying = None
+            key = None
         time = frame[1]
         deadlines = self._deadlines
         out = self._keep(self.tracker.advance(time)) if deadlines and deadlines[0][0] <= time else []
@@ -301,9 +303,7 @@ class Pipeline:
             if seal is None:
                 r = (self._copy_vrrp or self._copier(_COPY_VRRP))(r, (frame[0], time))
             else:
-                cksum = int.from_bytes(varying[:2], "big")
-                r = (self._copy_carp or self._copier(_COPY_CARP))(r, (frame[0], time, cksum, key[0], key[1],
-                                                                   *seal.verdict))
+                r = (self._copy_carp or self._copier(_COPY_CARP))(r, (frame[0], time, cksum, key[0], key[1]))
             out.append(r)
             if happened is None:  # (after `again`, steady.record is r while its plan holds)
                 happened = self.tracker.observe(r, time) if steady is None else self.tracker.again(steady, r, time, key)

@@ -12,9 +12,9 @@ to `observe`. A base class of the tracker, like steady.Repeats.
 
 from __future__ import annotations
 
-from carpscope.election import counters, demotion, flapping, identities, phase
+from carpscope.election import counters, demotion, flapping, identities
 from carpscope.election import events as ev
-from carpscope.election.causes import TIMER_SHARE, cause
+from carpscope.election.causes import TIMER_SHARE, cause, silent
 from carpscope.election.members import Group, Source, Steady
 from carpscope.election.rules import DEMOTED_ADVSKEW
 from carpscope.election.timers import TAKEOVER_GRACE, Timers
@@ -115,13 +115,18 @@ class Flaps:
         gap = gap if gap > 0.0 else 0.0
         expected = self._timers.down(new, old.normal or old.record)  # (new.normal is r: Timers.down keeps it)
         if not old.bye and old.last < new.run_start and gap >= TIMER_SHARE * expected:
-            why, reason = f"{old.addr} stopped; {new.addr} took over {gap:.2f}s after its last advert", ev.MASTER_SILENT
+            took = new.took  # (causes.silent's wording, kept: the same gap after the same master, as a flap's)
+            why = took[2] if took is not None and took[0] == gap and took[1] == old.addr else silent(old, new, gap)
+            reason = ev.MASTER_SILENT
             found: list[Finding] = []
         else:
             reason, why, found = cause(g, old, new, r, gap, expected)
-        phase.succeed(g, new)  # (phase.recall and phase.take_over: no contender to withdraw)
-        # Timers.reschedule(g, new): the new master, alone, is all `advertising` would walk; its own
-        # time is `expected` unless a VRRPv3 backup's time depends on the master's interval (Timers.down).
+        # phase.succeed (phase.recall and phase.take_over: no contender to withdraw), inlined but for its
+        # g.dirty, which Timers.reschedule(g, new) clears at once: the new master, alone, is all `advertising`
+        # would walk; its own time is `expected` unless a VRRPv3 backup's time depends on the master's
+        # interval (Timers.down).
+        g.previous = None
+        g.master, g.master_since, g.master_start = new.addr, new.run_start, r  # (new.normal is r)
         timers = self._timers
         g.dirty = False
         g.silence = silence = timers.silence(g, expected if r.proto == "carp" or r.version != 3 else None)

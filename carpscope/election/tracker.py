@@ -343,7 +343,8 @@ class Tracker(Repeats, Flaps):
 
     def _master_down(self, g: Group, m: Source, at: float) -> Event:
         """`m`, the last master, has stopped and nobody took over: the group has none."""
-        phase.depose(g, m)
+        g.master = g.master_since = g.master_start = None  # (phase.depose, inlined: a flap's every other advert)
+        g.previous = m.addr
         if m.bye:
             detail = f"{m.addr} said goodbye and no backup took over"
         else:  # (worded once for its D: a flapping group's every other advert)
