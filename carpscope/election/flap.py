@@ -12,6 +12,8 @@ to `observe`. A base class of the tracker, like steady.Repeats.
 
 from __future__ import annotations
 
+import heapq
+
 from carpscope.election import counters, demotion, flapping, identities
 from carpscope.election import events as ev
 from carpscope.election.causes import TIMER_SHARE, cause, silent
@@ -113,7 +115,15 @@ class Flaps:
         worked out here in the usual case (master-silent), by causes.cause otherwise."""
         gap = new.run_start - old.last
         gap = gap if gap > 0.0 else 0.0
-        expected = self._timers.down(new, old.normal or old.record)  # (new.normal is r: Timers.down keeps it)
+        timers = self._timers
+        # Timers.down(new, old's parameters), its kept answer read without the call: r has the parameters it
+        # was worked out for (_relearn carried it over to r), and CARP's or VRRPv2's need no master's.
+        kept, timing = new.down_for, new.timing
+        if (kept is not None and kept[0] is r and kept[1] is None and timing is not None and kept[2] is timing[1]
+                and timing[0] is (len(new.counters) == 1) and (r.version != 3 or r.proto != "vrrp")):
+            expected = new.down
+        else:
+            expected = timers.down(new, old.normal or old.record)
         if not old.bye and old.last < new.run_start and gap >= TIMER_SHARE * expected:
             took = new.took  # (causes.silent's wording, kept: the same gap after the same master, as a flap's)
             why = took[2] if took is not None and took[0] == gap and took[1] == old.addr else silent(old, new, gap)
@@ -127,11 +137,16 @@ class Flaps:
         # interval (Timers.down).
         g.previous = None
         g.master, g.master_since, g.master_start = new.addr, new.run_start, r  # (new.normal is r)
-        timers = self._timers
         g.dirty = False
-        g.silence = silence = timers.silence(g, expected if r.proto == "carp" or r.version != 3 else None)
+        own = expected if r.proto == "carp" or r.version != 3 else None
+        if own is not None and len(g.members) == 2:  # Timers.silence(g, own)'s walk: old is the only backup
+            other = timers.down(old, r) if old.normal is not None else None
+            g.silence = silence = own if other is None or own >= other else other
+        else:
+            g.silence = silence = timers.silence(g, own)
         if silence is not None and (new.due is None or new.due > new.last + silence):
-            timers.push(g, new, new.last + silence)
+            new.due = deadline = new.last + silence  # (Timers.push, inlined)
+            heapq.heappush(timers.heap, (deadline, g.tid, new.addr))
         timed = reason == ev.MASTER_SILENT or reason == ev.UNKNOWN
         proto, id_, family, vlan = g.tid  # (g.event's, without its layer)
         event = (Group._build_event or Group.builder())(new.run_start, new.run_frame, proto, id_, ev.MASTER_CHANGED,
