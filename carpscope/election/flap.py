@@ -20,7 +20,7 @@ from carpscope.election.causes import TIMER_SHARE, cause, silent
 from carpscope.election.members import Group, Source, Steady
 from carpscope.election.rules import DEMOTED_ADVSKEW
 from carpscope.election.timers import TAKEOVER_GRACE, Timers
-from carpscope.model import CarpAdvert, Finding
+from carpscope.model import CarpAdvert
 
 
 class Flaps:
@@ -65,9 +65,8 @@ class Flaps:
         # _elect and _elect_without_master: the old master was declared down (phase.succeed, in _takeover).
         m.active = True
         m.run_start, m.run_frame, m.run_record = t, r.frame, r
-        elected, decided = self._takeover(g, old, m, r)
+        out = self._takeover(g, old, m, r, learnt)  # (its master-changed, then learnt, then its findings)
         steady.record = r
-        out = elected + learnt + decided
         if now > t:
             out += self.advance(now)
         return out
@@ -110,9 +109,10 @@ class Flaps:
             found += counters.check(g, m, r, prev)
         return found
 
-    def _takeover(self, g: Group, old: Source, new: Source, r) -> tuple[list, list]:
+    def _takeover(self, g: Group, old: Source, new: Source, r, learnt: list) -> list:
         """Tracker._change for `new` taking over with its advert `r`, not a goodbye: its cause is
-        worked out here in the usual case (master-silent), by causes.cause otherwise."""
+        worked out here in the usual case (master-silent), by causes.cause otherwise. Returns its
+        master-changed, what `_relearn` found (`learnt`), then what the change raised."""
         gap = new.run_start - old.last
         gap = gap if gap > 0.0 else 0.0
         timers = self._timers
@@ -127,18 +127,18 @@ class Flaps:
         if not old.bye and old.last < new.run_start and gap >= TIMER_SHARE * expected:
             took = new.took  # (causes.silent's wording, kept: the same gap after the same master, as a flap's)
             why = took[2] if took is not None and took[0] == gap and took[1] == old.addr else silent(old, new, gap)
-            reason = ev.MASTER_SILENT
-            found: list[Finding] = []
+            reason, found = ev.MASTER_SILENT, learnt
         else:
             reason, why, found = cause(g, old, new, r, gap, expected)
-        # phase.succeed (phase.recall and phase.take_over: no contender to withdraw), inlined but for its
-        # g.dirty, which Timers.reschedule(g, new) clears at once: the new master, alone, is all `advertising`
-        # would walk; its own time is `expected` unless a VRRPv3 backup's time depends on the master's
-        # interval (Timers.down).
+            found = learnt + found
+        # phase.succeed (recall and take_over: no contender to withdraw), inlined but for g.dirty, which
+        # Timers.reschedule(g, new) clears at once: the new master, alone, is all `advertising` would walk; its
+        # own time is `expected` unless a VRRPv3 backup's time depends on the master's interval (Timers.down).
         g.previous = None
         g.master, g.master_since, g.master_start = new.addr, new.run_start, r  # (new.normal is r)
         g.dirty = False
         own = expected if r.proto == "carp" or r.version != 3 else None
+        silence: float | None
         if own is not None and len(g.members) == 2:  # Timers.silence(g, own)'s walk: old is the only backup
             other = timers.down(old, r) if old.normal is not None else None
             g.silence = silence = own if other is None or own >= other else other
@@ -153,5 +153,9 @@ class Flaps:
                                                         family, vlan, old.addr, new.addr, reason, gap,
                                                         expected if timed else None, why)
         if reason == ev.MASTER_SILENT and gap > flapping.SLOW_FACTOR * expected:
-            found += flapping.slow_failover(g, old, new, r, gap, expected)
-        return [event], found + flapping.check(g, event)
+            found = found + flapping.slow_failover(g, old, new, r, gap, expected)
+        out = [event, *found] if found else [event]
+        decided = flapping.check(g, event)
+        if decided:
+            out += decided
+        return out
