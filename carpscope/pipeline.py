@@ -268,7 +268,7 @@ class Pipeline:
         seal = template.seal
         if seal is not None:
             varying = data[template.varies]
-            last, key, ctr, cksum = template.last
+            last, key, ctr = template.last
             if varying != last:
                 value = int.from_bytes(varying, "big")
                 # RFC 1071 §2(B): the one's-complement sum is the header's value modulo 0xffff, 0
@@ -276,14 +276,14 @@ class Pipeline:
                 if (template.fixed + value) % 0xFFFF:
                     return None
                 ctr, md = _CTR_MD(varying)
-                key, cksum = ((value >> 160) & _U64, md), value >> 224  # (the checksum: bytes 6-7)
-                template.last = (varying, key, ctr, cksum)
+                key = ((value >> 160) & _U64, md)
+                template.last = (varying, key, ctr)
             if not (seal.signs(ctr, key[1]) or self.verifier.repeats(seal, key[0], ctr, key[1])):
                 return None
         elif data[template.varies] != template.rest:
             return None
         else:
-            key = None
+            key = varying = None
         time = frame[1]
         deadlines = self._deadlines
         out = self._keep(self.tracker.advance(time)) if deadlines and deadlines[0][0] <= time else []
@@ -303,6 +303,7 @@ class Pipeline:
             if seal is None:
                 r = (self._copy_vrrp or self._copier(_COPY_VRRP))(r, (frame[0], time))
             else:
+                cksum = varying[0] << 8 | varying[1]  # (its bytes 6-7, without int.from_bytes' slice and call)
                 r = (self._copy_carp or self._copier(_COPY_CARP))(r, (frame[0], time, cksum, key[0], key[1]))
             out.append(r)
             if happened is None:  # (after `again`, steady.record is r while its plan holds)

@@ -33,7 +33,7 @@ class Template:
         self.seal = seal  # CARP: the verdict a repeat must get too, and how to check it at once
         self.fixed = int.from_bytes(data[p : p + 6], "big")  # CARP: the header bytes that stay, as a number
         # CARP: the varying bytes (6-35) of the latest repeat whose checksum held, the tracker's
-        # key of its counter, (counter, md), the counter's wire bytes and the checksum: OpenBSD repeats
-        # its counter, copies repeat all, and the same key object lets Tracker.repeat compare by identity.
-        self.last: tuple = (None, None, None, None)
+        # key of its counter, (counter, md), and the counter's wire bytes: OpenBSD repeats its
+        # counter, copies repeat all, and the same key object lets Tracker.repeat compare by identity.
+        self.last: tuple = (None, None, None)
         self.steady: Steady | None = None  # the tracker's plan for its repeats (Tracker.repeat), once asked for
