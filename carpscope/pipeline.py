@@ -12,7 +12,7 @@ from struct import Struct
 from typing import NamedTuple
 
 from carpscope import findings as kinds
-from carpscope.auth import RESULT_FIELDS, VLANS_MAX, Verifier
+from carpscope.auth import VLANS_MAX, Verifier
 from carpscope.election.events import limit
 from carpscope.election.members import Steady
 from carpscope.election.tracker import Tracker
@@ -34,7 +34,9 @@ from carpscope.wire.repeat import DLT_EN10MB, IPV4_PLAIN, PLAIN, PLAIN_LEN
 _TEMPLATES_MAX = 4096  # senders' latest adverts kept for the repeat fast path
 _U64 = (1 << 64) - 1
 _CTR_MD = Struct("2x8s20s").unpack  # of CARP's varying bytes 6-35: the counter's wire bytes, the md
-_COPY_CARP = Copier(CarpAdvert, ("frame", "time", "cksum", "counter", "md", *RESULT_FIELDS))
+# A repeat's record: the template's with its new frame, time, checksum, counter and md. Its verdict
+# fields are the template's already (the first was sealed with them, each copy keeps them): not set again.
+_COPY_CARP = Copier(CarpAdvert, ("frame", "time", "cksum", "counter", "md"))
 _COPY_VRRP = Copier(VrrpAdvert, ("frame", "time"))
 
 
@@ -315,9 +317,8 @@ class Pipeline:
             if seal is None:
                 r = (self._copy_vrrp or self._copier(_COPY_VRRP))(r, (frame[0], time))
             else:
-                cksum = int.from_bytes(varying[:2], "big")
-                r = (self._copy_carp or self._copier(_COPY_CARP))(r, (frame[0], time, cksum, key[0], key[1],
-                                                                   *seal.verdict))
+                cksum = varying[0] << 8 | varying[1]  # (its bytes 6-7, without int.from_bytes' slice and call)
+                r = (self._copy_carp or self._copier(_COPY_CARP))(r, (frame[0], time, cksum, key[0], key[1]))
             out.append(r)
             if happened is None:  # (after `again`, steady.record is r while its plan holds)
                 happened = self.tracker.observe(r, time) if steady is None else self.tracker.again(steady, r, time, key)

@@ -8,7 +8,7 @@ needs no other type of this package. Pure: no I/O, no clock.
 from __future__ import annotations
 
 from hmac import compare_digest
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.hmac import HMAC
 
@@ -92,9 +92,11 @@ class Seal:
 
     Built once per template (issue 19): the signer's keyed HMAC state and whether its
     source MAC may use it are settled here, so a repeat costs one HMAC and a few compares.
+    A failure (no signer) is settled by the verifier instead (`hold`), once a repeat found
+    its miss in the verifier's cache: the same bytes then get it again while that holds.
     """
 
-    __slots__ = ("advert", "verdict", "signer", "_check", "_values", "_ctr", "_md")
+    __slots__ = ("advert", "verdict", "signer", "_check", "_values", "_ctr", "_md", "_owner", "_stamp")
 
     def __init__(self, advert: CarpAdvert, verdict: Verdict, signer: Signer | None) -> None:
         self.advert = advert
@@ -105,17 +107,27 @@ class Seal:
                   and signer.result(mac) is verdict)
         self._check = signer if usable else None  # the signer `signs` may use
         self._values = signer._values if signer is not None else None  # relabel replaces them
-        self._ctr = self._md = b""  # the latest counter and md that verified
+        self._ctr = self._md = b""  # the latest counter and md that verified (or whose miss holds: `hold`)
+        self._owner: Any = None  # the verifier whose cached miss `hold` saw, and its stamp then
+        self._stamp: object = None
+
+    def hold(self, ctr: bytes, md: bytes, owner: Any, stamp: object) -> None:
+        """The verifier's cached miss of this counter and md is the sealed verdict while its `stamp` stays
+        (Verifier.repeats): a repeat of these bytes needs no lookup then (a flapping group, issue 20)."""
+        self._ctr, self._md, self._owner, self._stamp = ctr, md, owner, stamp
 
     def signs(self, ctr: bytes, md: bytes) -> bool:
         """Does a repeat with this counter (its 8 wire bytes) and md get the sealed verdict?
 
         One HMAC, none for the counter and md that verified last (OpenBSD repeats its
-        counter). False also when only Verifier.repeats can tell: no signer, or the
-        signer was relabelled since.
+        counter). Without a signer, the counter and md of a held miss (`hold`) while the
+        verifier's stamp is the same. False also when only Verifier.repeats can tell: no
+        signer, or the signer was relabelled since.
         """
         signer = self._check
-        if signer is None or signer._values is not self._values:
+        if signer is None:  # (b"" before `hold`: no md is empty)
+            return md == self._md and ctr == self._ctr and self._owner.stamp is self._stamp
+        if signer._values is not self._values:
             return False
         if md == self._md and ctr == self._ctr:
             return True

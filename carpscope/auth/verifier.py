@@ -141,6 +141,10 @@ class Verifier:
         self._vips = VipBook(vips)
         self._good: dict[tuple[int, tuple[int, ...]], list[Signer]] = {}
         self._version = 0  # bumped when a new configuration verifies, or the budget runs out
+        # Replaced whenever a cached miss may stop being what `verdict` returns without a side effect: a new
+        # claim (epoch), a new configuration or the budget spent (_version), the cache's generations moved.
+        # Seal.signs compares it (Seal.hold, `repeats`).
+        self.stamp = object()
         self._sender: dict[tuple, Signer] = {}
         self._senders: dict[tuple, _Sender | int] = {}  # int: a sender's searched keys alone (`_missed_new`)
         self._missed: set[tuple] = set()  # /24 searches that found nothing: (key index, head, counter, md)
@@ -184,6 +188,8 @@ class Verifier:
     def learn(self, claim: AddressClaim) -> None:
         """Remember a claimed address as a candidate VIP of its VLAN (§2.1, §4.2, §9.5)."""
         a = self._vips.learn(claim)
+        if a is not None:  # (a new address: the epoch moved)
+            self.stamp = object()
         if a is not None and a.family == 4:
             for (_, vlan), group in self._good.items():
                 if vlan == claim.vlan:
@@ -219,14 +225,37 @@ class Verifier:
 
     def repeats(self, seal: Seal, counter: int, ctr: bytes, md: bytes) -> bool:
         """Does a repeat of the sealed advert, with this counter (ctr: its 8 wire bytes) and md,
-        get the sealed verdict? One HMAC when its sender still signs the same way."""
+        get the sealed verdict? One HMAC when its sender still signs the same way.
+
+        A failure that `verdict` answered from its cache is held by the seal (`_hold`): the
+        same bytes again get it from Seal.signs, without this call (a flapping group, issue 20).
+        """
         advert, verdict, signer = seal.advert, seal.verdict, seal.signer
         mac = advert.src_mac
         if signer is not None and signer.matches(ctr, md, mac):
             result = signer.result(mac)
             if result is verdict or result == verdict:
                 return True
-        return self.verdict(advert, counter, md) == verdict
+        if self.verdict(advert, counter, md) != verdict:
+            return False
+        if md == advert.md:  # (its own md again: a counter that stays, as OpenBSD's; not one that moves)
+            self._hold(seal, ctr, md)
+        return True
+
+    def _hold(self, seal: Seal, ctr: bytes, md: bytes) -> None:
+        """Let the seal answer these bytes itself while `verdict` would answer them from its recent cache
+        with the sealed failure and change nothing: until `stamp` is replaced.
+
+        While it stays, that entry stays in `_recent` (no new generation), valid (same epoch and
+        version), and no signer can match these bytes (the group's configurations are those
+        of that version, and none matched when the miss was judged): `verdict` returns
+        its values, as the seal would.
+        """
+        advert = seal.advert
+        hit = self._recent.get((advert.vhid, advert.vlan, advert.family, ctr, md, advert.src_mac, advert.src))
+        if (isinstance(hit, _Miss) and hit.epoch == self._vips.epoch and hit.version == self._version
+                and hit.values == seal.verdict):
+            seal.hold(ctr, md, self, self.stamp)
 
     def signed_alike(self, advert: CarpAdvert, earlier: CarpAdvert) -> bool:
         """Is `earlier` (a bad advert of the same sender) signed the way `advert` verified?"""
@@ -314,6 +343,7 @@ class Verifier:
             group.insert(0, cfg)
             del group[_GOOD_MAX:]
             self._version += 1
+            self.stamp = object()
             self._signed_by(who, cfg)
             sender.miss = None
             return cfg
@@ -332,6 +362,7 @@ class Verifier:
         if len(recent) >= _CACHE_MAX:
             self._older = recent
             self._recent = recent = {}
+            self.stamp = object()
         recent[key] = value
 
     def _spend(self, n: int, advert: CarpAdvert, sender: _Sender) -> bool:
@@ -343,6 +374,7 @@ class Verifier:
         if self._spent_at is None:
             self._spent_at = advert
             self._version += 1  # misses judged before now did not know
+            self.stamp = object()
             self._notes.append(Finding(
                 kinds.SIGNATURE_BUDGET, Severity.WARNING,
                 f"carpscope stopped searching for the passphrase and VIP set of new senders at {advert.src} "

@@ -24,7 +24,7 @@ def cause(g: Group, old: Source, new: Source, first, gap: float,
         return ev.RESIGNED, (f"{old.addr} sent a bow-out advert (advbase 255 advskew 255)"
                              if isinstance(last, CarpAdvert) else f"{old.addr} sent priority 0"), []
     if not overlap and gap >= TIMER_SHARE * expected:
-        return ev.MASTER_SILENT, f"{old.addr} stopped; {new.addr} took over {gap:.2f}s after its last advert", []
+        return ev.MASTER_SILENT, silent(old, new, gap), []
     better = rules.beats(first, last)  # (only now: a flapping group's every advert is a master-silent change)
     if better and (rules.demoted(last) or (g.master_start is not None and g.master == old.addr
                                            and rules.preference(last) > rules.preference(g.master_start))):
@@ -39,3 +39,12 @@ def cause(g: Group, old: Source, new: Source, first, gap: float,
             f"{gap:.2f}s after {old.addr}'s last advert, sooner than a master-down timer,")
     rank = "their parameters tie" if better is None else f"it is not preferred to {old.addr}"
     return ev.UNKNOWN, f"{new.addr} took over {when} and {rank}", []
+
+
+def silent(old: Source, new: Source, gap: float) -> str:
+    """master-silent's wording, kept on `new` for the same gap after the same master: a flapping
+    group's every advert says it again, and a float's formatting is most of an f-string's cost."""
+    took = new.took
+    if took is None or took[0] != gap or took[1] != old.addr:
+        took = new.took = (gap, old.addr, f"{old.addr} stopped; {new.addr} took over {gap:.2f}s after its last advert")
+    return took[2]

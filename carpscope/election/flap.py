@@ -12,13 +12,15 @@ to `observe`. A base class of the tracker, like steady.Repeats.
 
 from __future__ import annotations
 
-from carpscope.election import counters, demotion, flapping, identities, phase
+import heapq
+
+from carpscope.election import counters, demotion, flapping, identities
 from carpscope.election import events as ev
-from carpscope.election.causes import TIMER_SHARE, cause
+from carpscope.election.causes import TIMER_SHARE, cause, silent
 from carpscope.election.members import Group, Source, Steady
 from carpscope.election.rules import DEMOTED_ADVSKEW
 from carpscope.election.timers import TAKEOVER_GRACE, Timers
-from carpscope.model import CarpAdvert, Finding
+from carpscope.model import CarpAdvert
 
 
 class Flaps:
@@ -63,9 +65,8 @@ class Flaps:
         # _elect and _elect_without_master: the old master was declared down (phase.succeed, in _takeover).
         m.active = True
         m.run_start, m.run_frame, m.run_record = t, r.frame, r
-        elected, decided = self._takeover(g, old, m, r)
+        out = self._takeover(g, old, m, r, learnt)  # (its master-changed, then learnt, then its findings)
         steady.record = r
-        out = elected + learnt + decided
         if now > t:
             out += self.advance(now)
         return out
@@ -108,30 +109,53 @@ class Flaps:
             found += counters.check(g, m, r, prev)
         return found
 
-    def _takeover(self, g: Group, old: Source, new: Source, r) -> tuple[list, list]:
+    def _takeover(self, g: Group, old: Source, new: Source, r, learnt: list) -> list:
         """Tracker._change for `new` taking over with its advert `r`, not a goodbye: its cause is
-        worked out here in the usual case (master-silent), by causes.cause otherwise."""
+        worked out here in the usual case (master-silent), by causes.cause otherwise. Returns its
+        master-changed, what `_relearn` found (`learnt`), then what the change raised."""
         gap = new.run_start - old.last
         gap = gap if gap > 0.0 else 0.0
-        expected = self._timers.down(new, old.normal or old.record)  # (new.normal is r: Timers.down keeps it)
+        timers = self._timers
+        # Timers.down(new, old's parameters), its kept answer read without the call: r has the parameters it
+        # was worked out for (_relearn carried it over to r), and CARP's or VRRPv2's need no master's.
+        kept, timing = new.down_for, new.timing
+        if (kept is not None and kept[0] is r and kept[1] is None and timing is not None and kept[2] is timing[1]
+                and timing[0] is (len(new.counters) == 1) and (r.version != 3 or r.proto != "vrrp")):
+            expected = new.down
+        else:
+            expected = timers.down(new, old.normal or old.record)
         if not old.bye and old.last < new.run_start and gap >= TIMER_SHARE * expected:
-            why, reason = f"{old.addr} stopped; {new.addr} took over {gap:.2f}s after its last advert", ev.MASTER_SILENT
-            found: list[Finding] = []
+            took = new.took  # (causes.silent's wording, kept: the same gap after the same master, as a flap's)
+            why = took[2] if took is not None and took[0] == gap and took[1] == old.addr else silent(old, new, gap)
+            reason, found = ev.MASTER_SILENT, learnt
         else:
             reason, why, found = cause(g, old, new, r, gap, expected)
-        phase.succeed(g, new)  # (phase.recall and phase.take_over: no contender to withdraw)
-        # Timers.reschedule(g, new): the new master, alone, is all `advertising` would walk; its own
-        # time is `expected` unless a VRRPv3 backup's time depends on the master's interval (Timers.down).
-        timers = self._timers
+            found = learnt + found
+        # phase.succeed (recall and take_over: no contender to withdraw), inlined but for g.dirty, which
+        # Timers.reschedule(g, new) clears at once: the new master, alone, is all `advertising` would walk; its
+        # own time is `expected` unless a VRRPv3 backup's time depends on the master's interval (Timers.down).
+        g.previous = None
+        g.master, g.master_since, g.master_start = new.addr, new.run_start, r  # (new.normal is r)
         g.dirty = False
-        g.silence = silence = timers.silence(g, expected if r.proto == "carp" or r.version != 3 else None)
+        own = expected if r.proto == "carp" or r.version != 3 else None
+        silence: float | None
+        if own is not None and len(g.members) == 2:  # Timers.silence(g, own)'s walk: old is the only backup
+            other = timers.down(old, r) if old.normal is not None else None
+            g.silence = silence = own if other is None or own >= other else other
+        else:
+            g.silence = silence = timers.silence(g, own)
         if silence is not None and (new.due is None or new.due > new.last + silence):
-            timers.push(g, new, new.last + silence)
+            new.due = deadline = new.last + silence  # (Timers.push, inlined)
+            heapq.heappush(timers.heap, (deadline, g.tid, new.addr))
         timed = reason == ev.MASTER_SILENT or reason == ev.UNKNOWN
         proto, id_, family, vlan = g.tid  # (g.event's, without its layer)
         event = (Group._build_event or Group.builder())(new.run_start, new.run_frame, proto, id_, ev.MASTER_CHANGED,
                                                         family, vlan, old.addr, new.addr, reason, gap,
                                                         expected if timed else None, why)
         if reason == ev.MASTER_SILENT and gap > flapping.SLOW_FACTOR * expected:
-            found += flapping.slow_failover(g, old, new, r, gap, expected)
-        return [event], found + flapping.check(g, event)
+            found = found + flapping.slow_failover(g, old, new, r, gap, expected)
+        out = [event, *found] if found else [event]
+        decided = flapping.check(g, event)
+        if decided:
+            out += decided
+        return out

@@ -34,7 +34,7 @@ class Source:
                  "record", "normal", "verdicts", "passphrase", "vips", "vips_from", "key_form", "counters",
                  "last_key", "last_key_time", "last_counter", "active", "run_start", "run_frame",
                  "run_record", "bad_run", "first_bad", "due", "down", "down_for", "seen", "demotion",
-                 "keyed", "counted", "ripe", "timing", "bye", "said")
+                 "keyed", "counted", "ripe", "timing", "bye", "said", "took")
 
     def __init__(self, r: CarpAdvert | VrrpAdvert):
         self.addr = r.src
@@ -73,6 +73,7 @@ class Source:
         self.ripe: tuple | None = None  # (generation, run_start) of its entry in the group's ripe heap
         self.timing: tuple | None = None  # (one counter?, its Timing): Timers.timing_of's, until a clue moves
         self.said: tuple | None = None  # (D, its master-down detail): Tracker._master_down's wording, kept
+        self.took: tuple | None = None  # (gap, old master, why) of its latest master-silent takeover (causes.silent)
 
     @property
     def params(self) -> CarpAdvert | VrrpAdvert:

@@ -27,6 +27,8 @@ the wire shows.
 
 from __future__ import annotations
 
+import heapq
+
 from carpscope import findings as k
 from carpscope.election import causes, consistency, counters, demotion, flapping, identities, phase, rules, split
 from carpscope.election import events as ev
@@ -165,10 +167,17 @@ class Tracker(Repeats, Flaps):
         out: list = []
         timers, heap = self._timers, self._timers.heap
         while heap and heap[0][0] + TAKEOVER_GRACE <= now:  # (`take` only moves entries later)
-            taken = timers.take(now, TAKEOVER_GRACE)  # (Timers.top, then Timers.pop if due)
-            if taken is None:
-                break
-            g, m, at = taken
+            at, tid, addr = heap[0]
+            g = self._groups[tid]
+            m = g.members.get(addr)
+            if m is not None and m.due == at and m.active and g.silence is not None and m.last + g.silence == at:
+                heapq.heappop(heap)  # Timers.take's usual case, inlined: the top entry is its member's deadline
+                m.due = None
+            else:
+                taken = timers.take(now, TAKEOVER_GRACE)  # (Timers.top, then Timers.pop if due)
+                if taken is None:
+                    break
+                g, m, at = taken
             if g.master == m.addr and not g.contenders and not g.dirty:
                 # _drop's usual case, inlined (a flapping group's every advert): the master stopped
                 # and nobody else advertises; D is not dirty, so Timers.reschedule only forgets it.
@@ -364,7 +373,8 @@ class Tracker(Repeats, Flaps):
 
     def _master_down(self, g: Group, m: Source, at: float) -> Event:
         """`m`, the last master, has stopped and nobody took over: the group has none."""
-        phase.depose(g, m)
+        g.master = g.master_since = g.master_start = None  # (phase.depose, inlined: a flap's every other advert)
+        g.previous = m.addr
         if m.bye:
             detail = f"{m.addr} said goodbye and no backup took over"
         else:  # (worded once for its D: a flapping group's every other advert)
