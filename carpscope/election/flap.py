@@ -12,8 +12,6 @@ to `observe`. A base class of the tracker, like steady.Repeats.
 
 from __future__ import annotations
 
-import heapq
-
 from carpscope.election import counters, demotion, flapping, identities
 from carpscope.election import events as ev
 from carpscope.election.causes import TIMER_SHARE, cause, silent
@@ -116,18 +114,9 @@ class Flaps:
         gap = new.run_start - old.last
         gap = gap if gap > 0.0 else 0.0
         timers = self._timers
-        # Timers.down(new, old's parameters), its kept answer read without the call: r has the parameters it
-        # was worked out for (_relearn carried it over to r), and CARP's or VRRPv2's need no master's.
-        kept, timing = new.down_for, new.timing
-        if (kept is not None and kept[0] is r and kept[1] is None and timing is not None and kept[2] is timing[1]
-                and timing[0] is (len(new.counters) == 1) and (r.version != 3 or r.proto != "vrrp")):
-            expected = new.down
-        else:
-            expected = timers.down(new, old.normal or old.record)
+        expected = timers.down(new, old.normal or old.record)  # (new.normal is r: Timers.down keeps it)
         if not old.bye and old.last < new.run_start and gap >= TIMER_SHARE * expected:
-            took = new.took  # (causes.silent's wording, kept: the same gap after the same master, as a flap's)
-            why = took[2] if took is not None and took[0] == gap and took[1] == old.addr else silent(old, new, gap)
-            reason, found = ev.MASTER_SILENT, learnt
+            why, reason, found = silent(old, new, gap), ev.MASTER_SILENT, learnt
         else:
             reason, why, found = cause(g, old, new, r, gap, expected)
             found = learnt + found
@@ -145,8 +134,7 @@ class Flaps:
         else:
             g.silence = silence = timers.silence(g, own)
         if silence is not None and (new.due is None or new.due > new.last + silence):
-            new.due = deadline = new.last + silence  # (Timers.push, inlined)
-            heapq.heappush(timers.heap, (deadline, g.tid, new.addr))
+            timers.push(g, new, new.last + silence)
         timed = reason == ev.MASTER_SILENT or reason == ev.UNKNOWN
         proto, id_, family, vlan = g.tid  # (g.event's, without its layer)
         event = (Group._build_event or Group.builder())(new.run_start, new.run_frame, proto, id_, ev.MASTER_CHANGED,
