@@ -50,14 +50,9 @@ class Limits:
         creation (issue 20). A probe that saw a flood once still follows new members
         months later.
         """
-        if g is None:
-            if len(groups) < GROUPS_MAX and self.members < MEMBERS_TOTAL:
-                return True, []
-            cap = _GROUPS_CAP if len(groups) >= GROUPS_MAX else _TOTAL_CAP
-        else:
-            if len(g.members) < MEMBERS_MAX and self.members < MEMBERS_TOTAL:
-                return True, []
-            cap = _MEMBERS_CAP if len(g.members) >= MEMBERS_MAX else _TOTAL_CAP
+        cap = self._full(groups, g)
+        if cap is None:
+            return True, []
         # (a group left out is new: its key tells one sender from another of the same address)
         who = hash((key, r.src))
         again = who in self._once or who in self._older
@@ -86,10 +81,20 @@ class Limits:
             return (True, []) if evicted else _LEFT_OUT
         return evicted, [_reached(cap, r, g is not None)]
 
+    def _full(self, groups: dict, g: Group | None) -> str | None:
+        """The cap a new source of g (of a new group, if None) meets, or None: there is room for it."""
+        if g is None:
+            if len(groups) < GROUPS_MAX and self.members < MEMBERS_TOTAL:
+                return None
+            return _GROUPS_CAP if len(groups) >= GROUPS_MAX else _TOTAL_CAP
+        if len(g.members) < MEMBERS_MAX and self.members < MEMBERS_TOTAL:
+            return None
+        return _MEMBERS_CAP if len(g.members) >= MEMBERS_MAX else _TOTAL_CAP
+
     def added(self, groups: dict, g: Group) -> None:
         """A new source is tracked in g: from the moment a cap is full, `refuses` is worth asking."""
         self.members += 1
-        if self.members >= MEMBERS_TOTAL or len(g.members) >= MEMBERS_MAX or len(groups) >= GROUPS_MAX:
+        if self._full(groups, g) or self._full(groups, None):  # (no room in g, or for a new group)
             self.reached = True
 
     def refuses(self, groups: dict, g: Group | None, r, key: tuple) -> bool:
@@ -98,10 +103,10 @@ class Limits:
 
         Such an advert is the pipeline's to leave unverified (Tracker.leave_out).
         """
-        if g is None:
-            return len(groups) >= GROUPS_MAX or self.members >= MEMBERS_TOTAL
-        if len(g.members) < MEMBERS_MAX and self.members < MEMBERS_TOTAL:
+        if self._full(groups, g) is None:
             return False
+        if g is None:
+            return True  # (no group to make room in)
         who = hash((key, r.src))
         return who not in self._once and who not in self._older
 

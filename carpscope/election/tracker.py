@@ -76,20 +76,15 @@ class Tracker(Repeats, Flaps):
         if not isinstance(record, (CarpAdvert, VrrpAdvert)) or not rules.usable(record):
             return self.advance(now)
         t = record.time
-        heap = self.deadlines  # (`advance` is called only when a timeout may be due: issue 20)
-        out = self.advance(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
-        if self._now is None or t > self._now:  # (as in `advance`)
-            self._now = t
+        out = self._until(t)
         key = (record.proto, record.id, record.family, tuple(record.vlan))  # (members.tid, inlined)
         g = self._groups.get(key)
         m = None if g is None else g.members.get(record.src)
         found: list[Finding] = []
         if m is None:
             admitted, said = self._limits.admit(self._groups, g, record, key)
-            if not admitted:  # (past a cap: every advert of a forged flood comes here, issue 20)
-                if now > t:
-                    return out + list(said) + self.advance(now)
-                return out + list(said) if said else out  # (said: limit-reached once, else empty)
+            if not admitted:  # (past a cap: a left-out sender's second advert, a VRRP flood's every one)
+                return self._left(out, said, t, now)
             found = list(said)
             if g is None:
                 g = self._groups[key] = Group(key)
@@ -127,12 +122,23 @@ class Tracker(Repeats, Flaps):
         g = self._groups.get(key)
         if (g is not None and record.src in g.members) or not self._limits.refuses(self._groups, g, record, key):
             return None
-        t = record.time  # as `observe` leaves out an advert:
-        heap = self.deadlines
+        t = record.time
+        out = self._until(t)
+        return self._left(out, self._limits.admit(self._groups, g, record, key)[1], t, now)  # (counted)
+
+    def _until(self, t: float) -> list:
+        """Before an advert at t: the timeouts due (past TAKEOVER_GRACE), and the tracker's clock at t."""
+        heap = self.deadlines  # (`advance` is called only when a timeout may be due: issue 20)
         out = self.advance(t) if heap and heap[0][0] + TAKEOVER_GRACE <= t else []
-        if self._now is None or t > self._now:
+        if self._now is None or t > self._now:  # (as in `advance`)
             self._now = t
-        out += self._limits.admit(self._groups, g, record, key)[1]  # (counted; limit-reached the first time)
+        return out
+
+    def _left(self, out: list, said, t: float, now: float) -> list:
+        """What `observe` says of an advert a cap left out: `out` (timeouts before it), limit-reached
+        the first time (`said`), the timeouts due by `now`."""
+        if said:
+            out += said
         return out + self.advance(now) if now > t else out
 
     def steady(self, r) -> Steady | None:
